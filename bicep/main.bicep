@@ -1,0 +1,378 @@
+// Valerix on Azure Functions: everything the app needs in one resource group.
+//
+//   az group create -n <rg> -l <region>
+//   az deployment group create -g <rg> -f bicep/main.bicep -p bicep/main.parameters.json -p alertEmail=<you>
+//
+// (infra/scripts/deploy.sh does this, publishes the code, runs the migrations and prints the URLs.)
+//
+// Layout follows Azure-Samples/functions-quickstart-typescript-azd: a user-assigned managed identity, a Flex
+// Consumption app with identity-based connections, shared keys and SAS disabled everywhere, role assignments with
+// least privilege. No secret appears in an app setting.
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(20)
+@description('Short name used in every resource name, e.g. valerix or valerix-dev.')
+param environmentName string = 'valerix'
+
+@description('Azure region. It must offer the Flex Consumption plan and PostgreSQL flexible server.')
+param location string = resourceGroup().location
+
+@description('Email address for alerts. Empty = alert rules are created without notifications.')
+param alertEmail string = ''
+
+// Deploying principal: becomes a second PostgreSQL Entra administrator (migrations) and may read/write backups.
+@description('Object id of the user or service principal running the deployment. Empty = not added.')
+param deployerObjectId string = ''
+
+@description('PostgreSQL name of the deployer: user principal name for a user, display name for a service principal.')
+param deployerPrincipalName string = ''
+
+@description('Principal type of the deployer.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+
+// Function App
+@description('Memory per Flex Consumption instance (MB).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on Flex Consumption instances. instances x databasePoolMax must stay under the server connection limit (about 50 on B1ms).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+// PostgreSQL
+@description('PostgreSQL compute SKU.')
+param postgresSkuName string = 'Standard_B1ms'
+
+@description('PostgreSQL compute tier (must match the SKU).')
+@allowed([
+  'Burstable'
+  'GeneralPurpose'
+  'MemoryOptimized'
+])
+param postgresSkuTier string = 'Burstable'
+
+@description('PostgreSQL major version.')
+@allowed([
+  '14'
+  '15'
+  '16'
+  '17'
+])
+param postgresVersion string = '16'
+
+@description('PostgreSQL storage (GiB).')
+param postgresStorageSizeGB int = 32
+
+@description('Days of continuous backup for point-in-time restore (7-35).')
+@minValue(7)
+@maxValue(35)
+param postgresBackupRetentionDays int = 7
+
+@description('Geo-redundant backup storage (only settable when the server is created).')
+@allowed([
+  'Disabled'
+  'Enabled'
+])
+param postgresGeoRedundantBackup string = 'Disabled'
+
+@description('High availability (not available on Burstable).')
+@allowed([
+  'Disabled'
+  'SameZone'
+  'ZoneRedundant'
+])
+param postgresHighAvailability string = 'Disabled'
+
+@description('Connections each Function App instance may hold.')
+@minValue(1)
+@maxValue(200)
+param databasePoolMax int = 3
+
+// Messaging
+@description('Deliveries before Service Bus dead-letters a message; the app reads the same value (MAX_DELIVERY_COUNT).')
+@minValue(1)
+@maxValue(100)
+param maxDeliveryCount int = 10
+
+@description('Message lock duration (ISO 8601); longer than the slowest handler including the gremlin delay.')
+param lockDuration string = 'PT1M'
+
+@description('Duplicate detection window (ISO 8601).')
+param duplicateDetectionWindow string = 'PT10M'
+
+// Monitoring
+@description('Order API latency above which the signal is red and the alert fires (ms).')
+param latencyRedThresholdMs int = 1000
+
+@description('Log Analytics retention (days).')
+param logRetentionDays int = 30
+
+@description('Log Analytics daily ingestion cap in GB (-1 = none).')
+param logDailyQuotaGb int = -1
+
+@description('Name of the dead-letter custom metric (shared/telemetry/metric-names.ts METRICS.deadLetters).')
+param deadLetterMetricName string = 'valerix.messages.dead_letters'
+
+// Chaos defaults (also switchable at run time through PUT /api/chaos)
+@description('Start with the gremlin (processing delay in Inventory) on.')
+param featureGremlin bool = false
+
+@description('Start with the crash-after-commit simulator on.')
+param featureCrashAfterCommit bool = false
+
+// ---------------------------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var envSlug = toLower(environmentName)
+var tags = {
+  application: 'valerix'
+  environment: environmentName
+}
+var functionAppName = 'func-${envSlug}-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+var databaseName = 'valerix'
+
+// Must equal Object.values(QUEUES) in shared/messaging/contracts.ts (checked by the consistency test).
+var queueNames = [
+  'inventory-reservations'
+  'order-status'
+]
+
+// ---------------------------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------------------------
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: 'id-${envSlug}-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: take('st${replace(envSlug, '-', '')}${resourceToken}', 24)
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    backupContainerName: 'backups'
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: 'log-${envSlug}-${resourceToken}'
+    applicationInsightsName: 'appi-${envSlug}-${resourceToken}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionDays
+    dailyQuotaGb: logDailyQuotaGb
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    name: 'sb-${envSlug}-${resourceToken}'
+    location: location
+    tags: tags
+    queueNames: queueNames
+    maxDeliveryCount: maxDeliveryCount
+    lockDuration: lockDuration
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
+module postgres 'modules/postgres.bicep' = {
+  name: 'postgres'
+  params: {
+    name: 'psql-${envSlug}-${resourceToken}'
+    location: location
+    tags: tags
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    version: postgresVersion
+    storageSizeGB: postgresStorageSizeGB
+    backupRetentionDays: postgresBackupRetentionDays
+    geoRedundantBackup: postgresGeoRedundantBackup
+    highAvailabilityMode: postgresHighAvailability
+    databaseName: databaseName
+    allowAzureServices: true
+    appIdentityPrincipalId: identity.outputs.principalId
+    appIdentityName: identity.outputs.name
+    deployerObjectId: deployerObjectId
+    deployerPrincipalName: deployerPrincipalName
+    deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    storageAccountName: storage.outputs.name
+    backupContainerName: storage.outputs.backupContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: identity.outputs.principalId
+    deployerObjectId: deployerObjectId
+    deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Function App settings: EVERY setting the code reads (SETTING_NAMES in shared/config/settings.ts), plus the
+// platform settings for identity-based connections. test/unit/bicep-consistency.test.ts parses this block.
+//
+// Settings the code knows but that are deliberately NOT set in Azure (the skip list):
+//   - EMBEDDED_DATA_DIR      embedded PGlite data directory; Azure uses the real server (DATABASE_URL)
+//   - PORT                   port of the local host (npm run dev); the Functions host owns the port in Azure
+//   - LOCAL_DELIVERY_COPIES  duplicate deliveries of the in-process transport; Azure uses Service Bus
+//   - ServiceBusConnection   connection string; Azure uses the managed identity (ServiceBusConnection__*) and the
+//                            code refuses both at once
+//
+// Platform settings (read by the Functions host / SDKs, not by SETTING_NAMES): AzureWebJobsStorage__*,
+// APPLICATIONINSIGHTS_AUTHENTICATION_STRING, ServiceBusConnection__credential, ServiceBusConnection__clientId.
+// Flex Consumption takes the runtime from functionAppConfig, so FUNCTIONS_WORKER_RUNTIME and
+// FUNCTIONS_EXTENSION_VERSION are not set.
+// ---------------------------------------------------------------------------------------------------------------
+
+var appSettings = {
+  // Host storage, identity-based
+  AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  // Application Insights, Entra-authenticated ingestion (local auth is disabled on the component)
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  LATENCY_RED_THRESHOLD_MS: string(latencyRedThresholdMs)
+  // Identity used by @azure/identity (PostgreSQL tokens, Service Bus publisher)
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  // Database: Entra token as password, role = identity name
+  DATABASE_URL: 'postgres://${identity.outputs.name}@${postgres.outputs.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
+  DATABASE_AUTH: 'entra'
+  DATABASE_POOL_MAX: string(databasePoolMax)
+  DATABASE_TIMEOUT_MS: '5000'
+  // Messaging: the Service Bus trigger and the publisher read the same identity-based connection
+  ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: identity.outputs.clientId
+  MAX_DELIVERY_COUNT: string(maxDeliveryCount)
+  PUBLISH_TIMEOUT_MS: '3000'
+  OUTBOX_RELAY_INTERVAL_MS: '1000'
+  OUTBOX_RETENTION_HOURS: '72'
+  IDEMPOTENCY_TTL_HOURS: '24'
+  // Gremlin
+  FEATURE_GREMLIN: featureGremlin ? 'true' : 'false'
+  GREMLIN_LATENCY_MS: '3000'
+  GREMLIN_MODE: 'deterministic'
+  GREMLIN_EVERY_N: '5'
+  GREMLIN_PROBABILITY: '0.2'
+  // Crash simulator
+  FEATURE_CRASH_AFTER_COMMIT: featureCrashAfterCommit ? 'true' : 'false'
+  CRASH_TARGET: 'both'
+  CRASH_MODE: 'deterministic'
+  CRASH_EVERY_N: '3'
+  CRASH_PROBABILITY: '0.2'
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: functionAppName
+    planName: 'plan-${envSlug}-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    runtimeName: 'node'
+    runtimeVersion: '22'
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    appSettings: appSettings
+  }
+  // Start the app only once its identity can reach storage, Service Bus, PostgreSQL and Application Insights.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    namePrefix: '${envSlug}-${resourceToken}'
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    serviceBusNamespaceId: serviceBus.outputs.id
+    queueNames: queueNames
+    latencyThresholdMs: latencyRedThresholdMs
+    alertEmail: alertEmail
+    deadLetterMetricName: deadLetterMetricName
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outputs
+// ---------------------------------------------------------------------------------------------------------------
+
+var portal = 'https://portal.azure.com/#@${tenant().tenantId}/resource'
+
+output functionAppName string = functionApp.outputs.name
+output functionAppUrl string = functionApp.outputs.url
+output uiUrl string = '${functionApp.outputs.url}/api/ui'
+output healthUrl string = '${functionApp.outputs.url}/api/health'
+output functionAppPortalUrl string = '${portal}${functionApp.outputs.id}/overview'
+output applicationInsightsPortalUrl string = '${portal}${monitoring.outputs.applicationInsightsId}/overview'
+output workbookPortalUrl string = '${portal}${workbook.outputs.id}'
+output postgresPortalUrl string = '${portal}${postgres.outputs.id}/overview'
+output serviceBusPortalUrl string = '${portal}${serviceBus.outputs.id}/overview'
+
+output resourceGroupName string = resourceGroup().name
+output identityName string = identity.outputs.name
+output identityClientId string = identity.outputs.clientId
+output storageAccountName string = storage.outputs.name
+output deploymentContainerName string = storage.outputs.deploymentContainerName
+output backupContainerUrl string = storage.outputs.backupContainerUrl
+output serviceBusNamespace string = serviceBus.outputs.name
+output serviceBusFullyQualifiedNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+output queueNames array = queueNames
+output postgresServerName string = postgres.outputs.name
+output postgresFqdn string = postgres.outputs.fullyQualifiedDomainName
+output databaseName string = postgres.outputs.databaseName
+output applicationInsightsName string = monitoring.outputs.applicationInsightsName
+output logAnalyticsName string = monitoring.outputs.logAnalyticsName
+output workbookName string = workbook.outputs.name

@@ -1,0 +1,105 @@
+// Service Bus namespace (Standard: queues with duplicate detection and dead-lettering) and the two queues the code
+// uses (shared/messaging/contracts.ts QUEUES). SAS keys are disabled; the app's managed identity gets
+// "Azure Service Bus Data Sender" and "Azure Service Bus Data Receiver" on each queue, scoped to the queue, not the
+// namespace. The Functions app sends to and receives from both queues (Orders sends OrderPlaced and receives
+// results; Inventory receives OrderPlaced and sends results), so it needs both roles on both queues and nothing else.
+
+@description('Service Bus namespace name (6-50 characters).')
+@minLength(6)
+@maxLength(50)
+param name string
+
+@description('Azure region.')
+param location string
+
+@description('Tags applied to the namespace.')
+param tags object = {}
+
+@description('Queues to create. Names must match QUEUES in shared/messaging/contracts.ts.')
+param queueNames array
+
+@description('Deliveries before Service Bus dead-letters a message. The app reads the same number (MAX_DELIVERY_COUNT) to recognise the last attempt.')
+@minValue(1)
+@maxValue(100)
+param maxDeliveryCount int
+
+@description('How long a received message stays locked to one consumer (ISO 8601). Must exceed the slowest handler, gremlin delay included.')
+param lockDuration string = 'PT1M'
+
+@description('Window in which a re-sent message with the same messageId is dropped (ISO 8601). Duplicate detection can only be enabled when a queue is created.')
+param duplicateDetectionHistoryTimeWindow string = 'PT10M'
+
+@description('Time to live of a message that is never received (ISO 8601); expired messages are dead-lettered.')
+param defaultMessageTimeToLive string = 'P14D'
+
+@description('Principal (object) id of the Function App managed identity.')
+param appPrincipalId string
+
+// Built-in role definition ids.
+var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
+var serviceBusDataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+  name: name
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+    tier: 'Standard'
+  }
+  properties: {
+    disableLocalAuth: true // no SAS keys / connection strings: Entra ID only
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+// Every queue gets exactly the same, deliberate settings.
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
+  for queueName in queueNames: {
+    parent: namespace
+    name: queueName
+    properties: {
+      requiresDuplicateDetection: true // cannot be switched on after creation
+      duplicateDetectionHistoryTimeWindow: duplicateDetectionHistoryTimeWindow
+      maxDeliveryCount: maxDeliveryCount
+      lockDuration: lockDuration
+      deadLetteringOnMessageExpiration: true
+      defaultMessageTimeToLive: defaultMessageTimeToLive
+      requiresSession: false
+      enablePartitioning: false
+      enableBatchedOperations: true
+      maxSizeInMegabytes: 1024
+    }
+  }
+]
+
+resource senderAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in queueNames: {
+    name: guid(queues[i].id, appPrincipalId, serviceBusDataSenderRoleId)
+    scope: queues[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSenderRoleId)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource receiverAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in queueNames: {
+    name: guid(queues[i].id, appPrincipalId, serviceBusDataReceiverRoleId)
+    scope: queues[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiverRoleId)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+output id string = namespace.id
+output name string = namespace.name
+// serviceBusEndpoint looks like https://<name>.servicebus.windows.net:443/ ; the SDK and the trigger want the host.
+output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
+output queueNames array = [for (queueName, i) in queueNames: queues[i].name]

@@ -1,0 +1,82 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
+import { unavailableResponse } from '../../shared/http/failures.js';
+import { json, notFound } from '../../shared/http/problem.js';
+import { readJsonBody } from '../../shared/http/request-body.js';
+import { METRICS } from '../../shared/telemetry/metric-names.js';
+import type { HttpFunctionDefinition } from '../definitions.js';
+import type { Runtime } from '../runtime.js';
+import { findProduct, listProducts, restock } from './inventory-repository.js';
+
+export const GREMLIN_HEADER = 'X-Gremlin-Delay-Ms';
+
+const restockBody = z.strictObject({
+  quantity: z
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(100_000, 'must be at most 100000'),
+});
+
+/** Inventory reads are Inventory work too: the gremlin may delay them, and says so in a header. */
+async function gremlin(rt: Runtime): Promise<Record<string, string>> {
+  const delay = await rt.chaos.gremlinDelayMs();
+  if (delay === 0) return {};
+  rt.signals.count(METRICS.gremlinDelays, { where: 'inventory_http' });
+  await sleep(delay);
+  return { [GREMLIN_HEADER]: String(delay) };
+}
+
+function guarded(rt: Runtime, handler: (request: HttpRequest) => Promise<HttpResponseInit>) {
+  return async (request: HttpRequest) => {
+    try {
+      return await handler(request);
+    } catch (err) {
+      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    }
+  };
+}
+
+export function inventoryHttpFunctions(rt: Runtime): HttpFunctionDefinition[] {
+  return [
+    {
+      kind: 'http',
+      name: 'listInventory',
+      route: 'inventory',
+      methods: ['GET'],
+      authLevel: 'anonymous',
+      handler: guarded(rt, async () => {
+        const headers = await gremlin(rt);
+        return json(200, { items: await listProducts(rt.db) }, headers);
+      }),
+    },
+    {
+      kind: 'http',
+      name: 'getInventoryItem',
+      route: 'inventory/{productId}',
+      methods: ['GET'],
+      authLevel: 'anonymous',
+      handler: guarded(rt, async (request) => {
+        const headers = await gremlin(rt);
+        const productId = request.params.productId ?? '';
+        const item = await findProduct(rt.db, productId);
+        return item ? json(200, { item }, headers) : notFound(`There is no product "${productId}" in the catalog.`);
+      }),
+    },
+    {
+      kind: 'http',
+      name: 'restockInventory',
+      route: 'inventory/{productId}/restock',
+      methods: ['POST'],
+      authLevel: 'function',
+      handler: guarded(rt, async (request) => {
+        const body = await readJsonBody(request, restockBody);
+        if (!body.ok) return body.response;
+        const productId = request.params.productId ?? '';
+        const item = await restock(rt.db, productId, body.value.quantity);
+        return item ? json(200, { item }) : notFound(`There is no product "${productId}" in the catalog.`);
+      }),
+    },
+  ];
+}

@@ -1,0 +1,56 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
+import { orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
+import { consume } from '../../shared/messaging/consume.js';
+import { publishCommitted } from '../../shared/messaging/outbox.js';
+import { METRICS } from '../../shared/telemetry/metric-names.js';
+import type { QueueFunctionDefinition } from '../definitions.js';
+import type { Runtime } from '../runtime.js';
+import { recordPoison, reserveStock } from './inventory-repository.js';
+
+/** Inventory's consumer of OrderPlaced: reserve stock once per order, report the result through the outbox. */
+export function reserveStockFunction(rt: Runtime): QueueFunctionDefinition {
+  return {
+    kind: 'serviceBusQueue',
+    name: 'reserveStock',
+    queueName: QUEUES.reservations,
+    handler: (message, context) =>
+      consume(message, context, {
+        schema: orderPlaced,
+        maxDeliveryCount: rt.settings.maxDeliveryCount,
+        deadline: rt.policies.consumerDeadline,
+        async deadLetter(info) {
+          const trace = { traceparent: (info.body as { traceparent?: string } | undefined)?.traceparent };
+          const written = await recordPoison(rt.db, info, trace);
+          rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
+          await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
+        },
+        async process(event) {
+          const { orderId } = event.data;
+          // The gremlin: slow Inventory down before any connection is taken, so a delay never pins the pool.
+          const delay = await rt.chaos.gremlinDelayMs();
+          if (delay > 0) {
+            rt.signals.count(METRICS.gremlinDelays, { where: 'reservation' });
+            context.warn(`order ${orderId}: gremlin delays this reservation by ${delay} ms`);
+            await sleep(delay);
+          }
+          const trace = { traceparent: event.traceparent, tracestate: event.tracestate };
+          const outcome = await reserveStock(rt.db, event, trace);
+          if (outcome.outcome === 'duplicate') {
+            rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
+            context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
+            return;
+          }
+          rt.signals.count(METRICS.reservations, { result: outcome.result });
+          context.log(`order ${orderId}: ${outcome.result} (remaining ${outcome.remaining ?? 'n/a'})`);
+          // Schrödinger's warehouse: committed, but the broker is told it failed and will redeliver.
+          if (await rt.chaos.shouldCrash('inventory')) {
+            rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
+            throw new SimulatedCrashError('inventory');
+          }
+          const sent = await publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages);
+          if (!sent.published) context.warn(`order ${orderId}: result left to the outbox relay: ${sent.error?.message}`);
+        },
+      }),
+  };
+}

@@ -1,0 +1,75 @@
+import { inventoryResult, QUEUES } from '../../shared/messaging/contracts.js';
+import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
+import { METRICS } from '../../shared/telemetry/metric-names.js';
+import type { QueueFunctionDefinition } from '../definitions.js';
+import type { Runtime } from '../runtime.js';
+import type { Order } from './order-model.js';
+import { applyStatusChange, finalize } from './orders-repository.js';
+
+/** Orders' consumer of Inventory's results: pending → shipped | rejected | failed, exactly once. */
+export function applyInventoryResultFunction(rt: Runtime): QueueFunctionDefinition {
+  const onFinal = (order: Order) => {
+    rt.signals.count(METRICS.ordersFinalized, { status: order.status, reason: order.reason ?? '' });
+    rt.signals.record(METRICS.orderEndToEnd, Date.parse(order.updatedAt) - Date.parse(order.createdAt), {
+      status: order.status,
+    });
+    rt.orderEvents.emit(`final:${order.id}`, order);
+  };
+
+  const deadLetter = async (info: PoisonInfo) => {
+    const order = await rt.db.transaction(async (client) => {
+      await client.query(
+        `INSERT INTO orders.dead_letters (queue, message_id, order_id, body, error, delivery_count)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [QUEUES.orderStatus, info.messageId ?? null, info.orderId ?? null, JSON.stringify(info.body ?? null), info.error, info.deliveryCount],
+      );
+      if (!info.orderId) return undefined;
+      const result = await finalize(client, {
+        orderId: info.orderId,
+        status: 'failed',
+        reason: `status update failed: ${info.error}`.slice(0, 500),
+        messageId: info.messageId ?? 'dead-letter',
+      });
+      return result.outcome === 'applied' ? result.order : undefined;
+    });
+    rt.signals.count(METRICS.deadLetters, { queue: QUEUES.orderStatus });
+    if (order) onFinal(order);
+  };
+
+  return {
+    kind: 'serviceBusQueue',
+    name: 'applyInventoryResult',
+    queueName: QUEUES.orderStatus,
+    handler: (message, context) =>
+      consume(message, context, {
+        schema: inventoryResult,
+        maxDeliveryCount: rt.settings.maxDeliveryCount,
+        deadline: rt.policies.consumerDeadline,
+        deadLetter,
+        async process(event) {
+          const change =
+            event.type === 'InventoryReserved'
+              ? { status: 'shipped' as const, reason: null }
+              : event.type === 'InventoryRejected'
+                ? { status: 'rejected' as const, reason: event.data.reason }
+                : { status: 'failed' as const, reason: event.data.reason };
+          const result = await applyStatusChange(rt.db, {
+            orderId: event.data.orderId,
+            messageId: event.messageId,
+            messageType: event.type,
+            ...change,
+          });
+          if (result.outcome === 'duplicate') {
+            rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'applyInventoryResult' });
+            return;
+          }
+          if (result.outcome === 'applied') {
+            context.log(`order ${event.data.orderId} is ${result.order.status}`);
+            onFinal(result.order);
+          } else {
+            context.warn(`order ${event.data.orderId}: ${event.type} ignored (${result.outcome})`);
+          }
+        },
+      }),
+  };
+}

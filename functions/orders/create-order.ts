@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
+import { sqlState } from '../../shared/db/errors.js';
+import { unavailableResponse } from '../../shared/http/failures.js';
+import { json, problem } from '../../shared/http/problem.js';
+import { readJsonBody } from '../../shared/http/request-body.js';
+import {
+  fingerprint,
+  IDEMPOTENCY_KEY_HEADER,
+  idempotencyKey,
+  REPLAYED_HEADER,
+} from '../../shared/idempotency/idempotency-key.js';
+import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { publishCommitted } from '../../shared/messaging/outbox.js';
+import { METRICS } from '../../shared/telemetry/metric-names.js';
+import { traceContextOf } from '../../shared/telemetry/trace-context.js';
+import type { HttpFunctionDefinition } from '../definitions.js';
+import type { Runtime } from '../runtime.js';
+import { timedOrderApi } from './order-api-timing.js';
+import { createOrderBody, type Order } from './order-model.js';
+import { placeOrder, updateStoredResponse } from './orders-repository.js';
+import { waitForFinal } from './wait-for-final.js';
+
+/** RFC 7240 `Prefer: wait=N`, capped at 10 s. */
+export const MAX_WAIT_SECONDS = 10;
+
+export function parsePreferWait(header: string | null): number | undefined {
+  const match = header?.match(/(?:^|[,;\s])wait\s*=\s*"?(\d+)"?/i);
+  if (!match) return undefined;
+  return Math.min(Number(match[1]), MAX_WAIT_SECONDS);
+}
+
+const locationOf = (id: string) => `/api/orders/${id}`;
+
+export function createOrderFunction(rt: Runtime): HttpFunctionDefinition {
+  return {
+    kind: 'http',
+    name: 'createOrder',
+    route: 'orders',
+    methods: ['POST'],
+    authLevel: 'anonymous',
+    handler: timedOrderApi(rt, (request, context) => createOrder(rt, request, context)),
+  };
+}
+
+async function createOrder(rt: Runtime, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const body = await readJsonBody(request, createOrderBody);
+  if (!body.ok) return body.response;
+  const { customerId, productId, quantity } = body.value;
+
+  const headerKey = request.headers.get(IDEMPOTENCY_KEY_HEADER);
+  if (headerKey !== null && body.value.idempotencyKey !== undefined && headerKey !== body.value.idempotencyKey) {
+    return problem(
+      400,
+      'Conflicting idempotency keys',
+      'The Idempotency-Key header and the body field idempotencyKey differ; send one of them.',
+      { type: 'validation', errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] },
+    );
+  }
+  const rawKey = headerKey ?? body.value.idempotencyKey;
+  let key: string | undefined;
+  if (rawKey !== undefined) {
+    const parsed = idempotencyKey.safeParse(rawKey);
+    if (!parsed.success) {
+      const message = parsed.error.issues[0]?.message ?? 'is invalid';
+      return problem(400, 'Invalid Idempotency-Key', `The Idempotency-Key ${message}.`, {
+        type: 'validation',
+        errors: [{ field: 'Idempotency-Key', message }],
+      });
+    }
+    key = parsed.data;
+  }
+
+  const now = new Date();
+  const order: Order = {
+    id: randomUUID(),
+    customerId,
+    productId,
+    quantity,
+    status: 'pending',
+    reason: null,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  const trace = traceContextOf(context, request);
+  const message = {
+    queue: QUEUES.reservations,
+    envelope: envelope('OrderPlaced', { orderId: order.id, customerId, productId, quantity }, { ...trace, occurredAt: now }),
+  };
+  const accepted = { status: 202, body: { order } };
+  const payloadFingerprint = fingerprint({ customerId, productId, quantity });
+
+  let result: Awaited<ReturnType<typeof placeOrder>>;
+  try {
+    result = await rt.policies.intake.execute(() =>
+      placeOrder(rt.db, {
+        order,
+        message,
+        response: accepted,
+        ...(key ? { idempotency: { key, fingerprint: payloadFingerprint, ttlHours: rt.settings.idempotencyTtlHours } } : {}),
+      }),
+    );
+  } catch (err) {
+    if (sqlState(err) === '55P03') {
+      return problem(
+        409,
+        'Request in progress',
+        'A request with this Idempotency-Key is still being processed; retry it in a moment to get its result.',
+        { type: 'idempotency-in-flight', headers: { 'Retry-After': '1' } },
+      );
+    }
+    return unavailableResponse(err, rt.policies.retryAfterSeconds);
+  }
+
+  if (result.kind === 'replay') {
+    if (result.stored.fingerprint !== payloadFingerprint) {
+      return problem(
+        422,
+        'Idempotency-Key reused',
+        'This Idempotency-Key was already used with a different request body. Use a new key for a new order.',
+        { type: 'idempotency-key-reused' },
+      );
+    }
+    rt.signals.count(METRICS.idempotentReplays);
+    const headers: Record<string, string> = { [REPLAYED_HEADER]: 'true' };
+    if (result.stored.orderId) headers.Location = locationOf(result.stored.orderId);
+    return {
+      status: result.stored.status,
+      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
+      body: result.stored.body,
+    };
+  }
+
+  rt.signals.count(METRICS.ordersAccepted);
+  context.log(`order ${order.id} accepted (${quantity} × ${productId})`);
+
+  // Schrödinger's warehouse: the order is committed, but the client is not told. Its retry with the same key
+  // must get this very order back.
+  if (await rt.chaos.shouldCrash('orders')) {
+    rt.signals.count(METRICS.crashSimulations, { target: 'orders' });
+    throw new SimulatedCrashError('orders');
+  }
+
+  const sent = await publishCommitted(rt.publishDeps, 'orders', result.outboxIds, [message]);
+  if (!sent.published) context.warn(`order ${order.id}: publish deferred to the outbox relay: ${sent.error?.message}`);
+
+  const headers: Record<string, string> = { Location: locationOf(order.id) };
+  if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;
+  const wait = parsePreferWait(request.headers.get('prefer'));
+  if (wait === undefined) return json(202, accepted.body, headers);
+
+  headers['Preference-Applied'] = `wait=${wait}`;
+  const final = await waitForFinal(rt, order.id, wait * 1000);
+  if (final) {
+    const finalBody = { order: final };
+    if (key) await updateStoredResponse(rt.db, key, 201, finalBody).catch(() => {});
+    return json(201, finalBody, headers);
+  }
+  return json(
+    202,
+    {
+      ...accepted.body,
+      message: `Stock confirmation is delayed: the order is accepted and pending. Poll ${locationOf(order.id)} for its final status.`,
+    },
+    headers,
+  );
+}

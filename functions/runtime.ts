@@ -1,0 +1,101 @@
+import { EventEmitter } from 'node:events';
+import type { Settings } from '../shared/config/settings.js';
+import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
+import { createDatabase, type Database } from '../shared/db/database.js';
+import { entraPasswordProvider, managedIdentityCredential } from '../shared/db/entra-auth.js';
+import { createPool, type PasswordProvider } from '../shared/db/pool.js';
+import { InProcessTransport } from '../shared/messaging/in-process-transport.js';
+import type { PublishDeps } from '../shared/messaging/outbox.js';
+import type { Publisher } from '../shared/messaging/publisher.js';
+import { createServiceBusPublisher } from '../shared/messaging/service-bus-publisher.js';
+import { createPolicies, type Policies } from '../shared/resilience/policies.js';
+import { RollingLatency } from '../shared/telemetry/order-api-stats.js';
+import { Signals } from '../shared/telemetry/signals.js';
+
+/**
+ * Everything a handler needs, built once per instance (the composition root). Both hosts build one and hand
+ * it to the function definitions; tests build their own against their own database.
+ */
+export interface Runtime {
+  readonly settings: Settings;
+  readonly db: Database;
+  readonly policies: Policies;
+  readonly publisher: Publisher;
+  readonly publishDeps: PublishDeps;
+  readonly chaos: ChaosFlags;
+  readonly signals: Signals;
+  readonly orderApiLatency: RollingLatency;
+  /** Emits `final:<orderId>` when this instance applies a final status (wakes `Prefer: wait` early). */
+  readonly orderEvents: EventEmitter;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** The PostgreSQL URL to use (the local host passes the embedded server's). Defaults to DATABASE_URL. */
+  databaseUrl?: string;
+  /** Overrides the transport chosen by settings (tests). */
+  publisher?: Publisher;
+  poolMax?: number;
+  /** Overrides resilience options (tests use short timeouts). */
+  resilience?: Partial<Parameters<typeof createPolicies>[0]>;
+}
+
+function passwordFor(settings: Settings): PasswordProvider | undefined {
+  if (settings.database.auth !== 'entra') return undefined;
+  let provider: PasswordProvider | undefined;
+  return async () => {
+    provider ??= entraPasswordProvider(await managedIdentityCredential(settings.azureClientId));
+    return provider();
+  };
+}
+
+function publisherFor(settings: Settings): Publisher {
+  const sb = settings.serviceBus;
+  if (sb.kind === 'in-process') {
+    return new InProcessTransport({ maxDeliveryCount: settings.maxDeliveryCount, deliveryCopies: sb.deliveryCopies });
+  }
+  return createServiceBusPublisher(sb);
+}
+
+export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
+  const url = options.databaseUrl ?? settings.database.url;
+  if (!url) {
+    throw new Error(
+      'DATABASE_URL is not set. The Azure Functions host needs a PostgreSQL URL; `npm run dev` starts an embedded one.',
+    );
+  }
+  const policies = createPolicies({
+    databaseTimeoutMs: settings.database.timeoutMs,
+    publishTimeoutMs: settings.publishTimeoutMs,
+    ...options.resilience,
+  });
+  const pool = createPool({
+    connectionString: url,
+    max: options.poolMax ?? settings.database.poolMax,
+    connectionTimeoutMs: settings.database.timeoutMs,
+    password: passwordFor(settings),
+  });
+  const db = createDatabase(pool, policies);
+  const publisher = options.publisher ?? publisherFor(settings);
+  const orderEvents = new EventEmitter();
+  orderEvents.setMaxListeners(0);
+  let closing: Promise<void> | undefined;
+  return {
+    settings,
+    db,
+    policies,
+    publisher,
+    publishDeps: { db, publisher, publishPolicy: policies.publish },
+    chaos: new ChaosFlags(db, defaultChaos(settings)),
+    signals: new Signals(),
+    orderApiLatency: new RollingLatency(settings.latencyRedThresholdMs),
+    orderEvents,
+    close() {
+      closing ??= (async () => {
+        await publisher.close();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}

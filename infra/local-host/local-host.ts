@@ -1,0 +1,241 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HttpResponse as HttpResponseType, Timer } from '@azure/functions';
+import { HttpRequest, HttpResponse } from '../../shared/http/azure-functions.js';
+import { allFunctions } from '../../functions/catalog.js';
+import type { FunctionDefinition, HttpFunctionDefinition } from '../../functions/definitions.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../functions/runtime.js';
+import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
+import type { Settings } from '../../shared/config/settings.js';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/db/embedded.js';
+import { migrate } from '../../shared/db/migrate.js';
+import { problem } from '../../shared/http/problem.js';
+import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
+import { isTraceparent, newTraceparent, traceIdOf } from '../../shared/telemetry/trace-context.js';
+import { consoleLog, type LocalLog, localInvocationContext } from './invocation-context.js';
+import { compileRoutes, findRoute } from './router.js';
+
+/** Bodies above this are refused before a handler sees them (handlers enforce their own, smaller limits). */
+const MAX_READ_BYTES = 1024 * 1024;
+
+export interface LocalHostOptions {
+  settings: Settings;
+  /** Port to listen on; 0 picks a free one. Defaults to settings.port. */
+  port?: number;
+  host?: string;
+  /** Overrides DATABASE_URL (tests pass their own database). */
+  databaseUrl?: string;
+  log?: LocalLog;
+  /** Run the outbox relay loops (on by default). */
+  timers?: boolean;
+  runtime?: Omit<RuntimeOptions, 'databaseUrl'>;
+}
+
+export interface LocalHost {
+  url: string;
+  runtime: Runtime;
+  /** The in-process broker, when no Service Bus is configured. */
+  transport: InProcessTransport | undefined;
+  functions: FunctionDefinition[];
+  embedded: EmbeddedPostgres | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the same function table as the Azure Functions host: HTTP functions under /api, queue functions bound
+ * to the in-process transport, timers as loops. Applies migrations first.
+ */
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  const log = options.log ?? consoleLog;
+  const { settings } = options;
+  let embedded: EmbeddedPostgres | undefined;
+  let databaseUrl = options.databaseUrl ?? settings.database.url;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres(
+      settings.database.embeddedDataDir ? { dataDir: settings.database.embeddedDataDir } : {},
+    );
+    databaseUrl = embedded.url;
+  }
+  // The embedded server runs one session: a small pool is all it can use.
+  const runtime = createRuntime(settings, {
+    databaseUrl,
+    ...(embedded ? { poolMax: 4 } : {}),
+    ...options.runtime,
+  });
+  try {
+    await migrate(runtime.db.pool);
+  } catch (err) {
+    await runtime.close();
+    await embedded?.stop();
+    throw err;
+  }
+  const functions = allFunctions(runtime);
+  const transport = runtime.publisher instanceof InProcessTransport ? runtime.publisher : undefined;
+
+  if (transport) {
+    for (const fn of functions) {
+      if (fn.kind !== 'serviceBusQueue') continue;
+      transport.subscribe(fn.queueName, (body, metadata) =>
+        fn.handler(
+          body,
+          localInvocationContext(fn.name, log, { traceparent: continueTrace(body.traceparent) }, { ...metadata }),
+        ),
+      );
+    }
+  }
+
+  const stopTimers = options.timers === false ? () => Promise.resolve() : startTimers(functions, log);
+  const routes = compileRoutes(functions.filter((f): f is HttpFunctionDefinition => f.kind === 'http'));
+  const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let draining: (() => void) | undefined;
+
+  const server: Server = createServer((req, res) => {
+    inFlight++;
+    res.on('close', () => {
+      inFlight--;
+      if (inFlight === 0) draining?.();
+    });
+    handle(req, res).catch((err) => {
+      log('error', 'local-host', `unhandled: ${(err as Error).stack ?? err}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    const found = findRoute(routes, req.method ?? 'GET', url.pathname);
+    if (found.kind !== 'match') {
+      const response =
+        found.kind === 'not-found'
+          ? problem(404, 'Not Found', `No function serves ${url.pathname}; the API lives under /api (try /api/ui).`)
+          : problem(405, 'Method Not Allowed', `${req.method} is not supported here; use ${found.allow.join(', ')}.`, {
+              headers: { Allow: found.allow.join(', ') },
+            });
+      return send(res, new HttpResponse(response));
+    }
+    const body = await readBody(req);
+    if (body === 'too-large') {
+      return send(res, new HttpResponse(problem(413, 'Content Too Large', 'The body is too large.')));
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const { fn, params } = found.match;
+    const request = new HttpRequest({
+      method: req.method ?? 'GET',
+      url: url.toString(),
+      headers,
+      params,
+      query: Object.fromEntries(url.searchParams.entries()),
+      ...(body.length > 0 ? { body: { bytes: body } } : {}),
+    });
+    const context = localInvocationContext(fn.name, log, {
+      traceparent: continueTrace(headers.traceparent),
+      tracestate: headers.tracestate,
+    });
+    try {
+      send(res, new HttpResponse(await fn.handler(request, context)));
+    } catch (err) {
+      if (err instanceof SimulatedCrashError) {
+        log('warning', fn.name, err.message);
+      } else {
+        log('error', fn.name, `failed: ${(err as Error).stack ?? err}`);
+      }
+      // What the Functions host does with a thrown error: 500, no details leaked.
+      send(res, new HttpResponse(problem(500, 'Internal Server Error', 'The request failed; retry it with the same Idempotency-Key.')));
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? settings.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+
+  return {
+    url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+    runtime,
+    transport,
+    functions,
+    embedded,
+    close() {
+      closing ??= (async () => {
+        // Stop taking requests, let those in flight finish, then stop the background work and the pool.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (inFlight > 0) await new Promise<void>((resolve) => (draining = resolve));
+        for (const socket of sockets) socket.destroy();
+        await closed;
+        await stopTimers();
+        await runtime.close();
+        await embedded?.stop();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** A new span in the caller's trace (what the Functions host does for an incoming traceparent). */
+function continueTrace(traceparent: string | undefined): string {
+  return isTraceparent(traceparent) ? newTraceparent(traceIdOf(traceparent)) : newTraceparent();
+}
+
+async function readBody(req: IncomingMessage): Promise<Uint8Array | 'too-large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_READ_BYTES) return 'too-large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function send(res: ServerResponse, response: HttpResponseType): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  headers['content-length'] = String(body.length);
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+/** Runs each timer function every `localIntervalMs`, never overlapping itself. */
+function startTimers(functions: FunctionDefinition[], log: LocalLog): () => Promise<void> {
+  const stop = new AbortController();
+  const running: Promise<void>[] = [];
+  for (const fn of functions) {
+    if (fn.kind !== 'timer') continue;
+    running.push(
+      (async () => {
+        while (!stop.signal.aborted) {
+          try {
+            await sleep(fn.localIntervalMs, undefined, { signal: stop.signal });
+          } catch {
+            break;
+          }
+          const timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: undefined } as unknown as Timer;
+          try {
+            await fn.handler(timer, localInvocationContext(fn.name, log));
+          } catch (err) {
+            log('warning', fn.name, `run failed, next run retries: ${(err as Error).message}`);
+          }
+        }
+      })(),
+    );
+  }
+  return async () => {
+    stop.abort();
+    await Promise.all(running);
+  };
+}

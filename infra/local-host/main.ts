@@ -1,0 +1,51 @@
+import { loadSettings, SettingsError } from '../../shared/config/settings.js';
+import { startLocalHost } from './local-host.js';
+
+/** `npm run dev`: the whole app on http://localhost:7071 with no Core Tools, no Service Bus, no database server. */
+async function main(): Promise<void> {
+  let settings: ReturnType<typeof loadSettings>;
+  try {
+    settings = loadSettings(process.env);
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const started = Date.now();
+  const host = await startLocalHost({ settings });
+  const db = host.embedded ? `embedded PostgreSQL (PGlite, data in ${settings.database.embeddedDataDir ?? '.data/pglite'})` : 'DATABASE_URL';
+  const base = host.url.replace('127.0.0.1', 'localhost');
+  console.log(`
+Valerix is running (${Date.now() - started} ms) — database: ${db}; queues: ${host.runtime.publisher.kind}
+
+  UI          ${base}/api/ui
+  Orders      POST ${base}/api/orders        GET ${base}/api/orders[/{id}]
+  Inventory   GET  ${base}/api/inventory[/{productId}]   POST ${base}/api/inventory/{productId}/restock
+  Health      GET  ${base}/api/health[/orders|/inventory]
+  Chaos       GET/PUT ${base}/api/chaos
+  Stats       GET  ${base}/api/stats
+
+Functions: ${host.functions.map((f) => f.name).join(', ')}
+Press Ctrl+C to stop.`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: finishing requests in flight, then stopping…`);
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await host.close();
+    console.log('stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`Could not start: ${(err as Error).message}`);
+  process.exit(1);
+});

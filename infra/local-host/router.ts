@@ -1,0 +1,58 @@
+import type { HttpFunctionDefinition } from '../../functions/definitions.js';
+
+export interface RouteMatch {
+  fn: HttpFunctionDefinition;
+  params: Record<string, string>;
+}
+
+interface CompiledRoute {
+  fn: HttpFunctionDefinition;
+  pattern: RegExp;
+  names: string[];
+  /** Literal routes win over parameterised ones, like the Functions host. */
+  literalSegments: number;
+}
+
+/** Compiles Azure route templates (`orders/{id}`, `health/{service?}`) into matchers under `/api/`. */
+export function compileRoutes(functions: HttpFunctionDefinition[]): CompiledRoute[] {
+  return functions
+    .map((fn) => {
+      const names: string[] = [];
+      let literalSegments = 0;
+      const body = fn.route
+        .split('/')
+        .map((segment) => {
+          const param = /^\{([A-Za-z0-9_]+)(\?)?(?::[^}]*)?\}$/.exec(segment);
+          if (!param) {
+            literalSegments++;
+            return `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`;
+          }
+          names.push(param[1]!);
+          return param[2] ? '(?:/([^/]+))?' : '/([^/]+)';
+        })
+        .join('');
+      return { fn, names, literalSegments, pattern: new RegExp(`^/api${body}/?$`, 'i') };
+    })
+    .sort((a, b) => b.literalSegments - a.literalSegments);
+}
+
+export type RouteLookup = { kind: 'match'; match: RouteMatch } | { kind: 'method-not-allowed'; allow: string[] } | { kind: 'not-found' };
+
+export function findRoute(routes: CompiledRoute[], method: string, path: string): RouteLookup {
+  const allow = new Set<string>();
+  for (const route of routes) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    if (!route.fn.methods.includes(method.toUpperCase() as never)) {
+      for (const verb of route.fn.methods) allow.add(verb);
+      continue;
+    }
+    const params: Record<string, string> = {};
+    route.names.forEach((name, i) => {
+      const value = m[i + 1];
+      if (value !== undefined) params[name] = decodeURIComponent(value);
+    });
+    return { kind: 'match', match: { fn: route.fn, params } };
+  }
+  return allow.size ? { kind: 'method-not-allowed', allow: [...allow] } : { kind: 'not-found' };
+}

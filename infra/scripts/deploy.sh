@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Deploys Valerix to Azure: infrastructure (Bicep), database migrations, the app package, then prints the URLs.
+# Safe to run again: every step converges on the same state.
+#
+#   infra/scripts/deploy.sh              # deploy
+#   infra/scripts/deploy.sh --what-if    # show what the Bicep deployment would change, change nothing
+#
+# Environment (all optional):
+#   AZURE_RESOURCE_GROUP     resource group to deploy into               (default: rg-valerix)
+#   AZURE_LOCATION           region for a new resource group             (default: swedencentral)
+#   AZURE_SUBSCRIPTION_ID    subscription to use                         (default: the current az account)
+#   ENVIRONMENT_NAME         short name used in resource names           (default: from main.parameters.json)
+#   ALERT_EMAIL              address that receives alert emails          (default: none)
+#   DEPLOYER_PRINCIPAL_NAME  PostgreSQL name of the deploying principal (default: your UPN, or the service
+#                            principal's display name)
+#
+# Requires: Azure CLI 2.60+ (logged in: az login), Node.js 22 and npm, zip (or python3).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+WHAT_IF=0
+for arg in "$@"; do
+  case "$arg" in
+    --what-if) WHAT_IF=1 ;;
+    -h | --help)
+      sed -n '2,18p' "$0"
+      exit 0
+      ;;
+    *)
+      echo "Unknown argument: $arg (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+RESOURCE_GROUP="${AZURE_RESOURCE_GROUP:-rg-valerix}"
+LOCATION="${AZURE_LOCATION:-swedencentral}"
+DEPLOYMENT_NAME="valerix-main"
+TEMPLATE="bicep/main.bicep"
+PARAMETERS="bicep/main.parameters.json"
+ARTIFACTS="$ROOT/artifacts/deploy"
+PACKAGE_DIR="$ARTIFACTS/package"
+PACKAGE_ZIP="$ARTIFACTS/valerix-functions.zip"
+
+log() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() {
+  printf '\033[31merror:\033[0m %s\n' "$*" >&2
+  exit 1
+}
+# retry <attempts> <delay-seconds> <command...>: for steps that race Azure role propagation or a busy server.
+retry() {
+  local attempts=$1 delay=$2 n=1
+  shift 2
+  until "$@"; do
+    if ((n >= attempts)); then return 1; fi
+    echo "   attempt $n/$attempts failed; retrying in ${delay}s..." >&2
+    sleep "$delay"
+    n=$((n + 1))
+  done
+}
+jwt_claim() { # jwt_claim <token> <claim>: prints a claim of a JWT's payload (no verification; our own token)
+  node -e 'const p = JSON.parse(Buffer.from(process.argv[1].split(".")[1], "base64url").toString("utf8"));
+           process.stdout.write(String(p[process.argv[2]] ?? ""));' "$1" "$2"
+}
+urlencode() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))' "$1"; }
+
+# ---------------------------------------------------------------------------------------------------------------
+log "Checking tools and Azure login"
+command -v az >/dev/null || die "Azure CLI not found: https://learn.microsoft.com/cli/azure/install-azure-cli"
+command -v node >/dev/null || die "Node.js not found (Node 22 is the Azure runtime)"
+command -v npm >/dev/null || die "npm not found"
+az account show --only-show-errors >/dev/null 2>&1 || die "not logged in to Azure: run 'az login' first"
+if [[ -n "${AZURE_SUBSCRIPTION_ID:-}" ]]; then
+  az account set --subscription "$AZURE_SUBSCRIPTION_ID"
+fi
+SUBSCRIPTION_NAME="$(az account show --query name -o tsv)"
+echo "   subscription: $SUBSCRIPTION_NAME ($(az account show --query id -o tsv))"
+echo "   resource group: $RESOURCE_GROUP"
+
+# Who is deploying: becomes a PostgreSQL Entra administrator so that this script can run the migrations.
+ACCOUNT_TYPE="$(az account show --query user.type -o tsv)" # user | servicePrincipal
+ARM_TOKEN="$(az account get-access-token --query accessToken -o tsv)"
+DEPLOYER_OBJECT_ID="$(jwt_claim "$ARM_TOKEN" oid)"
+if [[ "$ACCOUNT_TYPE" == "servicePrincipal" ]]; then
+  DEPLOYER_TYPE="ServicePrincipal"
+  DEPLOYER_NAME="${DEPLOYER_PRINCIPAL_NAME:-$(az ad sp show --id "$(az account show --query user.name -o tsv)" \
+    --query displayName -o tsv 2>/dev/null || true)}"
+else
+  DEPLOYER_TYPE="User"
+  DEPLOYER_NAME="${DEPLOYER_PRINCIPAL_NAME:-$(jwt_claim "$ARM_TOKEN" upn)}"
+  [[ -n "$DEPLOYER_NAME" ]] || DEPLOYER_NAME="$(az ad signed-in-user show --query userPrincipalName -o tsv)"
+fi
+[[ -n "$DEPLOYER_OBJECT_ID" ]] || die "could not read the deploying principal's object id from the access token"
+[[ -n "$DEPLOYER_NAME" ]] || die "could not determine the deploying principal's name; set DEPLOYER_PRINCIPAL_NAME"
+echo "   deployer: $DEPLOYER_NAME ($DEPLOYER_TYPE, $DEPLOYER_OBJECT_ID)"
+
+DEPLOY_PARAMS=(
+  --resource-group "$RESOURCE_GROUP"
+  --name "$DEPLOYMENT_NAME"
+  --template-file "$TEMPLATE"
+  --parameters "$PARAMETERS"
+  --parameters "deployerObjectId=$DEPLOYER_OBJECT_ID" "deployerPrincipalName=$DEPLOYER_NAME"
+  "deployerPrincipalType=$DEPLOYER_TYPE" "alertEmail=${ALERT_EMAIL:-}"
+)
+if [[ -n "${ENVIRONMENT_NAME:-}" ]]; then DEPLOY_PARAMS+=(--parameters "environmentName=$ENVIRONMENT_NAME"); fi
+
+# ---------------------------------------------------------------------------------------------------------------
+if ((WHAT_IF)); then
+  log "What-if: changes the deployment would make"
+  if [[ "$(az group exists --name "$RESOURCE_GROUP")" != "true" ]]; then
+    echo "   Resource group $RESOURCE_GROUP does not exist yet: a deployment would create every resource."
+    exit 0
+  fi
+  az deployment group what-if "${DEPLOY_PARAMS[@]}" --result-format FullResourcePayloads
+  exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+log "Resource group"
+if [[ "$(az group exists --name "$RESOURCE_GROUP")" != "true" ]]; then
+  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags application=valerix -o none
+  echo "   created $RESOURCE_GROUP in $LOCATION"
+else
+  echo "   $RESOURCE_GROUP exists"
+fi
+
+log "Infrastructure (Bicep): a first deployment takes 10-15 minutes, mostly PostgreSQL"
+# Retried once: PostgreSQL can reject an Entra administrator change while it is still settling after creation.
+retry 2 60 az deployment group create "${DEPLOY_PARAMS[@]}" -o none
+output() { az deployment group show -g "$RESOURCE_GROUP" -n "$DEPLOYMENT_NAME" --query "properties.outputs.$1.value" -o tsv; }
+FUNCTION_APP="$(output functionAppName)"
+FUNCTION_URL="$(output functionAppUrl)"
+UI_URL="$(output uiUrl)"
+HEALTH_URL="$(output healthUrl)"
+PG_SERVER="$(output postgresServerName)"
+PG_FQDN="$(output postgresFqdn)"
+PG_DATABASE="$(output databaseName)"
+APP_ROLE="$(output identityName)"
+
+# ---------------------------------------------------------------------------------------------------------------
+log "Build"
+npm ci --no-audit --no-fund
+npm run build
+
+log "Package"
+for required in dist package.json package-lock.json host.json infra/migrations; do
+  [[ -e "$required" ]] || die "$required is missing; the package needs it"
+done
+rm -rf "$PACKAGE_DIR" "$PACKAGE_ZIP"
+mkdir -p "$PACKAGE_DIR/infra"
+cp -R dist host.json package.json package-lock.json "$PACKAGE_DIR/"
+cp -R infra/migrations "$PACKAGE_DIR/infra/"
+if [[ -d functions/platform/ui ]]; then # static assets of GET /api/ui, read from the project root at run time
+  mkdir -p "$PACKAGE_DIR/functions/platform"
+  cp -R functions/platform/ui "$PACKAGE_DIR/functions/platform/"
+  find "$PACKAGE_DIR/functions" -name '*.ts' -delete
+fi
+# Production dependencies only, installed clean from the lock file.
+(cd "$PACKAGE_DIR" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund)
+if command -v zip >/dev/null; then
+  (cd "$PACKAGE_DIR" && zip -qr -X "$PACKAGE_ZIP" .)
+else
+  python3 -c 'import shutil, sys; shutil.make_archive(sys.argv[1][:-4], "zip", sys.argv[2])' "$PACKAGE_ZIP" "$PACKAGE_DIR"
+fi
+echo "   $(du -h "$PACKAGE_ZIP" | cut -f1) $PACKAGE_ZIP"
+
+# ---------------------------------------------------------------------------------------------------------------
+log "Database migrations (as $DEPLOYER_NAME, Entra token as password)"
+# The server allows Azure services only; open it to this machine for the migration and close it again afterwards.
+MY_IP="$(curl -fsS --max-time 10 https://api.ipify.org || true)"
+FIREWALL_RULE=""
+close_firewall() {
+  if [[ -n "$FIREWALL_RULE" ]]; then
+    az postgres flexible-server firewall-rule delete -g "$RESOURCE_GROUP" --name "$PG_SERVER" \
+      --rule-name "$FIREWALL_RULE" --yes -o none 2>/dev/null || true
+  fi
+}
+trap close_firewall EXIT
+if [[ -n "$MY_IP" ]]; then
+  FIREWALL_RULE="deploy-${MY_IP//./-}"
+  retry 5 20 az postgres flexible-server firewall-rule create -g "$RESOURCE_GROUP" --name "$PG_SERVER" \
+    --rule-name "$FIREWALL_RULE" --start-ip-address "$MY_IP" --end-ip-address "$MY_IP" -o none
+  echo "   temporary firewall rule $FIREWALL_RULE for $MY_IP"
+else
+  echo "   could not determine this machine's public IP; assuming it can already reach $PG_FQDN"
+fi
+
+PGPASSWORD="$(az account get-access-token --resource-type oss-rdbms --query accessToken -o tsv)"
+export PGPASSWORD
+MIGRATION_URL="postgres://$(urlencode "$DEPLOYER_NAME")@${PG_FQDN}:5432/${PG_DATABASE}?sslmode=require"
+# A new firewall rule and a new Entra administrator can take a minute to apply.
+retry 5 30 env DATABASE_URL="$MIGRATION_URL" DATABASE_AUTH=password npm run migrate --silent
+
+# Objects created by the migrations belong to the deployer. The app logs in as its own role (the managed identity),
+# so give that role the use of every schema the deployer owns, now and for objects created by later migrations.
+APP_ROLE="$APP_ROLE" DATABASE_URL="$MIGRATION_URL" node --input-type=module -e '
+  import pg from "pg";
+  const role = process.env.APP_ROLE;
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  const q = (s) => client.query(s);
+  const ident = (s) => `"${s.replaceAll("\"", "\"\"")}"`;
+  const { rows } = await q(`SELECT nspname FROM pg_namespace
+                            WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                              AND left(nspname, 3) <> $$pg_$$ AND nspname <> $$information_schema$$`);
+  for (const { nspname } of rows) {
+    const s = ident(nspname), r = ident(role);
+    await q(`GRANT USAGE, CREATE ON SCHEMA ${s} TO ${r}`);
+    await q(`GRANT ALL ON ALL TABLES IN SCHEMA ${s} TO ${r}`);
+    await q(`GRANT ALL ON ALL SEQUENCES IN SCHEMA ${s} TO ${r}`);
+    await q(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT ALL ON TABLES TO ${r}`);
+    await q(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT ALL ON SEQUENCES TO ${r}`);
+  }
+  // public: the migrations bookkeeping table (and CREATE, so the app can run the same migrator at start-up).
+  await q(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${ident(role)}`);
+  await q(`GRANT CREATE ON SCHEMA public TO ${ident(role)}`).catch((e) => console.warn(`   note: ${e.message}`));
+  console.log(`   granted ${role} the use of: ${["public", ...rows.map((r) => r.nspname)].join(", ")}`);
+  await client.end();
+'
+close_firewall
+FIREWALL_RULE=""
+
+# ---------------------------------------------------------------------------------------------------------------
+log "Publish to $FUNCTION_APP (Flex Consumption one deploy)"
+# The first publish can fail while the identity's new role on the deployment container propagates.
+retry 5 30 az functionapp deployment source config-zip -g "$RESOURCE_GROUP" -n "$FUNCTION_APP" \
+  --src "$PACKAGE_ZIP" -o none
+
+log "Waiting for $HEALTH_URL"
+healthy=0
+for _ in $(seq 1 30); do
+  if curl -fsS --max-time 20 "$HEALTH_URL" >/dev/null 2>&1; then
+    healthy=1
+    break
+  fi
+  sleep 10
+done
+if ((healthy)); then echo "   healthy"; else echo "   not healthy yet: check $HEALTH_URL and the Function App logs"; fi
+
+# ---------------------------------------------------------------------------------------------------------------
+log "Done"
+cat <<EOF
+   App:                  $FUNCTION_URL
+   Web page:             $UI_URL
+   Health:               $HEALTH_URL
+   Function App:         $(output functionAppPortalUrl)
+   Application Insights: $(output applicationInsightsPortalUrl)
+   Workbook:             $(output workbookPortalUrl)
+   PostgreSQL:           $PG_FQDN (database $PG_DATABASE, app role $APP_ROLE)
+   Backups container:    $(output backupContainerUrl)
+EOF

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import type { Settings } from '../config/settings.js';
+import type { Database } from '../db/database.js';
+
+/**
+ * Run-time chaos flags: the gremlin (a delay in Inventory work) and the crash simulator (a failure right after
+ * a commit, before the outcome is reported). Stored in `platform.chaos_flags` so every instance sees a change
+ * (each caches for at most CACHE_MS); settings give the defaults until someone PUTs a document.
+ */
+const mode = z.enum(['deterministic', 'random']);
+export const gremlinFlags = z.strictObject({
+  enabled: z.boolean(),
+  mode,
+  everyN: z.number().int().min(1).max(1_000_000),
+  probability: z.number().min(0).max(1),
+  latencyMs: z.number().int().min(0).max(60_000),
+});
+export const crashFlags = z.strictObject({
+  enabled: z.boolean(),
+  target: z.enum(['inventory', 'orders', 'both']),
+  mode,
+  everyN: z.number().int().min(1).max(1_000_000),
+  probability: z.number().min(0).max(1),
+});
+export const chaosDocument = z.strictObject({ gremlin: gremlinFlags, crash: crashFlags });
+export const chaosPatch = z.strictObject({ gremlin: gremlinFlags.partial().optional(), crash: crashFlags.partial().optional() });
+export type ChaosDocument = z.infer<typeof chaosDocument>;
+export type ChaosPatch = z.infer<typeof chaosPatch>;
+
+export const CACHE_MS = 1000;
+
+export function defaultChaos(settings: Pick<Settings, 'gremlin' | 'crash'>): ChaosDocument {
+  return { gremlin: { ...settings.gremlin }, crash: { ...settings.crash } };
+}
+
+export type CrashTarget = 'inventory' | 'orders';
+
+export interface ChaosCounters {
+  gremlinDelays: number;
+  crashes: Record<CrashTarget, number>;
+}
+
+export class SimulatedCrashError extends Error {
+  constructor(target: CrashTarget) {
+    super(`simulated crash after commit (${target}); the work is committed, the outcome was not reported`);
+    this.name = 'SimulatedCrashError';
+  }
+}
+
+export class ChaosFlags {
+  readonly counters: ChaosCounters = { gremlinDelays: 0, crashes: { inventory: 0, orders: 0 } };
+  private cached: { at: number; doc: ChaosDocument } | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly defaults: ChaosDocument,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  async current(): Promise<ChaosDocument> {
+    if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.doc;
+    const { rows } = await this.db.query<{ document: unknown }>('SELECT document FROM platform.chaos_flags WHERE id = 1');
+    const stored = chaosDocument.safeParse(rows[0]?.document);
+    const doc = stored.success ? stored.data : this.defaults;
+    this.cached = { at: Date.now(), doc };
+    return doc;
+  }
+
+  /** Applies a partial update atomically (row lock), so two admins never lose each other's change. */
+  async update(patch: ChaosPatch): Promise<ChaosDocument> {
+    const doc = await this.db.transaction(async (client) => {
+      await client.query(
+        'INSERT INTO platform.chaos_flags (id, document) VALUES (1, $1) ON CONFLICT (id) DO NOTHING',
+        [JSON.stringify(this.defaults)],
+      );
+      const { rows } = await client.query<{ document: unknown }>(
+        'SELECT document FROM platform.chaos_flags WHERE id = 1 FOR UPDATE',
+      );
+      const base = chaosDocument.safeParse(rows[0]?.document);
+      const current = base.success ? base.data : this.defaults;
+      const next = chaosDocument.parse({
+        gremlin: { ...current.gremlin, ...patch.gremlin },
+        crash: { ...current.crash, ...patch.crash },
+      });
+      await client.query('UPDATE platform.chaos_flags SET document = $1, updated_at = now() WHERE id = 1', [
+        JSON.stringify(next),
+      ]);
+      return next;
+    });
+    this.cached = { at: Date.now(), doc };
+    return doc;
+  }
+
+  /**
+   * How long this unit of Inventory work must be delayed (0 = not at all). Deterministic mode counts with a
+   * database sequence, so "every Nth" holds across every instance.
+   */
+  async gremlinDelayMs(): Promise<number> {
+    const { gremlin } = await this.current();
+    if (!gremlin.enabled || gremlin.latencyMs === 0) return 0;
+    let fire: boolean;
+    if (gremlin.mode === 'random') {
+      fire = this.random() < gremlin.probability;
+    } else {
+      const { rows } = await this.db.query<{ n: number }>("SELECT nextval('platform.gremlin_work_seq') AS n");
+      fire = (rows[0]?.n ?? 1) % gremlin.everyN === 0;
+    }
+    if (!fire) return 0;
+    this.counters.gremlinDelays++;
+    return gremlin.latencyMs;
+  }
+
+  /** Whether to simulate a crash now, right after `target` committed its work. */
+  async shouldCrash(target: CrashTarget): Promise<boolean> {
+    const { crash } = await this.current();
+    if (!crash.enabled || (crash.target !== 'both' && crash.target !== target)) return false;
+    let fire: boolean;
+    if (crash.mode === 'random') {
+      fire = this.random() < crash.probability;
+    } else {
+      const seq = target === 'orders' ? 'platform.crash_orders_seq' : 'platform.crash_inventory_seq';
+      const { rows } = await this.db.query<{ n: number }>(`SELECT nextval('${seq}') AS n`);
+      fire = (rows[0]?.n ?? 1) % crash.everyN === 0;
+    }
+    if (fire) this.counters.crashes[target]++;
+    return fire;
+  }
+}

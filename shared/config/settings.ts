@@ -1,0 +1,203 @@
+import { z } from 'zod';
+
+/**
+ * Every setting the app reads, validated once at start-up. A bad value stops the process with a message naming
+ * the setting, so a typo in an app setting shows up at deploy time instead of as a strange runtime failure.
+ */
+
+const flag = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const t = (v ?? '').trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(t)) return true;
+    if (['false', '0', 'no', 'off', ''].includes(t)) return false;
+    ctx.addIssue({ code: 'custom', message: `must be true or false, got "${v}"` });
+    return z.NEVER;
+  });
+
+const int = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const probability = (def: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0 || n > 1) {
+        ctx.addIssue({ code: 'custom', message: `must be a number from 0 to 1, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const postgresUrl = optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
+  message: 'must be a postgres:// or postgresql:// URL',
+});
+
+/** The raw settings as they appear in app settings / local.settings.json / the environment. */
+export const settingsSchema = z.object({
+  // Database
+  DATABASE_URL: postgresUrl,
+  DATABASE_AUTH: z.enum(['password', 'entra']).default('password'),
+  DATABASE_POOL_MAX: int(10, 1, 200),
+  DATABASE_TIMEOUT_MS: int(5000, 100, 60000),
+  EMBEDDED_DATA_DIR: optionalText,
+  // Identity (user-assigned managed identity in Azure; unset locally)
+  AZURE_CLIENT_ID: optionalText,
+  // Messaging: connection string, or identity-based namespace (the same names the Service Bus trigger reads)
+  ServiceBusConnection: optionalText,
+  ServiceBusConnection__fullyQualifiedNamespace: optionalText,
+  MAX_DELIVERY_COUNT: int(10, 1, 100),
+  LOCAL_DELIVERY_COPIES: int(1, 1, 10),
+  PUBLISH_TIMEOUT_MS: int(3000, 50, 60000),
+  OUTBOX_RELAY_INTERVAL_MS: int(1000, 50, 600000),
+  OUTBOX_RETENTION_HOURS: int(72, 1, 24 * 90),
+  // Idempotency
+  IDEMPOTENCY_TTL_HOURS: int(24, 1, 24 * 30),
+  // Monitoring
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
+  LATENCY_RED_THRESHOLD_MS: int(1000, 1, 600000),
+  // Gremlin (delay in Inventory)
+  FEATURE_GREMLIN: flag,
+  GREMLIN_LATENCY_MS: int(3000, 0, 60000),
+  GREMLIN_MODE: z.enum(['deterministic', 'random']).default('deterministic'),
+  GREMLIN_EVERY_N: int(5, 1, 1000000),
+  GREMLIN_PROBABILITY: probability(0.2),
+  // Crash simulator ("Schrödinger's warehouse")
+  FEATURE_CRASH_AFTER_COMMIT: flag,
+  CRASH_TARGET: z.enum(['inventory', 'orders', 'both']).default('both'),
+  CRASH_MODE: z.enum(['deterministic', 'random']).default('deterministic'),
+  CRASH_EVERY_N: int(3, 1, 1000000),
+  CRASH_PROBABILITY: probability(0.2),
+  // Local host
+  PORT: int(7071, 0, 65535),
+});
+
+export type RawSettings = z.input<typeof settingsSchema>;
+export type ParsedSettings = z.output<typeof settingsSchema>;
+
+/** Names of every setting the code reads (the Bicep consistency test compares against this list). */
+export const SETTING_NAMES = Object.keys(settingsSchema.shape) as (keyof ParsedSettings)[];
+
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SettingsError';
+  }
+}
+
+export interface Settings {
+  database: {
+    url: string | undefined;
+    auth: 'password' | 'entra';
+    poolMax: number;
+    timeoutMs: number;
+    embeddedDataDir: string | undefined;
+  };
+  azureClientId: string | undefined;
+  serviceBus:
+    | { kind: 'in-process'; deliveryCopies: number }
+    | { kind: 'connection-string'; connectionString: string }
+    | { kind: 'identity'; fullyQualifiedNamespace: string; clientId: string | undefined };
+  maxDeliveryCount: number;
+  publishTimeoutMs: number;
+  outbox: { relayIntervalMs: number; retentionHours: number };
+  idempotencyTtlHours: number;
+  appInsightsConnectionString: string | undefined;
+  latencyRedThresholdMs: number;
+  gremlin: {
+    enabled: boolean;
+    latencyMs: number;
+    mode: 'deterministic' | 'random';
+    everyN: number;
+    probability: number;
+  };
+  crash: {
+    enabled: boolean;
+    target: 'inventory' | 'orders' | 'both';
+    mode: 'deterministic' | 'random';
+    everyN: number;
+    probability: number;
+  };
+  port: number;
+}
+
+/** Parses settings from an environment-like record; throws SettingsError naming every bad setting. */
+export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+  const picked: Record<string, string | undefined> = {};
+  for (const name of SETTING_NAMES) picked[name] = env[name];
+  const result = settingsSchema.safeParse(picked);
+  if (!result.success) {
+    throw new SettingsError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(settings)'}: ${i.message}`),
+    );
+  }
+  const s = result.data;
+  if (s.DATABASE_AUTH === 'entra' && !s.DATABASE_URL) {
+    throw new SettingsError(['DATABASE_URL: required when DATABASE_AUTH=entra']);
+  }
+  if (s.ServiceBusConnection && s.ServiceBusConnection__fullyQualifiedNamespace) {
+    throw new SettingsError([
+      'ServiceBusConnection: set either ServiceBusConnection (connection string) or ServiceBusConnection__fullyQualifiedNamespace (managed identity), not both',
+    ]);
+  }
+  return {
+    database: {
+      url: s.DATABASE_URL,
+      auth: s.DATABASE_AUTH,
+      poolMax: s.DATABASE_POOL_MAX,
+      timeoutMs: s.DATABASE_TIMEOUT_MS,
+      embeddedDataDir: s.EMBEDDED_DATA_DIR,
+    },
+    azureClientId: s.AZURE_CLIENT_ID,
+    serviceBus: s.ServiceBusConnection
+      ? { kind: 'connection-string', connectionString: s.ServiceBusConnection }
+      : s.ServiceBusConnection__fullyQualifiedNamespace
+        ? {
+            kind: 'identity',
+            fullyQualifiedNamespace: s.ServiceBusConnection__fullyQualifiedNamespace,
+            clientId: s.AZURE_CLIENT_ID,
+          }
+        : { kind: 'in-process', deliveryCopies: s.LOCAL_DELIVERY_COPIES },
+    maxDeliveryCount: s.MAX_DELIVERY_COUNT,
+    publishTimeoutMs: s.PUBLISH_TIMEOUT_MS,
+    outbox: { relayIntervalMs: s.OUTBOX_RELAY_INTERVAL_MS, retentionHours: s.OUTBOX_RETENTION_HOURS },
+    idempotencyTtlHours: s.IDEMPOTENCY_TTL_HOURS,
+    appInsightsConnectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    latencyRedThresholdMs: s.LATENCY_RED_THRESHOLD_MS,
+    gremlin: {
+      enabled: s.FEATURE_GREMLIN,
+      latencyMs: s.GREMLIN_LATENCY_MS,
+      mode: s.GREMLIN_MODE,
+      everyN: s.GREMLIN_EVERY_N,
+      probability: s.GREMLIN_PROBABILITY,
+    },
+    crash: {
+      enabled: s.FEATURE_CRASH_AFTER_COMMIT,
+      target: s.CRASH_TARGET,
+      mode: s.CRASH_MODE,
+      everyN: s.CRASH_EVERY_N,
+      probability: s.CRASH_PROBABILITY,
+    },
+    port: s.PORT,
+  };
+}

@@ -1,0 +1,32 @@
+import pg from 'pg';
+
+/** A source of short-lived passwords (Entra access tokens in Azure). */
+export type PasswordProvider = () => Promise<string>;
+
+export interface PoolOptions {
+  connectionString: string;
+  max: number;
+  /** How long a caller may wait for a free connection before failing. */
+  connectionTimeoutMs: number;
+  password?: PasswordProvider | undefined;
+  applicationName?: string;
+}
+
+// Return BIGINT and NUMERIC as numbers where they fit: counts and stock levels in this app are small.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
+
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    connectionTimeoutMillis: options.connectionTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'valerix',
+    ...(options.password ? { password: options.password } : {}),
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;

@@ -1,0 +1,174 @@
+import type { Envelope, QueueName } from './contracts.js';
+import type { DeliveryMetadata, OutgoingMessage, Publisher } from './publisher.js';
+
+/** Called for each delivery; throwing abandons the message (it is redelivered until maxDeliveryCount). */
+export type DeliveryHandler = (body: Envelope, metadata: Required<DeliveryMetadata>) => Promise<void>;
+
+export interface DeadLetteredMessage {
+  queue: QueueName;
+  body: Envelope;
+  deliveryCount: number;
+  error: string;
+}
+
+export interface InProcessTransportOptions {
+  maxDeliveryCount: number;
+  /** Deliver every message this many times (at-least-once made visible, for tests and demos). */
+  deliveryCopies?: number;
+  /** Redelivery backoff after a failed delivery: baseMs × deliveryCount. */
+  redeliveryBaseMs?: number;
+  /** Deliveries in flight per queue (like the trigger's maxConcurrentCalls). */
+  concurrency?: number;
+  /** Service Bus drops a re-sent messageId within this window; so does this transport. */
+  duplicateDetectionWindowMs?: number;
+}
+
+interface Delivery {
+  queue: QueueName;
+  body: Envelope;
+  deliveryCount: number;
+  enqueuedTimeUtc: string;
+}
+
+/**
+ * A Service Bus queue stand-in for the local host and tests, faithful where it matters: at-least-once delivery,
+ * `deliveryCount` in the metadata, a throwing handler gets the message again after a short backoff, and after
+ * `maxDeliveryCount` attempts the message is dead-lettered. Duplicate detection drops re-sent message ids.
+ */
+export class InProcessTransport implements Publisher {
+  readonly kind = 'in-process' as const;
+  readonly deadLetters: DeadLetteredMessage[] = [];
+  /** Re-sent message ids dropped by duplicate detection. */
+  duplicatesDropped = 0;
+  private readonly handlers = new Map<QueueName, DeliveryHandler>();
+  private readonly pending = new Map<QueueName, Delivery[]>();
+  private readonly active = new Map<QueueName, number>();
+  private readonly seen = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+  private paused = false;
+  private readonly opts: Required<InProcessTransportOptions>;
+
+  constructor(options: InProcessTransportOptions) {
+    this.opts = {
+      deliveryCopies: 1,
+      redeliveryBaseMs: 50,
+      concurrency: 16,
+      duplicateDetectionWindowMs: 10 * 60_000,
+      ...options,
+    };
+  }
+
+  /** Binds the consumer of a queue (one per queue, like a queue trigger). */
+  subscribe(queue: QueueName, handler: DeliveryHandler): void {
+    this.handlers.set(queue, handler);
+    this.pump(queue);
+  }
+
+  async publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.closed) throw new Error('in-process transport is closed');
+    if (this.paused) throw new Error('in-process transport is unavailable (paused)');
+    const now = Date.now();
+    for (const [id, at] of this.seen) if (now - at > this.opts.duplicateDetectionWindowMs) this.seen.delete(id);
+    for (const { queue, envelope } of messages) {
+      if (this.seen.has(envelope.messageId)) {
+        this.duplicatesDropped++;
+        continue;
+      }
+      this.seen.set(envelope.messageId, now);
+      // Deep copy: a consumer must never see the publisher's object (a real broker serializes).
+      const body = JSON.parse(JSON.stringify(envelope)) as Envelope;
+      for (let i = 0; i < this.opts.deliveryCopies; i++) {
+        this.enqueue({ queue, body, deliveryCount: 1, enqueuedTimeUtc: new Date(now).toISOString() });
+      }
+    }
+  }
+
+  /** Simulates the broker being unreachable: publish rejects until resumed. */
+  setAvailable(available: boolean): void {
+    this.paused = !available;
+  }
+
+  /** Messages waiting or being handled. */
+  get inFlight(): number {
+    let n = this.timers.size;
+    for (const q of this.pending.values()) n += q.length;
+    for (const a of this.active.values()) n += a;
+    return n;
+  }
+
+  /** Resolves when nothing is queued, waiting for redelivery or being handled. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.pending.clear();
+    await this.waitForActive();
+    this.notifyIdle();
+  }
+
+  private async waitForActive(): Promise<void> {
+    while ([...this.active.values()].some((n) => n > 0)) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private enqueue(delivery: Delivery): void {
+    const queue = this.pending.get(delivery.queue) ?? [];
+    queue.push(delivery);
+    this.pending.set(delivery.queue, queue);
+    this.pump(delivery.queue);
+  }
+
+  private pump(queueName: QueueName): void {
+    const handler = this.handlers.get(queueName);
+    const queue = this.pending.get(queueName);
+    if (!handler || !queue || this.closed) return;
+    while (queue.length > 0 && (this.active.get(queueName) ?? 0) < this.opts.concurrency) {
+      const delivery = queue.shift()!;
+      this.active.set(queueName, (this.active.get(queueName) ?? 0) + 1);
+      void this.deliver(handler, delivery).finally(() => {
+        this.active.set(queueName, (this.active.get(queueName) ?? 1) - 1);
+        this.pump(queueName);
+        this.notifyIdle();
+      });
+    }
+  }
+
+  private async deliver(handler: DeliveryHandler, delivery: Delivery): Promise<void> {
+    try {
+      await handler(delivery.body, {
+        messageId: delivery.body.messageId,
+        deliveryCount: delivery.deliveryCount,
+        enqueuedTimeUtc: delivery.enqueuedTimeUtc,
+      });
+    } catch (err) {
+      if (this.closed) return;
+      if (delivery.deliveryCount >= this.opts.maxDeliveryCount) {
+        this.deadLetters.push({
+          queue: delivery.queue,
+          body: delivery.body,
+          deliveryCount: delivery.deliveryCount,
+          error: (err as Error)?.message ?? String(err),
+        });
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.enqueue({ ...delivery, deliveryCount: delivery.deliveryCount + 1 });
+      }, this.opts.redeliveryBaseMs * delivery.deliveryCount);
+      this.timers.add(timer);
+    }
+  }
+
+  private notifyIdle(): void {
+    if (this.inFlight !== 0 && !this.closed) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

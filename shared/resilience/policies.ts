@@ -1,0 +1,105 @@
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  bulkhead,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  IsolatedCircuitError,
+  type IPolicy,
+  retry,
+  TaskCancelledError,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel';
+import { isConnectionError, isTransientDbError } from '../db/errors.js';
+
+/**
+ * Every resilience policy of the app, named and configured in one place. Each I/O boundary goes through one:
+ *   database  timeout per attempt → retry transient SQLSTATEs (backoff + jitter) → breaker on unreachability
+ *   publish   timeout → retry → breaker; when open, the outbox relay sends later
+ *   intake    bulkhead: a flood gets a fast 503 instead of exhausting the pool
+ *   consumer  processing deadline below the Service Bus lock duration
+ */
+export interface ResilienceOptions {
+  databaseTimeoutMs: number;
+  publishTimeoutMs: number;
+  /** Concurrent order writes per instance before intake sheds load. */
+  intakeConcurrency?: number;
+  intakeQueue?: number;
+  /** How long a breaker stays open before it lets one trial call through. */
+  breakerHalfOpenAfterMs?: number;
+  /** Deadline for one reservation/status message, kept below the 60 s message lock. */
+  consumerDeadlineMs?: number;
+}
+
+export type BreakerStateName = 'closed' | 'open' | 'halfOpen' | 'isolated';
+const STATE_NAMES: Record<CircuitState, BreakerStateName> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'halfOpen',
+  [CircuitState.Isolated]: 'isolated',
+};
+
+/** A timeout fired: the call may still be running, so it is not retried (it might have committed). */
+const isTimeout = (err: Error) => err instanceof TaskCancelledError;
+
+export function createPolicies(options: ResilienceOptions) {
+  const halfOpenAfter = options.breakerHalfOpenAfterMs ?? 5000;
+
+  const databaseBreaker = circuitBreaker(
+    handleWhen((err) => isConnectionError(err) || isTimeout(err)),
+    { halfOpenAfter, breaker: new ConsecutiveBreaker(5) },
+  );
+  const databaseRetry = retry(
+    handleWhen((err) => isTransientDbError(err)),
+    { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 500 }) },
+  );
+  const databaseTimeout = timeout(options.databaseTimeoutMs, TimeoutStrategy.Aggressive);
+
+  const publishBreaker = circuitBreaker(handleWhen(() => true), {
+    halfOpenAfter,
+    breaker: new ConsecutiveBreaker(3),
+  });
+  const publishRetry = retry(
+    handleWhen((err) => !(err instanceof BrokenCircuitError)),
+    { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 400 }) },
+  );
+  const publishTimeout = timeout(options.publishTimeoutMs, TimeoutStrategy.Aggressive);
+
+  const breakers = { database: databaseBreaker, publish: publishBreaker };
+
+  return {
+    /** Breaker outermost: while open, calls fail at once without touching the pool. */
+    database: wrap(databaseBreaker, databaseRetry, databaseTimeout) as IPolicy,
+    publish: wrap(publishBreaker, publishRetry, publishTimeout) as IPolicy,
+    intake: bulkhead(options.intakeConcurrency ?? 64, options.intakeQueue ?? 256),
+    consumerDeadline: timeout(options.consumerDeadlineMs ?? 45_000, TimeoutStrategy.Aggressive),
+    retryAfterSeconds: Math.max(1, Math.ceil(halfOpenAfter / 1000)),
+    breakers,
+    breakerStates(): Record<keyof typeof breakers, BreakerStateName> {
+      return {
+        database: STATE_NAMES[databaseBreaker.state],
+        publish: STATE_NAMES[publishBreaker.state],
+      };
+    },
+  };
+}
+
+export type Policies = ReturnType<typeof createPolicies>;
+
+/** Errors that mean "we are shedding load or a dependency is down": answer 503 + Retry-After. */
+export function isUnavailable(err: unknown): boolean {
+  return (
+    err instanceof BrokenCircuitError ||
+    err instanceof IsolatedCircuitError ||
+    err instanceof BulkheadRejectedError ||
+    err instanceof TaskCancelledError ||
+    isConnectionError(err)
+  );
+}
+
+export { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError };

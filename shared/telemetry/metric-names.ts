@@ -1,0 +1,32 @@
+/**
+ * Names of the custom metrics (OpenTelemetry metrics API → Application Insights `customMetrics`).
+ * The Workbook and alert rules in bicep/ query these exact names; a test keeps them in step.
+ */
+export const METRICS = {
+  /** counter; dims: replayed (true|false) */
+  ordersAccepted: 'valerix.orders.accepted',
+  /** counter; dims: status (shipped|rejected|failed), reason */
+  ordersFinalized: 'valerix.orders.finalized',
+  /** histogram, ms from acceptance to final status; dims: status */
+  orderEndToEnd: 'valerix.orders.end_to_end_ms',
+  /** histogram, ms of the order API (POST/GET /api/orders); dims: method, status_code */
+  orderApiLatency: 'valerix.order_api.latency_ms',
+  /** counter; dims: result (reserved|out_of_stock|unknown_product) */
+  reservations: 'valerix.inventory.reservations',
+  /** counter of Idempotency-Key replays */
+  idempotentReplays: 'valerix.idempotency.replays',
+  /** counter; dims: consumer (reserveStock|applyInventoryResult) */
+  duplicatesAbsorbed: 'valerix.messages.duplicates_absorbed',
+  /** counter; dims: where (reservation|inventory_http) */
+  gremlinDelays: 'valerix.chaos.gremlin_delays',
+  /** counter; dims: target (inventory|orders) */
+  crashSimulations: 'valerix.chaos.crashes',
+  /** observable gauge: 0 closed, 1 half-open, 2 open, 3 isolated; dims: policy */
+  breakerState: 'valerix.resilience.breaker_state',
+  /** observable gauge, unpublished outbox rows; dims: service (orders|inventory) */
+  outboxBacklog: 'valerix.outbox.backlog',
+  /** observable gauge, seconds since the oldest unpublished outbox row was written; dims: service */
+  outboxOldestAge: 'valerix.outbox.oldest_age_s',
+  /** counter; dims: queue */
+  deadLetters: 'valerix.messages.dead_letters',
+} as const;
