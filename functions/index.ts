@@ -1,5 +1,5 @@
-import { app } from '../shared/http/azure-functions.js';
 import { loadSettings } from '../shared/config/settings.js';
+import { app } from '../shared/http/azure-functions.js';
 import { allFunctions } from './catalog.js';
 import { SERVICE_BUS_CONNECTION } from './definitions.js';
 import { createRuntime } from './runtime.js';
@@ -22,10 +22,19 @@ app.hook.appTerminate(() => runtime.close());
 for (const fn of allFunctions(runtime)) {
   switch (fn.kind) {
     case 'http':
-      app.http(fn.name, { route: fn.route, methods: fn.methods, authLevel: fn.authLevel, handler: fn.handler });
+      app.http(fn.name, {
+        route: fn.route,
+        methods: fn.methods,
+        authLevel: fn.authLevel,
+        handler: fn.handler,
+      });
       break;
     case 'serviceBusQueue':
-      app.serviceBusQueue(fn.name, { connection: SERVICE_BUS_CONNECTION, queueName: fn.queueName, handler: fn.handler });
+      app.serviceBusQueue(fn.name, {
+        connection: SERVICE_BUS_CONNECTION,
+        queueName: fn.queueName,
+        handler: fn.handler,
+      });
       break;
     case 'timer':
       app.timer(fn.name, { schedule: fn.schedule, handler: fn.handler });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Settings } from '../shared/config/settings.js';
 import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
+import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, type Database } from '../shared/db/database.js';
 import { entraPasswordProvider, managedIdentityCredential } from '../shared/db/entra-auth.js';
 import { createPool, type PasswordProvider } from '../shared/db/pool.js';
@@ -52,7 +52,10 @@ function passwordFor(settings: Settings): PasswordProvider | undefined {
 function publisherFor(settings: Settings): Publisher {
   const sb = settings.serviceBus;
   if (sb.kind === 'in-process') {
-    return new InProcessTransport({ maxDeliveryCount: settings.maxDeliveryCount, deliveryCopies: sb.deliveryCopies });
+    return new InProcessTransport({
+      maxDeliveryCount: settings.maxDeliveryCount,
+      deliveryCopies: sb.deliveryCopies,
+    });
   }
   return createServiceBusPublisher(sb);
 }

@@ -41,7 +41,7 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (notify) 
   location: 'global'
   tags: tags
   properties: {
-    groupShortName: take('valerix', 12)
+    groupShortName: 'valerix' // at most 12 characters
     enabled: true
     emailReceivers: [
       {

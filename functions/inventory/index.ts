@@ -1,6 +1,6 @@
 import type { FunctionDefinition } from '../definitions.js';
-import type { Runtime } from '../runtime.js';
 import { outboxRelayTimer } from '../platform/outbox-relay.js';
+import type { Runtime } from '../runtime.js';
 import { inventoryHttpFunctions } from './inventory-http.js';
 import { reserveStockFunction } from './reserve-stock.js';
 

@@ -61,7 +61,9 @@ export function inventoryHttpFunctions(rt: Runtime): HttpFunctionDefinition[] {
         const headers = await gremlin(rt);
         const productId = request.params.productId ?? '';
         const item = await findProduct(rt.db, productId);
-        return item ? json(200, { item }, headers) : notFound(`There is no product "${productId}" in the catalog.`);
+        return item
+          ? json(200, { item }, headers)
+          : notFound(`There is no product "${productId}" in the catalog.`);
       }),
     },
     {

@@ -1,6 +1,11 @@
 import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
-import { envelope, type OrderPlaced, QUEUES, type RejectionReason } from '../../shared/messaging/contracts.js';
+import {
+  envelope,
+  type OrderPlaced,
+  QUEUES,
+  type RejectionReason,
+} from '../../shared/messaging/contracts.js';
 import { addToOutbox } from '../../shared/messaging/outbox.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
@@ -28,7 +33,13 @@ const toProduct = (r: ProductRow): Product => ({
 export type ReservationResult = 'reserved' | RejectionReason;
 
 export type ReserveOutcome =
-  | { outcome: 'processed'; result: ReservationResult; remaining: number | null; outboxIds: number[]; messages: OutgoingMessage[] }
+  | {
+      outcome: 'processed';
+      result: ReservationResult;
+      remaining: number | null;
+      outboxIds: number[];
+      messages: OutgoingMessage[];
+    }
   | { outcome: 'duplicate' };
 
 /**
@@ -70,17 +81,28 @@ export async function reserveStock(
         result === 'reserved'
           ? {
               queue: QUEUES.orderStatus,
-              envelope: envelope('InventoryReserved', { orderId, productId, quantity, remaining: remaining ?? 0 }, trace),
+              envelope: envelope(
+                'InventoryReserved',
+                { orderId, productId, quantity, remaining: remaining ?? 0 },
+                trace,
+              ),
             }
           : {
               queue: QUEUES.orderStatus,
-              envelope: envelope('InventoryRejected', { orderId, productId, quantity, reason: result }, trace),
+              envelope: envelope(
+                'InventoryRejected',
+                { orderId, productId, quantity, reason: result },
+                trace,
+              ),
             };
       const outboxIds = await addToOutbox(client, 'inventory', [message]);
       return { outcome: 'processed' as const, result, remaining, outboxIds, messages: [message] };
     });
   } catch (err) {
-    if (sqlState(err) === '23505' && /reservations_pkey/.test((err as Error).message + String((err as { constraint?: string }).constraint))) {
+    if (
+      sqlState(err) === '23505' &&
+      /reservations_pkey/.test((err as Error).message + String((err as { constraint?: string }).constraint))
+    ) {
       return { outcome: 'duplicate' };
     }
     throw err;
@@ -90,14 +112,27 @@ export async function reserveStock(
 /** A poison OrderPlaced: recorded with its error, and the order told it failed (through the outbox). */
 export async function recordPoison(
   db: Database,
-  info: { body: unknown; orderId: string | undefined; messageId: string | undefined; deliveryCount: number; error: string },
+  info: {
+    body: unknown;
+    orderId: string | undefined;
+    messageId: string | undefined;
+    deliveryCount: number;
+    error: string;
+  },
   trace: { traceparent?: string | undefined },
 ): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
   return db.transaction(async (client) => {
     await client.query(
       `INSERT INTO inventory.dead_letters (queue, message_id, order_id, body, error, delivery_count)
        VALUES ($1, $2, $3, $4, $5, $6)`,
-      [QUEUES.reservations, info.messageId ?? null, info.orderId ?? null, JSON.stringify(info.body ?? null), info.error, info.deliveryCount],
+      [
+        QUEUES.reservations,
+        info.messageId ?? null,
+        info.orderId ?? null,
+        JSON.stringify(info.body ?? null),
+        info.error,
+        info.deliveryCount,
+      ],
     );
     if (!info.orderId) return { outboxIds: [], messages: [] };
     const messages: OutgoingMessage[] = [
@@ -129,7 +164,11 @@ export async function findProduct(db: Database, productId: string): Promise<Prod
   return rows[0] ? toProduct(rows[0]) : undefined;
 }
 
-export async function restock(db: Database, productId: string, quantity: number): Promise<Product | undefined> {
+export async function restock(
+  db: Database,
+  productId: string,
+  quantity: number,
+): Promise<Product | undefined> {
   return db.transaction(async (client) => {
     const { rows } = await client.query<ProductRow>(
       `UPDATE inventory.products SET available = available + $2, updated_at = now()
@@ -137,7 +176,10 @@ export async function restock(db: Database, productId: string, quantity: number)
       [productId, quantity],
     );
     if (!rows[0]) return undefined;
-    await client.query('INSERT INTO inventory.restocks (product_id, quantity) VALUES ($1, $2)', [productId, quantity]);
+    await client.query('INSERT INTO inventory.restocks (product_id, quantity) VALUES ($1, $2)', [
+      productId,
+      quantity,
+    ]);
     return toProduct(rows[0]);
   });
 }

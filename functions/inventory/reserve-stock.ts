@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
-import { orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
 import { consume } from '../../shared/messaging/consume.js';
+import { orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
 import { publishCommitted } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueFunctionDefinition } from '../definitions.js';
@@ -48,8 +48,14 @@ export function reserveStockFunction(rt: Runtime): QueueFunctionDefinition {
             rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
             throw new SimulatedCrashError('inventory');
           }
-          const sent = await publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages);
-          if (!sent.published) context.warn(`order ${orderId}: result left to the outbox relay: ${sent.error?.message}`);
+          const sent = await publishCommitted(
+            rt.publishDeps,
+            'inventory',
+            outcome.outboxIds,
+            outcome.messages,
+          );
+          if (!sent.published)
+            context.warn(`order ${orderId}: result left to the outbox relay: ${sent.error?.message}`);
         },
       }),
   };

@@ -1,5 +1,5 @@
-import { inventoryResult, QUEUES } from '../../shared/messaging/contracts.js';
 import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
+import { inventoryResult, QUEUES } from '../../shared/messaging/contracts.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueFunctionDefinition } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -21,7 +21,14 @@ export function applyInventoryResultFunction(rt: Runtime): QueueFunctionDefiniti
       await client.query(
         `INSERT INTO orders.dead_letters (queue, message_id, order_id, body, error, delivery_count)
          VALUES ($1, $2, $3, $4, $5, $6)`,
-        [QUEUES.orderStatus, info.messageId ?? null, info.orderId ?? null, JSON.stringify(info.body ?? null), info.error, info.deliveryCount],
+        [
+          QUEUES.orderStatus,
+          info.messageId ?? null,
+          info.orderId ?? null,
+          JSON.stringify(info.body ?? null),
+          info.error,
+          info.deliveryCount,
+        ],
       );
       if (!info.orderId) return undefined;
       const result = await finalize(client, {

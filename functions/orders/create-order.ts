@@ -44,18 +44,29 @@ export function createOrderFunction(rt: Runtime): HttpFunctionDefinition {
   };
 }
 
-async function createOrder(rt: Runtime, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+async function createOrder(
+  rt: Runtime,
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   const body = await readJsonBody(request, createOrderBody);
   if (!body.ok) return body.response;
   const { customerId, productId, quantity } = body.value;
 
   const headerKey = request.headers.get(IDEMPOTENCY_KEY_HEADER);
-  if (headerKey !== null && body.value.idempotencyKey !== undefined && headerKey !== body.value.idempotencyKey) {
+  if (
+    headerKey !== null &&
+    body.value.idempotencyKey !== undefined &&
+    headerKey !== body.value.idempotencyKey
+  ) {
     return problem(
       400,
       'Conflicting idempotency keys',
       'The Idempotency-Key header and the body field idempotencyKey differ; send one of them.',
-      { type: 'validation', errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] },
+      {
+        type: 'validation',
+        errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }],
+      },
     );
   }
   const rawKey = headerKey ?? body.value.idempotencyKey;
@@ -86,7 +97,11 @@ async function createOrder(rt: Runtime, request: HttpRequest, context: Invocatio
   const trace = traceContextOf(context, request);
   const message = {
     queue: QUEUES.reservations,
-    envelope: envelope('OrderPlaced', { orderId: order.id, customerId, productId, quantity }, { ...trace, occurredAt: now }),
+    envelope: envelope(
+      'OrderPlaced',
+      { orderId: order.id, customerId, productId, quantity },
+      { ...trace, occurredAt: now },
+    ),
   };
   const accepted = { status: 202, body: { order } };
   const payloadFingerprint = fingerprint({ customerId, productId, quantity });
@@ -98,7 +113,15 @@ async function createOrder(rt: Runtime, request: HttpRequest, context: Invocatio
         order,
         message,
         response: accepted,
-        ...(key ? { idempotency: { key, fingerprint: payloadFingerprint, ttlHours: rt.settings.idempotencyTtlHours } } : {}),
+        ...(key
+          ? {
+              idempotency: {
+                key,
+                fingerprint: payloadFingerprint,
+                ttlHours: rt.settings.idempotencyTtlHours,
+              },
+            }
+          : {}),
       }),
     );
   } catch (err) {
@@ -143,7 +166,8 @@ async function createOrder(rt: Runtime, request: HttpRequest, context: Invocatio
   }
 
   const sent = await publishCommitted(rt.publishDeps, 'orders', result.outboxIds, [message]);
-  if (!sent.published) context.warn(`order ${order.id}: publish deferred to the outbox relay: ${sent.error?.message}`);
+  if (!sent.published)
+    context.warn(`order ${order.id}: publish deferred to the outbox relay: ${sent.error?.message}`);
 
   const headers: Record<string, string> = { Location: locationOf(order.id) };
   if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;

@@ -1,7 +1,7 @@
 import type { FunctionDefinition } from '../definitions.js';
+import { outboxRelayTimer } from '../platform/outbox-relay.js';
 import type { Runtime } from '../runtime.js';
 import { applyInventoryResultFunction } from './apply-inventory-result.js';
-import { outboxRelayTimer } from '../platform/outbox-relay.js';
 import { createOrderFunction } from './create-order.js';
 import { purgeExpiredIdempotencyKeys } from './idempotency-purge.js';
 import { getOrderFunction, listOrdersFunction } from './read-orders.js';

@@ -1,8 +1,8 @@
 import type { Database } from '../../shared/db/database.js';
 import type { Queryable } from '../../shared/db/pool.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
-import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 import { addToOutbox } from '../../shared/messaging/outbox.js';
+import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 import { ORDER_COLUMNS, type Order, type OrderRow, type OrderStatus, toOrder } from './order-model.js';
 
 export interface PlaceOrderInput {
@@ -37,7 +37,14 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
                created_at = now(), expires_at = EXCLUDED.expires_at
          WHERE k.expires_at <= now()
          RETURNING key`,
-        [key, fingerprint, input.response.status, JSON.stringify(input.response.body), input.order.id, ttlHours],
+        [
+          key,
+          fingerprint,
+          input.response.status,
+          JSON.stringify(input.response.body),
+          input.order.id,
+          ttlHours,
+        ],
       );
       if (claimed.rowCount === 0) {
         const { rows } = await client.query<{
@@ -45,9 +52,10 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
           response_status: number;
           response_body: string;
           order_id: string | null;
-        }>('SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE key = $1', [
-          key,
-        ]);
+        }>(
+          'SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE key = $1',
+          [key],
+        );
         const row = rows[0]!;
         return {
           kind: 'replay' as const,
@@ -72,12 +80,16 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
 }
 
 /** After a `Prefer: wait` saw the final status: a later replay returns what this client got. */
-export async function updateStoredResponse(db: Database, key: string, status: number, body: unknown): Promise<void> {
-  await db.query('UPDATE orders.idempotency_keys SET response_status = $2, response_body = $3 WHERE key = $1', [
-    key,
-    status,
-    JSON.stringify(body),
-  ]);
+export async function updateStoredResponse(
+  db: Database,
+  key: string,
+  status: number,
+  body: unknown,
+): Promise<void> {
+  await db.query(
+    'UPDATE orders.idempotency_keys SET response_status = $2, response_body = $3 WHERE key = $1',
+    [key, status, JSON.stringify(body)],
+  );
 }
 
 export async function findOrder(db: Database, id: string): Promise<Order | undefined> {
@@ -87,7 +99,11 @@ export async function findOrder(db: Database, id: string): Promise<Order | undef
 
 export async function listOrders(
   db: Database,
-  query: { status?: OrderStatus | undefined; limit: number; after?: { createdAt: string; id: string } | undefined },
+  query: {
+    status?: OrderStatus | undefined;
+    limit: number;
+    after?: { createdAt: string; id: string } | undefined;
+  },
 ): Promise<{ orders: Order[]; hasMore: boolean }> {
   const { rows } = await db.query<OrderRow>(
     `SELECT ${ORDER_COLUMNS} FROM orders.orders
@@ -115,7 +131,9 @@ export interface StatusChange {
 export async function applyStatusChange(
   db: Database,
   change: StatusChange,
-): Promise<{ outcome: 'applied'; order: Order } | { outcome: 'duplicate' | 'already-final' | 'unknown-order' }> {
+): Promise<
+  { outcome: 'applied'; order: Order } | { outcome: 'duplicate' | 'already-final' | 'unknown-order' }
+> {
   return db.transaction(async (client) => {
     const first = await client.query(
       'INSERT INTO orders.processed_messages (message_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING',

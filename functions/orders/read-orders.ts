@@ -42,15 +42,23 @@ export function listOrdersFunction(rt: Runtime): HttpFunctionDefinition {
       const { status, limit, cursor } = parsed.data;
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
       if (cursor !== undefined && !after) {
-        return problem(400, 'Invalid cursor', 'The cursor is not one this API returned; start again without it.', {
-          type: 'validation',
-          errors: [{ field: 'cursor', message: 'unrecognised cursor' }],
-        });
+        return problem(
+          400,
+          'Invalid cursor',
+          'The cursor is not one this API returned; start again without it.',
+          {
+            type: 'validation',
+            errors: [{ field: 'cursor', message: 'unrecognised cursor' }],
+          },
+        );
       }
       try {
         const page = await listOrders(rt.db, { status, limit, after });
         const last = page.orders.at(-1);
-        return json(200, { orders: page.orders, nextCursor: page.hasMore && last ? encodeCursor(last) : null });
+        return json(200, {
+          orders: page.orders,
+          nextCursor: page.hasMore && last ? encodeCursor(last) : null,
+        });
       } catch (err) {
         return unavailableResponse(err, rt.policies.retryAfterSeconds);
       }

@@ -7,7 +7,13 @@ import type { Runtime } from '../runtime.js';
 
 /** Tables each service cannot work without; a missing one means migrations have not run. */
 const REQUIRED_TABLES = {
-  orders: ['orders.orders', 'orders.idempotency_keys', 'orders.outbox', 'orders.processed_messages', 'orders.dead_letters'],
+  orders: [
+    'orders.orders',
+    'orders.idempotency_keys',
+    'orders.outbox',
+    'orders.processed_messages',
+    'orders.dead_letters',
+  ],
   inventory: [
     'inventory.products',
     'inventory.reservations',
@@ -45,7 +51,11 @@ async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promi
  * A real check: one round trip on the service's own tables (not just `SELECT 1`), with a short timeout and
  * outside the breaker, so health tells the truth even while the breaker is open.
  */
-export async function checkService(pool: pg.Pool, service: Service, timeoutMs = HEALTH_TIMEOUT_MS): Promise<ServiceHealth> {
+export async function checkService(
+  pool: pg.Pool,
+  service: Service,
+  timeoutMs = HEALTH_TIMEOUT_MS,
+): Promise<ServiceHealth> {
   const started = performance.now();
   const tables = REQUIRED_TABLES[service];
   try {

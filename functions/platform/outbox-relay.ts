@@ -29,7 +29,8 @@ export function outboxRelayTimer(
       for (;;) {
         const pass = await relayOutbox(rt.publishDeps, owner, BATCH);
         sent += pass.sent;
-        if (pass.failed > 0) context.warn(`${owner} outbox: ${pass.failed} message(s) failed to send; will retry`);
+        if (pass.failed > 0)
+          context.warn(`${owner} outbox: ${pass.failed} message(s) failed to send; will retry`);
         if (pass.sent < BATCH || Date.now() - started > RUN_BUDGET_MS) break;
       }
       if (sent > 0) context.log(`${owner} outbox: relayed ${sent} message(s)`);
@@ -37,7 +38,8 @@ export function outboxRelayTimer(
         lastHousekeeping = Date.now();
         const pruned = await pruneOutbox(rt.db, owner, rt.settings.outbox.retentionHours);
         const extra = housekeeping ? await housekeeping(rt.db) : 0;
-        if (pruned + extra > 0) context.log(`${owner}: pruned ${pruned} outbox row(s), ${extra} other record(s)`);
+        if (pruned + extra > 0)
+          context.log(`${owner}: pruned ${pruned} outbox row(s), ${extra} other record(s)`);
       }
     },
   };

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { InvocationContext as InvocationContextType, LogHandler, TriggerMetadata } from '@azure/functions';
+import type {
+  InvocationContext as InvocationContextType,
+  LogHandler,
+  TriggerMetadata,
+} from '@azure/functions';
 import { InvocationContext } from '../../shared/http/azure-functions.js';
 import { newTraceparent } from '../../shared/telemetry/trace-context.js';
 

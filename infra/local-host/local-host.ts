@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpResponse as HttpResponseType, Timer } from '@azure/functions';
-import { HttpRequest, HttpResponse } from '../../shared/http/azure-functions.js';
 import { allFunctions } from '../../functions/catalog.js';
 import type { FunctionDefinition, HttpFunctionDefinition } from '../../functions/definitions.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../functions/runtime.js';
@@ -10,6 +9,7 @@ import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import type { Settings } from '../../shared/config/settings.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/db/embedded.js';
 import { migrate } from '../../shared/db/migrate.js';
+import { HttpRequest, HttpResponse } from '../../shared/http/azure-functions.js';
 import { problem } from '../../shared/http/problem.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
 import { isTraceparent, newTraceparent, traceIdOf } from '../../shared/telemetry/trace-context.js';
@@ -26,6 +26,8 @@ export interface LocalHostOptions {
   host?: string;
   /** Overrides DATABASE_URL (tests pass their own database). */
   databaseUrl?: string;
+  /** The database URL points at an embedded (PGlite) server: use a single connection. */
+  embeddedDatabase?: boolean;
   log?: LocalLog;
   /** Run the outbox relay loops (on by default). */
   timers?: boolean;
@@ -57,10 +59,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     );
     databaseUrl = embedded.url;
   }
-  // The embedded server runs one session: a small pool is all it can use.
+  // The embedded server runs one session and interleaves the protocol messages of concurrent connections
+  // outside transactions, so one connection is all it can serve correctly.
   const runtime = createRuntime(settings, {
     databaseUrl,
-    ...(embedded ? { poolMax: 4 } : {}),
+    ...(embedded || options.embeddedDatabase ? { poolMax: 1 } : {}),
     ...options.runtime,
   });
   try {
@@ -79,7 +82,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       transport.subscribe(fn.queueName, (body, metadata) =>
         fn.handler(
           body,
-          localInvocationContext(fn.name, log, { traceparent: continueTrace(body.traceparent) }, { ...metadata }),
+          localInvocationContext(
+            fn.name,
+            log,
+            { traceparent: continueTrace(body.traceparent) },
+            { ...metadata },
+          ),
         ),
       );
     }
@@ -113,10 +121,19 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (found.kind !== 'match') {
       const response =
         found.kind === 'not-found'
-          ? problem(404, 'Not Found', `No function serves ${url.pathname}; the API lives under /api (try /api/ui).`)
-          : problem(405, 'Method Not Allowed', `${req.method} is not supported here; use ${found.allow.join(', ')}.`, {
-              headers: { Allow: found.allow.join(', ') },
-            });
+          ? problem(
+              404,
+              'Not Found',
+              `No function serves ${url.pathname}; the API lives under /api (try /api/ui).`,
+            )
+          : problem(
+              405,
+              'Method Not Allowed',
+              `${req.method} is not supported here; use ${found.allow.join(', ')}.`,
+              {
+                headers: { Allow: found.allow.join(', ') },
+              },
+            );
       return send(res, new HttpResponse(response));
     }
     const body = await readBody(req);
@@ -149,7 +166,16 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         log('error', fn.name, `failed: ${(err as Error).stack ?? err}`);
       }
       // What the Functions host does with a thrown error: 500, no details leaked.
-      send(res, new HttpResponse(problem(500, 'Internal Server Error', 'The request failed; retry it with the same Idempotency-Key.')));
+      send(
+        res,
+        new HttpResponse(
+          problem(
+            500,
+            'Internal Server Error',
+            'The request failed; retry it with the same Idempotency-Key.',
+          ),
+        ),
+      );
     }
   }
 
@@ -224,7 +250,11 @@ function startTimers(functions: FunctionDefinition[], log: LocalLog): () => Prom
           } catch {
             break;
           }
-          const timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: undefined } as unknown as Timer;
+          const timer = {
+            isPastDue: false,
+            schedule: { adjustForDST: false },
+            scheduleStatus: undefined,
+          } as unknown as Timer;
           try {
             await fn.handler(timer, localInvocationContext(fn.name, log));
           } catch (err) {

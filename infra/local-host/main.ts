@@ -15,7 +15,9 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const host = await startLocalHost({ settings });
-  const db = host.embedded ? `embedded PostgreSQL (PGlite, data in ${settings.database.embeddedDataDir ?? '.data/pglite'})` : 'DATABASE_URL';
+  const db = host.embedded
+    ? `embedded PostgreSQL (PGlite, data in ${settings.database.embeddedDataDir ?? '.data/pglite'})`
+    : 'DATABASE_URL';
   const base = host.url.replace('127.0.0.1', 'localhost');
   console.log(`
 Valerix is running (${Date.now() - started} ms) — database: ${db}; queues: ${host.runtime.publisher.kind}

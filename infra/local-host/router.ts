@@ -36,7 +36,10 @@ export function compileRoutes(functions: HttpFunctionDefinition[]): CompiledRout
     .sort((a, b) => b.literalSegments - a.literalSegments);
 }
 
-export type RouteLookup = { kind: 'match'; match: RouteMatch } | { kind: 'method-not-allowed'; allow: string[] } | { kind: 'not-found' };
+export type RouteLookup =
+  | { kind: 'match'; match: RouteMatch }
+  | { kind: 'method-not-allowed'; allow: string[] }
+  | { kind: 'not-found' };
 
 export function findRoute(routes: CompiledRoute[], method: string, path: string): RouteLookup {
   const allow = new Set<string>();

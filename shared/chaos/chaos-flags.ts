@@ -23,7 +23,10 @@ export const crashFlags = z.strictObject({
   probability: z.number().min(0).max(1),
 });
 export const chaosDocument = z.strictObject({ gremlin: gremlinFlags, crash: crashFlags });
-export const chaosPatch = z.strictObject({ gremlin: gremlinFlags.partial().optional(), crash: crashFlags.partial().optional() });
+export const chaosPatch = z.strictObject({
+  gremlin: gremlinFlags.partial().optional(),
+  crash: crashFlags.partial().optional(),
+});
 export type ChaosDocument = z.infer<typeof chaosDocument>;
 export type ChaosPatch = z.infer<typeof chaosPatch>;
 
@@ -59,7 +62,9 @@ export class ChaosFlags {
 
   async current(): Promise<ChaosDocument> {
     if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.doc;
-    const { rows } = await this.db.query<{ document: unknown }>('SELECT document FROM platform.chaos_flags WHERE id = 1');
+    const { rows } = await this.db.query<{ document: unknown }>(
+      'SELECT document FROM platform.chaos_flags WHERE id = 1',
+    );
     const stored = chaosDocument.safeParse(rows[0]?.document);
     const doc = stored.success ? stored.data : this.defaults;
     this.cached = { at: Date.now(), doc };

@@ -17,9 +17,10 @@ export const DEFAULT_EMBEDDED_DATA_DIR = join(PROJECT_ROOT, '.data', 'pglite');
  * it with the same `pg` driver it uses against a real server. `dataDir` persists across restarts;
  * `memory://` keeps nothing.
  *
- * PGlite runs ONE session: the socket server queues every statement and, while a transaction is open, serves only
- * the connection that opened it. So there are no real row locks and no parallelism: never trust it for
- * concurrency behaviour, and never wait inside a transaction for work that needs a second connection.
+ * PGlite runs ONE session: the socket server queues protocol messages and, while a transaction is open, serves only
+ * the connection that opened it; outside a transaction the messages of two connections can interleave (one's Bind
+ * meeting the other's Parse). So the app keeps a single connection to it, there are no real row locks, and it
+ * is never trusted for concurrency behaviour.
  */
 export async function startEmbeddedPostgres(
   options: { dataDir?: string; port?: number } = {},

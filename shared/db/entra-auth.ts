@@ -13,7 +13,10 @@ export interface TokenSource {
  * `pg` calls this for every new connection: it returns a cached Entra access token as the password and fetches a
  * fresh one shortly before expiry, so no password is stored anywhere.
  */
-export function entraPasswordProvider(credential: TokenSource, now: () => number = Date.now): PasswordProvider {
+export function entraPasswordProvider(
+  credential: TokenSource,
+  now: () => number = Date.now,
+): PasswordProvider {
   let cached: { token: string; expiresAt: number } | undefined;
   let inflight: Promise<string> | undefined;
   return async () => {
@@ -21,7 +24,8 @@ export function entraPasswordProvider(credential: TokenSource, now: () => number
     inflight ??= (async () => {
       try {
         const token = await credential.getToken(POSTGRES_TOKEN_SCOPE);
-        if (!token) throw new Error('no Entra token for PostgreSQL: is the managed identity assigned to the app?');
+        if (!token)
+          throw new Error('no Entra token for PostgreSQL: is the managed identity assigned to the app?');
         cached = { token: token.token, expiresAt: token.expiresOnTimestamp };
         return token.token;
       } finally {
@@ -35,5 +39,7 @@ export function entraPasswordProvider(credential: TokenSource, now: () => number
 /** The managed identity's credential (user-assigned when a client id is given). Loaded lazily: it is heavy. */
 export async function managedIdentityCredential(clientId: string | undefined): Promise<TokenSource> {
   const identity = await import('@azure/identity');
-  return clientId ? new identity.ManagedIdentityCredential({ clientId }) : new identity.DefaultAzureCredential();
+  return clientId
+    ? new identity.ManagedIdentityCredential({ clientId })
+    : new identity.DefaultAzureCredential();
 }

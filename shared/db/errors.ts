@@ -17,7 +17,14 @@ const TRANSIENT_SQLSTATES = new Set([
   '53300', // too_many_connections
 ]);
 
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
 
 const TRANSIENT_MESSAGES = [
   'Connection terminated',
@@ -34,7 +41,8 @@ export function sqlState(err: unknown): string | undefined {
 export function isTransientDbError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_NODE_CODES.has(code))) return true;
+  if (typeof code === 'string' && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_NODE_CODES.has(code)))
+    return true;
   return TRANSIENT_MESSAGES.some((m) => err.message.includes(m));
 }
 
@@ -42,7 +50,10 @@ export function isTransientDbError(err: unknown): boolean {
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || TRANSIENT_NODE_CODES.has(code)))
+  if (
+    typeof code === 'string' &&
+    (code.startsWith('08') || code.startsWith('57P') || TRANSIENT_NODE_CODES.has(code))
+  )
     return true;
   return TRANSIENT_MESSAGES.some((m) => err.message.includes(m));
 }

@@ -1,5 +1,10 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { BrokenCircuitError, BulkheadRejectedError, IsolatedCircuitError, TaskCancelledError } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  IsolatedCircuitError,
+  TaskCancelledError,
+} from 'cockatiel';
 import { isConnectionError } from '../db/errors.js';
 import { unavailable } from './problem.js';
 

@@ -18,7 +18,12 @@ export interface ProblemOptions {
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 /** An RFC 9457 problem+json response whose `detail` tells a person what to do next. */
-export function problem(status: number, title: string, detail: string, options: ProblemOptions = {}): HttpResponseInit {
+export function problem(
+  status: number,
+  title: string,
+  detail: string,
+  options: ProblemOptions = {},
+): HttpResponseInit {
   const body: Record<string, unknown> = {
     type: options.type ? `https://valerix.example/problems/${options.type}` : 'about:blank',
     title,

@@ -51,7 +51,9 @@ export async function consume<S extends z.ZodType>(
   } catch (err) {
     const error = (err as Error)?.message ?? String(err);
     if (deliveryCount < options.maxDeliveryCount) {
-      context.warn(`${context.functionName}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
+      context.warn(
+        `${context.functionName}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`,
+      );
       throw err;
     }
     context.error(`${context.functionName}: giving up after ${deliveryCount} deliveries: ${error}`);

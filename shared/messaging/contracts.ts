@@ -31,7 +31,12 @@ export const inventoryReservedData = z.strictObject({
   remaining: z.number().int().min(0),
 });
 export const rejectionReason = z.enum(['out_of_stock', 'unknown_product']);
-export const inventoryRejectedData = z.strictObject({ orderId, productId, quantity, reason: rejectionReason });
+export const inventoryRejectedData = z.strictObject({
+  orderId,
+  productId,
+  quantity,
+  reason: rejectionReason,
+});
 /** Inventory gave up on an order (poison message); the order becomes `failed` with this reason. */
 export const inventoryFailedData = z.strictObject({ orderId, reason: z.string().min(1).max(500) });
 
@@ -67,7 +72,11 @@ export const inventoryFailed = z.strictObject({
   data: inventoryFailedData,
 });
 
-export const inventoryResult = z.discriminatedUnion('type', [inventoryReserved, inventoryRejected, inventoryFailed]);
+export const inventoryResult = z.discriminatedUnion('type', [
+  inventoryReserved,
+  inventoryRejected,
+  inventoryFailed,
+]);
 export const anyEnvelope = z.discriminatedUnion('type', [
   orderPlaced,
   inventoryReserved,

@@ -70,7 +70,8 @@ export class InProcessTransport implements Publisher {
     if (this.closed) throw new Error('in-process transport is closed');
     if (this.paused) throw new Error('in-process transport is unavailable (paused)');
     const now = Date.now();
-    for (const [id, at] of this.seen) if (now - at > this.opts.duplicateDetectionWindowMs) this.seen.delete(id);
+    for (const [id, at] of this.seen)
+      if (now - at > this.opts.duplicateDetectionWindowMs) this.seen.delete(id);
     for (const { queue, envelope } of messages) {
       if (this.seen.has(envelope.messageId)) {
         this.duplicatesDropped++;

@@ -74,7 +74,9 @@ export async function publishCommitted(
     return { published: false, error: err as Error };
   }
   try {
-    await deps.db.query(`UPDATE ${table(owner)} SET published_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
+    await deps.db.query(`UPDATE ${table(owner)} SET published_at = now() WHERE id = ANY($1::bigint[])`, [
+      ids,
+    ]);
   } catch {
     // Sent but not marked: the relay sends it again; duplicate detection and idempotent consumers absorb it.
   }

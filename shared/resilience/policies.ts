@@ -7,8 +7,8 @@ import {
   circuitBreaker,
   ExponentialBackoff,
   handleWhen,
-  IsolatedCircuitError,
   type IPolicy,
+  IsolatedCircuitError,
   retry,
   TaskCancelledError,
   TimeoutStrategy,
@@ -60,10 +60,13 @@ export function createPolicies(options: ResilienceOptions) {
   );
   const databaseTimeout = timeout(options.databaseTimeoutMs, TimeoutStrategy.Aggressive);
 
-  const publishBreaker = circuitBreaker(handleWhen(() => true), {
-    halfOpenAfter,
-    breaker: new ConsecutiveBreaker(3),
-  });
+  const publishBreaker = circuitBreaker(
+    handleWhen(() => true),
+    {
+      halfOpenAfter,
+      breaker: new ConsecutiveBreaker(3),
+    },
+  );
   const publishRetry = retry(
     handleWhen((err) => !(err instanceof BrokenCircuitError)),
     { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 400 }) },

@@ -35,7 +35,9 @@ export function record(name: string, value: number, attributes?: Attributes): vo
 /** Registers an observable gauge read on each export (breaker states, outbox backlog). */
 export function gauge(
   name: string,
-  observe: () => Promise<Array<{ value: number; attributes?: Attributes }>> | Array<{ value: number; attributes?: Attributes }>,
+  observe: () =>
+    | Promise<Array<{ value: number; attributes?: Attributes }>>
+    | Array<{ value: number; attributes?: Attributes }>,
 ): void {
   getMeter()
     .createObservableGauge(name)

@@ -27,7 +27,8 @@ export function newTraceparent(traceId = randomBytes(16).toString('hex')): strin
  */
 export function traceContextOf(context: InvocationContext, request?: HttpRequest): TraceContext {
   const fromHost = context.traceContext?.traceParent;
-  if (isTraceparent(fromHost)) return { traceparent: fromHost, tracestate: context.traceContext?.traceState || undefined };
+  if (isTraceparent(fromHost))
+    return { traceparent: fromHost, tracestate: context.traceContext?.traceState || undefined };
   const fromHeader = request?.headers.get('traceparent');
   if (isTraceparent(fromHeader)) {
     return { traceparent: fromHeader, tracestate: request?.headers.get('tracestate') ?? undefined };

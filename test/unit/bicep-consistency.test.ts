@@ -115,16 +115,22 @@ describe('Function App settings in bicep/main.bicep', () => {
 
   it('uses identity-based connections only', () => {
     expect(resolve(appSettings.get('DATABASE_AUTH') ?? '')).toBe('entra');
-    expect(appSettings.get('DATABASE_URL')).toMatch(/^'postgres:\/\/\$\{identity\.outputs\.name\}@.+:5432\/.+\?sslmode=require'$/);
+    expect(appSettings.get('DATABASE_URL')).toMatch(
+      /^'postgres:\/\/\$\{identity\.outputs\.name\}@.+:5432\/.+\?sslmode=require'$/,
+    );
     expect(appSettings.get('AzureWebJobsStorage__credential')).toBe("'managedidentity'");
     expect(appSettings.get('ServiceBusConnection__credential')).toBe("'managedidentity'");
     for (const name of ['blobServiceUri', 'queueServiceUri', 'tableServiceUri', 'clientId']) {
       expect(appSettings.has(`AzureWebJobsStorage__${name}`), name).toBe(true);
     }
-    expect(appSettings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')).toBe(
-      "'ClientId=${identity.outputs.clientId};Authorization=AAD'",
+    expect(appSettings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')).toMatch(
+      /^'ClientId=\$\{identity\.outputs\.clientId\};Authorization=AAD'$/,
     );
-    for (const name of ['AZURE_CLIENT_ID', 'AzureWebJobsStorage__clientId', 'ServiceBusConnection__clientId']) {
+    for (const name of [
+      'AZURE_CLIENT_ID',
+      'AzureWebJobsStorage__clientId',
+      'ServiceBusConnection__clientId',
+    ]) {
       expect(appSettings.get(name), name).toBe('identity.outputs.clientId');
     }
     // No secret anywhere: no connection string with a key, no AzureWebJobsStorage connection string.
@@ -134,8 +140,14 @@ describe('Function App settings in bicep/main.bicep', () => {
 });
 
 describe('Service Bus in bicep/modules/servicebus.bicep', () => {
-  const queueNames = [...block(mainBicep, /^var queueNames = \[$/, ']').matchAll(/'([^']+)'/g)].map((m) => m[1]);
-  const queueResource = block(serviceBusBicep, /^resource queues 'Microsoft\.ServiceBus\/namespaces\/queues@/, ']');
+  const queueNames = [...block(mainBicep, /^var queueNames = \[$/, ']').matchAll(/'([^']+)'/g)].map(
+    (m) => m[1],
+  );
+  const queueResource = block(
+    serviceBusBicep,
+    /^resource queues 'Microsoft\.ServiceBus\/namespaces\/queues@/,
+    ']',
+  );
 
   it('creates exactly the queues the code uses', () => {
     expect([...queueNames].sort()).toEqual(Object.values(QUEUES).sort());
@@ -199,7 +211,9 @@ describe('Other resources', () => {
     expect(latency).toMatch(/evaluationFrequency: 'PT1M'/);
     expect(latency).toMatch(/windowSize: 'PT1M'/);
     expect(moduleParams('modules/alerts.bicep').get('latencyThresholdMs')).toBe('latencyRedThresholdMs');
-    expect(resolve(appSettings.get('LATENCY_RED_THRESHOLD_MS') ?? '')).toBe(paramValue('latencyRedThresholdMs'));
+    expect(resolve(appSettings.get('LATENCY_RED_THRESHOLD_MS') ?? '')).toBe(
+      paramValue('latencyRedThresholdMs'),
+    );
     expect(paramValue('deadLetterMetricName')).toBe(METRICS.deadLetters);
   });
 });
@@ -220,7 +234,9 @@ describe('Workbook (bicep/workbook/valerix-workbook.json)', () => {
   });
 
   it('has the 30-second order API tile that turns red above the app threshold', () => {
-    const tile = workbook.items.find((i) => i.content?.query?.includes('30s') && i.content.query.includes('requests'));
+    const tile = workbook.items.find(
+      (i) => i.content?.query?.includes('30s') && i.content.query.includes('requests'),
+    );
     expect(tile?.content?.query).toContain('/api/orders');
     expect(tile?.content?.query).toContain('createOrder');
     const threshold = paramValue('latencyRedThresholdMs');

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+export const realPostgres = inject('realPostgres');
+
+export interface TestDatabase {
+  url: string;
+  /** Drops the database (real server) or leaves the shared embedded one for the next file. */
+  drop(): Promise<void>;
+}
+
+const SEED = `
+  INSERT INTO inventory.products (product_id, name, available) VALUES
+    ('PROD-001', 'PlayStation 5', 100), ('PROD-002', 'Xbox Series X', 75), ('PROD-003', 'Nintendo Switch', 150),
+    ('PROD-004', 'ASUS ROG laptop', 50), ('PROD-005', 'SteelSeries headset', 200)`;
+
+/**
+ * A migrated, seeded database of this test file's own. On a real server it is a clone of the run's template
+ * (fast, and files run in parallel). On the embedded server, files run one at a time and the data is reset.
+ */
+export async function testDatabase(): Promise<TestDatabase> {
+  const baseUrl = inject('databaseUrl');
+  if (!realPostgres) {
+    await resetEmbedded(baseUrl);
+    return { url: baseUrl, drop: async () => {} };
+  }
+  const template = inject('templateDatabase');
+  const name = `${template}_f${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: baseUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+async function resetEmbedded(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ t: string }>(
+      `SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables
+        WHERE schemaname IN ('orders', 'inventory', 'platform')`,
+    );
+    await client.query(`TRUNCATE ${rows.map((r) => r.t).join(', ')} RESTART IDENTITY CASCADE`);
+    await client.query(SEED);
+    for (const seq of [
+      'platform.gremlin_work_seq',
+      'platform.crash_inventory_seq',
+      'platform.crash_orders_seq',
+    ]) {
+      await client.query(`ALTER SEQUENCE ${seq} RESTART`);
+    }
+  } finally {
+    await client.end();
+  }
+}

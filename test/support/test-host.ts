@@ -1,0 +1,69 @@
+import { silentLog } from '../../infra/local-host/invocation-context.js';
+import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../infra/local-host/local-host.js';
+import { loadSettings, type Settings } from '../../shared/config/settings.js';
+import { realPostgres, type TestDatabase, testDatabase } from './test-database.js';
+
+/** Settings as a test wants them: defaults, plus the overrides given (string values, like app settings). */
+export function testSettings(overrides: Record<string, string> = {}): Settings {
+  return loadSettings({ OUTBOX_RELAY_INTERVAL_MS: '200', ...overrides });
+}
+
+export interface TestHost extends LocalHost {
+  database: TestDatabase;
+  /** Waits until the in-process queues are empty (every message handled or dead-lettered). */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The local host on a free loopback port, over this test file's own database, quiet. */
+export async function startTestHost(
+  overrides: Record<string, string> = {},
+  options: Partial<Omit<LocalHostOptions, 'settings' | 'databaseUrl'>> = {},
+): Promise<TestHost> {
+  const database = await testDatabase();
+  const host = await startLocalHost({
+    settings: testSettings(overrides),
+    databaseUrl: database.url,
+    embeddedDatabase: !realPostgres,
+    port: 0,
+    log: process.env.VALERIX_TEST_LOG ? undefined : silentLog,
+    ...options,
+  });
+  return Object.assign(host, {
+    database,
+    async settle() {
+      await host.transport?.idle();
+    },
+    async stop() {
+      await host.close();
+      await database.drop();
+    },
+  });
+}
+
+export async function postOrder(
+  baseUrl: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${baseUrl}/api/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+/** Polls until the order is final (or the time is up) and returns it. */
+export async function waitForOrderFinal(
+  baseUrl: string,
+  id: string,
+  timeoutMs = 10_000,
+): Promise<{ status: string; reason: string | null }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${baseUrl}/api/orders/${id}`);
+    const { order } = (await res.json()) as { order: { status: string; reason: string | null } };
+    if (order.status !== 'pending' || Date.now() > deadline) return order;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
