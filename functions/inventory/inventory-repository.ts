@@ -109,7 +109,12 @@ export async function reserveStock(
   }
 }
 
-/** A poison OrderPlaced: recorded with its error, and the order told it failed (through the outbox). */
+/**
+ * A poison OrderPlaced: recorded with its error, and the order told it failed (through the outbox) — unless its
+ * stock work already happened. The processed-message record arbitrates: if this message was processed (say it
+ * crashed after its commit on the last delivery), its real result is already in the outbox and wins; otherwise
+ * claiming the record here guarantees it never moves stock later.
+ */
 export async function recordPoison(
   db: Database,
   info: {
@@ -121,6 +126,7 @@ export async function recordPoison(
   },
   trace: { traceparent?: string | undefined },
 ): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
+  const none = { outboxIds: [], messages: [] };
   return db.transaction(async (client) => {
     await client.query(
       `INSERT INTO inventory.dead_letters (queue, message_id, order_id, body, error, delivery_count)
@@ -134,7 +140,18 @@ export async function recordPoison(
         info.deliveryCount,
       ],
     );
-    if (!info.orderId) return { outboxIds: [], messages: [] };
+    if (!info.orderId) return none;
+    if (info.messageId) {
+      const claim = await client.query(
+        `INSERT INTO inventory.processed_messages (message_id, type) VALUES ($1, 'OrderPlaced') ON CONFLICT DO NOTHING`,
+        [info.messageId],
+      );
+      if (claim.rowCount === 0) return none;
+    }
+    const reserved = await client.query('SELECT 1 FROM inventory.reservations WHERE order_id = $1', [
+      info.orderId,
+    ]);
+    if (reserved.rowCount) return none;
     const messages: OutgoingMessage[] = [
       {
         queue: QUEUES.orderStatus,

@@ -31,6 +31,14 @@ export function applyInventoryResultFunction(rt: Runtime): QueueFunctionDefiniti
         ],
       );
       if (!info.orderId) return undefined;
+      // If this very message was already applied, its outcome stands; otherwise claim it so it never applies later.
+      if (info.messageId) {
+        const claim = await client.query(
+          `INSERT INTO orders.processed_messages (message_id, type) VALUES ($1, 'dead-letter') ON CONFLICT DO NOTHING`,
+          [info.messageId],
+        );
+        if (claim.rowCount === 0) return undefined;
+      }
       const result = await finalize(client, {
         orderId: info.orderId,
         status: 'failed',

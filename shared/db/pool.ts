@@ -24,8 +24,11 @@ export function createPool(options: PoolOptions): pg.Pool {
     application_name: options.applicationName ?? 'valerix',
     ...(options.password ? { password: options.password } : {}),
   });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
+  // A client losing its connection (idle in the pool, or checked out between two queries) emits 'error'; without a
+  // listener that is an uncaught exception that kills the worker. The query in flight still fails, and the pool
+  // replaces the broken client.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -44,6 +44,27 @@ const STATE_NAMES: Record<CircuitState, BreakerStateName> = {
   [CircuitState.Isolated]: 'isolated',
 };
 
+/** What callers need of a policy. */
+export interface Executor {
+  execute<T>(fn: () => PromiseLike<T> | T): Promise<T>;
+}
+
+/**
+ * An aggressive timeout stops waiting but cannot stop the call: its promise settles later, unobserved. An
+ * unhandled rejection would take the process down, so every call run under a timeout is observed here.
+ */
+function observed(policy: IPolicy): Executor {
+  return {
+    execute<T>(fn: () => PromiseLike<T> | T): Promise<T> {
+      return policy.execute(() => {
+        const running = Promise.resolve(fn());
+        running.catch(() => {});
+        return running;
+      }) as Promise<T>;
+    },
+  };
+}
+
 /** A timeout fired: the call may still be running, so it is not retried (it might have committed). */
 const isTimeout = (err: Error) => err instanceof TaskCancelledError;
 
@@ -77,10 +98,10 @@ export function createPolicies(options: ResilienceOptions) {
 
   return {
     /** Breaker outermost: while open, calls fail at once without touching the pool. */
-    database: wrap(databaseBreaker, databaseRetry, databaseTimeout) as IPolicy,
-    publish: wrap(publishBreaker, publishRetry, publishTimeout) as IPolicy,
+    database: observed(wrap(databaseBreaker, databaseRetry, databaseTimeout) as IPolicy),
+    publish: observed(wrap(publishBreaker, publishRetry, publishTimeout) as IPolicy),
     intake: bulkhead(options.intakeConcurrency ?? 64, options.intakeQueue ?? 256),
-    consumerDeadline: timeout(options.consumerDeadlineMs ?? 45_000, TimeoutStrategy.Aggressive),
+    consumerDeadline: observed(timeout(options.consumerDeadlineMs ?? 45_000, TimeoutStrategy.Aggressive)),
     retryAfterSeconds: Math.max(1, Math.ceil(halfOpenAfter / 1000)),
     breakers,
     breakerStates(): Record<keyof typeof breakers, BreakerStateName> {

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { startTestHost, type TestHost } from '../support/test-host.js';
+
+// The web page (GET /api/ui) in a real headless Chromium, against the local host over HTTP.
+// CI installs Debian's `chromium` (.ci/run); without it the whole file is skipped with a message saying so.
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+const SCREENSHOTS = join(PROJECT_ROOT, 'artifacts', 'screenshots');
+/** Generous: the page polls every 1–2 s and the embedded database serializes every connection. */
+const WAIT_MS = 30_000;
+
+const sel = (testId: string, attrs: Record<string, string> = {}) =>
+  `[data-testid="${testId}"]${Object.entries(attrs)
+    .map(([k, v]) => `[data-${k}="${v}"]`)
+    .join('')}`;
+
+const title = hasChromium
+  ? 'web page in headless Chromium'
+  : `web page in headless Chromium — SKIPPED: ${CHROMIUM} not found (install Debian's chromium; CI does)`;
+
+describe.skipIf(!hasChromium)(title, () => {
+  let host: TestHost | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+  let orderId = '';
+
+  beforeAll(async () => {
+    await mkdir(SCREENSHOTS, { recursive: true });
+    host = await startTestHost();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    const res = await page.goto(`${host.url}/api/ui`, { waitUntil: 'domcontentloaded' });
+    expect(res?.status()).toBe(200);
+  });
+
+  afterAll(async () => {
+    // Browser first (its polling keeps requests in flight), then the host; each even if the other fails.
+    try {
+      await browser?.close();
+    } finally {
+      await host?.stop();
+    }
+  });
+
+  const api = (path: string, init?: RequestInit) => fetch(`${host?.url}/api${path}`, init);
+  const available = async (productId: string): Promise<number> => {
+    const res = await api(`/inventory/${productId}`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { item: { available: number } };
+    return body.item.available;
+  };
+
+  it('places an order through the form and sees its row become shipped', async () => {
+    const before = await available('PROD-002');
+    expect(before).toBeGreaterThanOrEqual(2);
+    await page.fill(sel('customer-id'), 'ui-browser-test');
+    await page.selectOption(sel('product-id'), 'PROD-002');
+    await page.fill(sel('quantity'), '2');
+    await page.click(sel('submit-order'));
+
+    await page.waitForSelector(sel('order-result', { status: '202', replayed: 'false' }));
+    orderId = (await page.textContent(sel('result-order-id')))?.trim() ?? '';
+    expect(orderId).toMatch(/\S/);
+
+    await page.waitForSelector(sel('order-row', { 'order-id': orderId, status: 'shipped' }), {
+      timeout: WAIT_MS,
+    });
+    // The stock table catches up with the decrement (Playwright's :text-is() matches the cell's whole text).
+    await page.waitForSelector(
+      `${sel('stock-table')} tr[data-product-id="PROD-002"] td.num:text-is("${before - 2}")`,
+    );
+    expect(await available('PROD-002')).toBe(before - 2);
+  });
+
+  it('retries with the same key and shows the replayed marker with the same order id', async () => {
+    expect(orderId).not.toBe('');
+    await page.click(sel('retry-same-key'));
+    await page.waitForSelector(sel('order-result', { status: '202', replayed: 'true' }));
+    await page.waitForSelector(sel('replayed'), { state: 'visible' });
+    expect((await page.textContent(sel('result-order-id')))?.trim()).toBe(orderId);
+    // Still exactly one row for that order.
+    expect(await page.locator(sel('order-row', { 'order-id': orderId })).count()).toBe(1);
+  });
+
+  it('shows both services up and a green latency tile', async () => {
+    await page.waitForSelector(sel('health-orders', { status: 'up' }));
+    await page.waitForSelector(sel('health-inventory', { status: 'up' }));
+    await page.waitForSelector(sel('latency-tile', { state: 'green' }));
+    await page.waitForSelector(`${sel('latency-average')}:text-matches("^[0-9][0-9,.]*$")`);
+    await expectNoHorizontalScroll(page);
+    await page.screenshot({ path: join(SCREENSHOTS, 'ui-laptop.png'), fullPage: true });
+  });
+
+  it('turns the gremlin on with the toggle, sees it reported and stored, and turns it off again', async () => {
+    await page.check(sel('gremlin-toggle'));
+    await page.waitForSelector(`${sel('gremlin-status')}[data-enabled="true"]`);
+    expect(await page.textContent(sel('gremlin-status'))).toMatch(/Gremlin ON/);
+    const on = (await (await api('/chaos')).json()) as { gremlin: { enabled: boolean } };
+    expect(on.gremlin.enabled).toBe(true);
+
+    // The toggle is disabled while its PUT is in flight; uncheck waits for it to be enabled again.
+    await page.uncheck(sel('gremlin-toggle'));
+    await page.waitForSelector(`${sel('gremlin-status')}[data-enabled="false"]`);
+    expect(await page.textContent(sel('gremlin-status'))).toMatch(/Gremlin OFF/);
+    const off = (await (await api('/chaos')).json()) as { gremlin: { enabled: boolean } };
+    expect(off.gremlin.enabled).toBe(false);
+  });
+
+  it('fits a phone screen (390×844) without horizontal scrolling', async () => {
+    if (!browser || !host) throw new Error('browser or host did not start');
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const p = await phone.newPage();
+      p.setDefaultTimeout(WAIT_MS);
+      p.on('pageerror', (err) => pageErrors.push(err.message));
+      await p.goto(`${host.url}/api/ui`, { waitUntil: 'domcontentloaded' });
+      await p.waitForSelector(sel('order-row', { 'order-id': orderId, status: 'shipped' }));
+      await p.waitForSelector(sel('health-inventory', { status: 'up' }));
+      await p.waitForSelector(sel('latency-tile', { state: 'green' }));
+      await p.waitForSelector(`${sel('gremlin-status')}[data-enabled="false"]`);
+      await expectNoHorizontalScroll(p);
+      await p.screenshot({ path: join(SCREENSHOTS, 'ui-phone.png'), fullPage: true });
+    } finally {
+      await phone.close();
+    }
+  });
+
+  it('raised no uncaught script errors', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+async function expectNoHorizontalScroll(p: Page): Promise<void> {
+  // A string expression: the test project type-checks without the DOM library.
+  const { scrollWidth, innerWidth } = await p.evaluate<{ scrollWidth: number; innerWidth: number }>(
+    '({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth })',
+  );
+  expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
+}

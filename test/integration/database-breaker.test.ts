@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLog } from '../../infra/local-host/invocation-context.js';
+import { type LocalHost, startLocalHost } from '../../infra/local-host/local-host.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
+import { postOrder, testSettings } from '../support/test-host.js';
+
+// The app reaches its database through a proxy the test can stop, so "the database is down" is real to the app.
+const TIMEOUT_MS = 1000;
+let db: TestDatabase;
+let proxy: TcpProxy;
+let host: LocalHost;
+
+beforeAll(async () => {
+  db = await testDatabase();
+  const target = new URL(db.url);
+  proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  await proxy.start();
+  host = await startLocalHost({
+    settings: testSettings({ DATABASE_TIMEOUT_MS: String(TIMEOUT_MS) }),
+    databaseUrl: proxy.urlFor(db.url),
+    embeddedDatabase: !realPostgres,
+    port: 0,
+    log: silentLog,
+    timers: false,
+    runtime: { resilience: { breakerHalfOpenAfterMs: 300 } },
+  });
+});
+afterAll(async () => {
+  await host?.close();
+  await proxy?.stop();
+  await db?.drop();
+});
+
+const order = { customerId: 'breaker', productId: 'PROD-001', quantity: 1 };
+
+async function timedPost(key: string) {
+  const started = performance.now();
+  const res = await postOrder(host.url, order, { 'Idempotency-Key': key });
+  return { res, ms: performance.now() - started };
+}
+
+async function untilAccepted(key: string) {
+  for (let i = 0; i < 100; i++) {
+    const { res } = await timedPost(key);
+    if (res.status === 202) return res;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the order API did not recover');
+}
+
+describe.each(['down', 'blackhole'] as const)('database %s', (failure) => {
+  it('order requests fail fast with 503 + Retry-After, and recover by themselves when it is back', async () => {
+    expect((await timedPost(`${failure}-before`)).res.status).toBe(202);
+    if (failure === 'down') {
+      await proxy.stop();
+    } else {
+      await proxy.stop();
+      proxy.mode = 'blackhole';
+      await proxy.start(proxy.port);
+    }
+    const results = [];
+    for (let i = 0; i < 8; i++) results.push(await timedPost(`${failure}-during-${i}`));
+    for (const { res, ms } of results) {
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      // Bounded by the configured timeout (plus scheduling slack), never by TCP's own minutes-long timeouts.
+      expect(ms).toBeLessThan(TIMEOUT_MS + 1500);
+    }
+    // Once the breaker is open, requests are refused at once without touching the pool.
+    const body = (await results.at(-1)!.res.json()) as { detail: string };
+    expect(body.detail).toMatch(/circuit breaker open|unavailable|cannot be reached|did not answer/);
+    expect(host.runtime.policies.breakerStates().database).toBe('open');
+    const health = await fetch(`${host.url}/api/health`);
+    expect(health.status).toBe(503);
+
+    await proxy.stop();
+    proxy.mode = 'up';
+    await proxy.start(proxy.port);
+    const recovered = await untilAccepted(`${failure}-after`);
+    expect(recovered.status).toBe(202);
+    expect(host.runtime.policies.breakerStates().database).toBe('closed');
+    expect((await fetch(`${host.url}/api/health`)).status).toBe(200);
+  });
+});
