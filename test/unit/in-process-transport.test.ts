@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
+
+const message = (orderId = crypto.randomUUID()) => ({
+  queue: QUEUES.reservations,
+  envelope: envelope('OrderPlaced', { orderId, customerId: 'c', productId: 'PROD-001', quantity: 1 }),
+});
+
+describe('in-process transport (a Service Bus queue where it matters)', () => {
+  it('delivers at least once, with deliveryCount, and redelivers after a throw', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 5, redeliveryBaseMs: 1 });
+    const counts: number[] = [];
+    t.subscribe(QUEUES.reservations, async (_body, meta) => {
+      counts.push(meta.deliveryCount);
+      if (meta.deliveryCount < 3) throw new Error('not yet');
+    });
+    await t.publish([message()]);
+    await t.idle();
+    expect(counts).toEqual([1, 2, 3]);
+    expect(t.deadLetters).toEqual([]);
+    await t.close();
+  });
+
+  it('dead-letters after maxDeliveryCount', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 3, redeliveryBaseMs: 1 });
+    t.subscribe(QUEUES.reservations, async () => {
+      throw new Error('always');
+    });
+    const m = message();
+    await t.publish([m]);
+    await t.idle();
+    expect(t.deadLetters).toHaveLength(1);
+    expect(t.deadLetters[0]).toMatchObject({
+      deliveryCount: 3,
+      error: 'always',
+      body: { messageId: m.envelope.messageId },
+    });
+    await t.close();
+  });
+
+  it('drops a re-sent message id (duplicate detection) and can deliver every message several times', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 3, deliveryCopies: 2 });
+    const seen: string[] = [];
+    t.subscribe(QUEUES.reservations, async (body) => {
+      seen.push(body.messageId);
+    });
+    const m = message();
+    await t.publish([m]);
+    await t.publish([m]);
+    await t.idle();
+    expect(seen).toEqual([m.envelope.messageId, m.envelope.messageId]);
+    expect(t.duplicatesDropped).toBe(1);
+    await t.close();
+  });
+
+  it('refuses to publish while unavailable, like a broker that is down', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 3 });
+    t.setAvailable(false);
+    await expect(t.publish([message()])).rejects.toThrow(/unavailable/);
+    t.setAvailable(true);
+    await expect(t.publish([message()])).resolves.toBeUndefined();
+    await t.close();
+  });
+});
