@@ -251,6 +251,9 @@ module rbac 'modules/rbac.bicep' = {
 //   - LOCAL_DELIVERY_COPIES  duplicate deliveries of the in-process transport; Azure uses Service Bus
 //   - ServiceBusConnection   connection string; Azure uses the managed identity (ServiceBusConnection__*) and the
 //                            code refuses both at once
+//   - BACKUP_CONNECTION_STRING  storage connection string for Azurite; the account has shared keys disabled, so
+//                            Azure uses BACKUP_CONTAINER_URL with the managed identity
+//   - BACKUP_CONTAINER       container name used with BACKUP_CONNECTION_STRING only; BACKUP_CONTAINER_URL names it
 //
 // Platform settings (read by the Functions host / SDKs, not by SETTING_NAMES): AzureWebJobsStorage__*,
 // APPLICATIONINSIGHTS_AUTHENTICATION_STRING, ServiceBusConnection__credential, ServiceBusConnection__clientId.
@@ -297,6 +300,8 @@ var appSettings = {
   CRASH_MODE: 'deterministic'
   CRASH_EVERY_N: '3'
   CRASH_PROBABILITY: '0.2'
+  // Daily logical export (functions/platform/backup-timer.ts), written with the managed identity
+  BACKUP_CONTAINER_URL: storage.outputs.backupContainerUrl
 }
 
 module functionApp 'modules/functionapp.bicep' = {

@@ -49,6 +49,11 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+const httpUrl = optionalText.refine((v) => v === undefined || /^https?:\/\/[^/\s]+\/[^\s]+$/.test(v), {
+  message:
+    'must be the http(s) URL of a blob container, e.g. https://<account>.blob.core.windows.net/backups',
+});
+
 const postgresUrl = optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
   message: 'must be a postgres:// or postgresql:// URL',
 });
@@ -88,6 +93,16 @@ export const settingsSchema = z.object({
   CRASH_MODE: z.enum(['deterministic', 'random']).default('deterministic'),
   CRASH_EVERY_N: int(3, 1, 1000000),
   CRASH_PROBABILITY: probability(0.2),
+  // Daily logical backup (shared/backup): a container URL (managed identity) or, locally, a connection string
+  BACKUP_CONTAINER_URL: httpUrl,
+  BACKUP_CONNECTION_STRING: optionalText,
+  BACKUP_CONTAINER: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'backups' : v.trim()))
+    .refine((v) => /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(v), {
+      message: 'must be a blob container name: 3-63 lowercase letters, digits and single hyphens',
+    }),
   // Local host
   PORT: int(7071, 0, 65535),
 });
@@ -138,6 +153,11 @@ export interface Settings {
     everyN: number;
     probability: number;
   };
+  /** Where the daily logical export goes; `off` when neither BACKUP_* destination is set. */
+  backup:
+    | { kind: 'off' }
+    | { kind: 'connection-string'; connectionString: string; containerName: string }
+    | { kind: 'identity'; containerUrl: string; clientId: string | undefined };
   port: number;
 }
 
@@ -198,6 +218,15 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       everyN: s.CRASH_EVERY_N,
       probability: s.CRASH_PROBABILITY,
     },
+    backup: s.BACKUP_CONNECTION_STRING
+      ? {
+          kind: 'connection-string',
+          connectionString: s.BACKUP_CONNECTION_STRING,
+          containerName: s.BACKUP_CONTAINER,
+        }
+      : s.BACKUP_CONTAINER_URL
+        ? { kind: 'identity', containerUrl: s.BACKUP_CONTAINER_URL, clientId: s.AZURE_CLIENT_ID }
+        : { kind: 'off' },
     port: s.PORT,
   };
 }

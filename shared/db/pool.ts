@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { parse } from 'pg-connection-string';
 
 /** A source of short-lived passwords (Entra access tokens in Azure). */
 export type PasswordProvider = () => Promise<string>;
@@ -16,13 +17,17 @@ export interface PoolOptions {
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
 
 export function createPool(options: PoolOptions): pg.Pool {
+  // pg lets every field parsed from connectionString override the config, an absent password included, which
+  // would silently drop the token provider. So with a provider the URL is parsed here and passed field by field.
+  const target = options.password
+    ? { ...(parse(options.connectionString) as pg.PoolConfig), password: options.password }
+    : { connectionString: options.connectionString };
   const pool = new pg.Pool({
-    connectionString: options.connectionString,
+    ...target,
     max: options.max,
     connectionTimeoutMillis: options.connectionTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'valerix',
-    ...(options.password ? { password: options.password } : {}),
   });
   // A client losing its connection (idle in the pool, or checked out between two queries) emits 'error'; without a
   // listener that is an uncaught exception that kills the worker. The query in flight still fails, and the pool

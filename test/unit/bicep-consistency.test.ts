@@ -30,7 +30,14 @@ const workbookBicep = read('bicep/modules/workbook.bicep');
 const workbookText = read('bicep/workbook/valerix-workbook.json');
 
 /** Settings the code reads but Azure deliberately does not set (documented in main.bicep). */
-const SKIPPED_IN_AZURE = ['EMBEDDED_DATA_DIR', 'PORT', 'LOCAL_DELIVERY_COPIES', 'ServiceBusConnection'];
+const SKIPPED_IN_AZURE = [
+  'EMBEDDED_DATA_DIR',
+  'PORT',
+  'LOCAL_DELIVERY_COPIES',
+  'ServiceBusConnection',
+  'BACKUP_CONNECTION_STRING',
+  'BACKUP_CONTAINER',
+];
 
 /** Settings for the Functions host and SDKs rather than for shared/config/settings.ts. */
 const isPlatformSetting = (name: string) =>
