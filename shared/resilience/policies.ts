@@ -56,11 +56,13 @@ export interface Executor {
 function observed(policy: IPolicy): Executor {
   return {
     execute<T>(fn: () => PromiseLike<T> | T): Promise<T> {
+      // A signal of its own per call: cockatiel otherwise hangs every concurrent call's listener on one shared
+      // never-aborted signal, and Node warns about a leak past ten.
       return policy.execute(() => {
         const running = Promise.resolve(fn());
         running.catch(() => {});
         return running;
-      }) as Promise<T>;
+      }, new AbortController().signal) as Promise<T>;
     },
   };
 }

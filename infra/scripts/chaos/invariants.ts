@@ -1,0 +1,418 @@
+import type { Queryable } from '../../../shared/db/pool.js';
+import type { ClientOutcome } from './driver.js';
+
+/**
+ * The pipeline invariants, checked on what the database holds after a chaos run (read once into a snapshot,
+ * then judged by small pure functions). Every order of a chaos run is sent with its own Idempotency-Key and its
+ * own customer id, which is what makes "no duplicate order" checkable independently of the key records.
+ */
+
+export interface OrderRecord {
+  id: string;
+  customerId: string;
+  productId: string;
+  quantity: number;
+  status: 'pending' | 'shipped' | 'rejected' | 'failed';
+  reason: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ReservationRecord {
+  orderId: string;
+  productId: string;
+  quantity: number;
+  result: string;
+  createdAt: Date;
+}
+
+export interface DbSnapshot {
+  orders: OrderRecord[];
+  statusChanges: { orderId: string; toStatus: string }[];
+  reservations: ReservationRecord[];
+  idempotencyKeys: { key: string; orderId: string | null }[];
+  stock: Record<string, number>;
+  deadLetters: { orders: number; inventory: number };
+}
+
+/** What the checker needs to know about each client (a subset of the driver's ClientOutcome). */
+export type ClientView = Pick<ClientOutcome, 'key' | 'body' | 'result' | 'orderId' | 'orderIdsSeen'>;
+
+export type InvariantId =
+  | 'every-order-final'
+  | 'stock-exact'
+  | 'one-status-change'
+  | 'reservations-match'
+  | 'no-order-lost'
+  | 'no-duplicate-order'
+  | 'replay-returns-original';
+
+export interface InvariantResult {
+  id: InvariantId;
+  title: string;
+  pass: boolean;
+  /** What was looked at, e.g. "120 orders, 5 products". */
+  checked: string;
+  violationCount: number;
+  /** The first violations, each a readable sentence. */
+  violations: string[];
+}
+
+export const MAX_LISTED_VIOLATIONS = 50;
+const FINAL = new Set(['shipped', 'rejected', 'failed']);
+
+/**
+ * Reads everything the invariants are about in one REPEATABLE READ transaction, so the tables agree with each
+ * other even if the pipeline is still moving (a run cut short by its duration limit). `db` must be ONE
+ * connection (a pg Client or a checked-out PoolClient), not a Pool.
+ */
+export async function readSnapshot(db: Queryable): Promise<DbSnapshot> {
+  await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const snapshot = await readTables(db);
+    await db.query('COMMIT');
+    return snapshot;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+async function readTables(db: Queryable): Promise<DbSnapshot> {
+  const orders = await db.query<{
+    id: string;
+    customer_id: string;
+    product_id: string;
+    quantity: number;
+    status: OrderRecord['status'];
+    reason: string | null;
+    created_at: Date;
+    updated_at: Date;
+  }>(
+    `SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
+       FROM orders.orders ORDER BY created_at, id`,
+  );
+  const changes = await db.query<{ order_id: string; to_status: string }>(
+    'SELECT order_id, to_status FROM orders.status_changes ORDER BY order_id, changed_at',
+  );
+  const reservations = await db.query<{
+    order_id: string;
+    product_id: string;
+    quantity: number;
+    result: string;
+    created_at: Date;
+  }>(
+    'SELECT order_id, product_id, quantity, result, created_at FROM inventory.reservations ORDER BY order_id',
+  );
+  const keys = await db.query<{ key: string; order_id: string | null }>(
+    'SELECT key, order_id FROM orders.idempotency_keys ORDER BY key',
+  );
+  const stock = await db.query<{ product_id: string; available: number }>(
+    'SELECT product_id, available FROM inventory.products ORDER BY product_id',
+  );
+  const dead = await db.query<{ orders: number; inventory: number }>(
+    `SELECT (SELECT count(*) FROM orders.dead_letters)::int AS orders,
+            (SELECT count(*) FROM inventory.dead_letters)::int AS inventory`,
+  );
+  return {
+    orders: orders.rows.map((r) => ({
+      id: r.id,
+      customerId: r.customer_id,
+      productId: r.product_id,
+      quantity: r.quantity,
+      status: r.status,
+      reason: r.reason,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    })),
+    statusChanges: changes.rows.map((r) => ({ orderId: r.order_id, toStatus: r.to_status })),
+    reservations: reservations.rows.map((r) => ({
+      orderId: r.order_id,
+      productId: r.product_id,
+      quantity: r.quantity,
+      result: r.result,
+      createdAt: r.created_at,
+    })),
+    idempotencyKeys: keys.rows.map((r) => ({ key: r.key, orderId: r.order_id })),
+    stock: Object.fromEntries(stock.rows.map((r) => [r.product_id, r.available])),
+    deadLetters: dead.rows[0] ?? { orders: 0, inventory: 0 },
+  };
+}
+
+/** Reads the database (one connection, see readSnapshot) and judges every invariant. */
+export async function checkInvariants(
+  db: Queryable,
+  input: { startingStock: Record<string, number>; clients: readonly ClientView[] },
+): Promise<{ snapshot: DbSnapshot; results: InvariantResult[] }> {
+  const snapshot = await readSnapshot(db);
+  return { snapshot, results: judge(snapshot, input) };
+}
+
+export function judge(
+  snapshot: DbSnapshot,
+  input: { startingStock: Record<string, number>; clients: readonly ClientView[] },
+): InvariantResult[] {
+  return [
+    everyOrderFinal(snapshot),
+    stockExact(snapshot, input.startingStock),
+    oneStatusChange(snapshot),
+    reservationsMatch(snapshot),
+    noOrderLost(snapshot, input.clients),
+    noDuplicateOrder(snapshot, input.clients),
+  ];
+}
+
+function result(id: InvariantId, title: string, checked: string, violations: string[]): InvariantResult {
+  return {
+    id,
+    title,
+    pass: violations.length === 0,
+    checked,
+    violationCount: violations.length,
+    violations: violations.slice(0, MAX_LISTED_VIOLATIONS),
+  };
+}
+
+export function everyOrderFinal(s: DbSnapshot): InvariantResult {
+  const pending = s.orders.filter((o) => !FINAL.has(o.status));
+  return result(
+    'every-order-final',
+    'Every order is final (shipped, rejected or failed)',
+    `${s.orders.length} orders in the database`,
+    pending.map((o) => `order ${o.id} (${o.quantity} × ${o.productId}) is still ${o.status}`),
+  );
+}
+
+export function stockExact(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
+  const shipped = new Map<string, number>();
+  for (const o of s.orders) {
+    if (o.status === 'shipped') shipped.set(o.productId, (shipped.get(o.productId) ?? 0) + o.quantity);
+  }
+  // Context for a violation: stock reserved for orders whose status has not caught up (a run cut short).
+  const status = new Map(s.orders.map((o) => [o.id, o.status]));
+  const reservedForPending = new Map<string, number>();
+  for (const r of s.reservations) {
+    if (r.result === 'reserved' && status.get(r.orderId) === 'pending') {
+      reservedForPending.set(r.productId, (reservedForPending.get(r.productId) ?? 0) + r.quantity);
+    }
+  }
+  const violations: string[] = [];
+  const products = new Set([...Object.keys(startingStock), ...Object.keys(s.stock), ...shipped.keys()]);
+  for (const product of [...products].sort()) {
+    const start = startingStock[product];
+    const now = s.stock[product];
+    const out = shipped.get(product) ?? 0;
+    if (start === undefined || now === undefined) {
+      const where = start === undefined ? 'was not in the starting stock' : 'is no longer in inventory';
+      violations.push(`${product} ${where} (shipped ${out})`);
+      continue;
+    }
+    if (start - now !== out) {
+      const pending = reservedForPending.get(product);
+      violations.push(
+        `${product}: stock went ${start} → ${now} (decrease ${start - now}) but shipped orders total ${out}${
+          pending ? ` (${pending} reserved for orders still pending)` : ''
+        }`,
+      );
+    }
+  }
+  return result(
+    'stock-exact',
+    'Per product, starting stock − current stock = quantity of shipped orders, exactly',
+    `${Object.keys(startingStock).length} products`,
+    violations,
+  );
+}
+
+export function oneStatusChange(s: DbSnapshot): InvariantResult {
+  const byOrder = groupBy(s.statusChanges, (c) => c.orderId);
+  const violations: string[] = [];
+  for (const o of s.orders) {
+    const changes = byOrder.get(o.id) ?? [];
+    if (changes.length > 1) {
+      violations.push(
+        `order ${o.id} has ${changes.length} status changes (${changes.map((c) => c.toStatus).join(', ')})`,
+      );
+    } else if (FINAL.has(o.status) && changes.length === 0) {
+      violations.push(`order ${o.id} is ${o.status} without a recorded status change`);
+    } else if (changes.length === 1 && changes[0]!.toStatus !== o.status) {
+      violations.push(`order ${o.id} is ${o.status} but its status change says ${changes[0]!.toStatus}`);
+    }
+  }
+  return result(
+    'one-status-change',
+    'No order has more than one status change (exactly one per final order)',
+    `${s.statusChanges.length} status changes for ${s.orders.length} orders`,
+    violations,
+  );
+}
+
+export function reservationsMatch(s: DbSnapshot): InvariantResult {
+  const orders = new Map(s.orders.map((o) => [o.id, o]));
+  const byOrder = groupBy(s.reservations, (r) => r.orderId);
+  const violations: string[] = [];
+  for (const [orderId, rows] of byOrder) {
+    if (rows.length > 1) violations.push(`order ${orderId} has ${rows.length} reservations`);
+    const order = orders.get(orderId);
+    for (const r of rows) {
+      if (!order) {
+        violations.push(
+          `reservation (${r.result}, ${r.quantity} × ${r.productId}) for unknown order ${orderId}`,
+        );
+        continue;
+      }
+      if (r.productId !== order.productId || r.quantity !== order.quantity) {
+        violations.push(
+          `order ${orderId} is ${order.quantity} × ${order.productId} but its reservation says ${r.quantity} × ${r.productId}`,
+        );
+      }
+      if (r.result === 'reserved' && order.status !== 'shipped') {
+        violations.push(`order ${orderId} moved stock (reserved ${r.quantity}) but is ${order.status}`);
+      }
+    }
+  }
+  for (const o of s.orders) {
+    const rows = byOrder.get(o.id) ?? [];
+    if (o.status === 'shipped' && !rows.some((r) => r.result === 'reserved')) {
+      violations.push(`order ${o.id} is shipped without a reserved reservation`);
+    }
+    if (o.status === 'rejected' && !rows.some((r) => r.result === o.reason)) {
+      const seen = rows.map((r) => r.result).join(', ') || 'none';
+      violations.push(`order ${o.id} is rejected (${o.reason}) but its reservation says ${seen}`);
+    }
+  }
+  const reserved = s.reservations.filter((r) => r.result === 'reserved');
+  return result(
+    'reservations-match',
+    'One reservation per order; reserved reservations equal the shipped orders, order by order',
+    `${s.reservations.length} reservations (${reserved.length} reserved)`,
+    violations,
+  );
+}
+
+export function noOrderLost(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
+  const orders = new Map(s.orders.map((o) => [o.id, o]));
+  const keys = new Map(s.idempotencyKeys.map((k) => [k.key, k.orderId]));
+  const violations: string[] = [];
+  for (const c of clients) {
+    for (const id of c.orderIdsSeen) {
+      if (!orders.has(id)) violations.push(`client ${c.key} was given order ${id}, which does not exist`);
+    }
+    if (c.result !== 'accepted') continue;
+    if (!c.orderId) {
+      violations.push(`client ${c.key} was accepted without an order id`);
+      continue;
+    }
+    const stored = keys.get(c.key);
+    if (stored === undefined) {
+      violations.push(`client ${c.key} got 2xx (order ${c.orderId}) but its key has no idempotency record`);
+    } else if (stored !== c.orderId) {
+      violations.push(`client ${c.key} got order ${c.orderId} but its key maps to order ${stored}`);
+    }
+    const order = orders.get(c.orderId);
+    if (
+      order &&
+      (order.customerId !== c.body.customerId ||
+        order.productId !== c.body.productId ||
+        order.quantity !== c.body.quantity)
+    ) {
+      violations.push(
+        `client ${c.key} asked for ${c.body.quantity} × ${c.body.productId} but order ${c.orderId} is ${order.quantity} × ${order.productId} for ${order.customerId}`,
+      );
+    }
+  }
+  const accepted = clients.filter((c) => c.result === 'accepted').length;
+  return result(
+    'no-order-lost',
+    'No order lost: every order id a client got exists, every 2xx maps to exactly one order',
+    `${accepted} accepted clients, ${clients.length} clients in all`,
+    violations,
+  );
+}
+
+export function noDuplicateOrder(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
+  const violations: string[] = [];
+  for (const c of clients) {
+    if (c.orderIdsSeen.length > 1) {
+      violations.push(
+        `client ${c.key} was given ${c.orderIdsSeen.length} orders: ${c.orderIdsSeen.join(', ')}`,
+      );
+    }
+  }
+  const byCustomer = groupBy(s.orders, (o) => o.customerId);
+  for (const c of clients) {
+    const mine = byCustomer.get(c.body.customerId) ?? [];
+    if (mine.length > 1) {
+      violations.push(
+        `client ${c.key} (one request) has ${mine.length} orders: ${mine.map((o) => o.id).join(', ')}`,
+      );
+    }
+  }
+  const keysPerOrder = new Map<string, string[]>();
+  for (const k of s.idempotencyKeys) {
+    if (k.orderId === null) continue;
+    keysPerOrder.set(k.orderId, [...(keysPerOrder.get(k.orderId) ?? []), k.key]);
+  }
+  const orderIds = new Set(s.orders.map((o) => o.id));
+  for (const [orderId, keys] of keysPerOrder) {
+    if (keys.length > 1) violations.push(`order ${orderId} is claimed by ${keys.length} keys`);
+    if (!orderIds.has(orderId))
+      violations.push(`key ${keys[0]} points at order ${orderId}, which does not exist`);
+  }
+  for (const o of s.orders) {
+    if (!keysPerOrder.has(o.id)) {
+      violations.push(
+        `order ${o.id} (customer ${o.customerId}) has no idempotency key: created outside a key`,
+      );
+    }
+  }
+  return result(
+    'no-duplicate-order',
+    'Idempotency: one order per key and per request; a client that retried always got the same order',
+    `${s.idempotencyKeys.length} idempotency keys, ${s.orders.length} orders`,
+    violations,
+  );
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const list = groups.get(key);
+    if (list) list.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
+
+/** The replay probe: each accepted key, asked again after the run, replays its own order. */
+export function replayReturnsOriginal(
+  probes: readonly {
+    key: string;
+    expectedOrderId: string;
+    status: number;
+    replayed: boolean;
+    orderId?: string;
+    /** Not asked (or cut off) because the duration limit came first: not a violation. */
+    skipped?: boolean;
+  }[],
+): InvariantResult {
+  const violations: string[] = [];
+  for (const p of probes) {
+    if (p.skipped) continue;
+    if (p.status === 0) violations.push(`key ${p.key}: no answer to the replay probe`);
+    else if (p.status < 200 || p.status >= 300 || !p.replayed || p.orderId !== p.expectedOrderId) {
+      violations.push(
+        `key ${p.key}: expected a replay of order ${p.expectedOrderId}, got ${p.status}${p.replayed ? ' (replayed)' : ''} with order ${p.orderId ?? 'none'}`,
+      );
+    }
+  }
+  return result(
+    'replay-returns-original',
+    'Asked again after the run, every accepted key replays its original order',
+    `${probes.filter((p) => !p.skipped).length} of ${probes.length} accepted keys re-sent${
+      probes.some((p) => p.skipped) ? ' (the rest: duration limit reached)' : ''
+    }`,
+    violations,
+  );
+}
