@@ -1,8 +1,7 @@
 import { loadSettings } from '../shared/config/settings.js';
 import { app } from '../shared/http/azure-functions.js';
-import { allFunctions } from './catalog.js';
+import { flushTelemetry, startTelemetry } from '../shared/telemetry/app-insights.js';
 import { SERVICE_BUS_CONNECTION } from './definitions.js';
-import { createRuntime } from './runtime.js';
 
 /**
  * The Azure Functions entry point (`main` in package.json): the one place that registers every function with
@@ -14,10 +13,20 @@ if (settings.serviceBus.kind === 'in-process') {
     `${SERVICE_BUS_CONNECTION} (connection string) or ${SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace must be set under the Functions host; \`npm run dev\` runs without Service Bus.`,
   );
 }
+
+// Application Insights first (only with a connection string; a no-op otherwise), before any handler can run and
+// before the modules that load `pg` and the Azure SDK: its instrumentations patch those modules as they load, so
+// the function table is imported only now (the worker awaits this module, top-level await included).
+await startTelemetry(settings);
+const { allFunctions } = await import('./catalog.js');
+const { createRuntime } = await import('./runtime.js');
 const runtime = createRuntime(settings);
 
 app.setup({ enableHttpStream: false });
-app.hook.appTerminate(() => runtime.close());
+app.hook.appTerminate(async () => {
+  await runtime.close();
+  await flushTelemetry();
+});
 
 for (const fn of allFunctions(runtime)) {
   switch (fn.kind) {

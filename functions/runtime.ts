@@ -10,6 +10,7 @@ import type { Publisher } from '../shared/messaging/publisher.js';
 import { createServiceBusPublisher } from '../shared/messaging/service-bus-publisher.js';
 import { createPolicies, type Policies } from '../shared/resilience/policies.js';
 import { RollingLatency } from '../shared/telemetry/order-api-stats.js';
+import { registerRuntimeGauges } from '../shared/telemetry/runtime-gauges.js';
 import { Signals } from '../shared/telemetry/signals.js';
 
 /**
@@ -38,6 +39,8 @@ export interface RuntimeOptions {
   poolMax?: number;
   /** Overrides resilience options (tests use short timeouts). */
   resilience?: Partial<Parameters<typeof createPolicies>[0]>;
+  /** The clock of the 30 s order-API window (tests move it instead of waiting). Defaults to Date.now. */
+  clock?: () => number;
 }
 
 function passwordFor(settings: Settings): PasswordProvider | undefined {
@@ -82,6 +85,9 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   const publisher = options.publisher ?? publisherFor(settings);
   const orderEvents = new EventEmitter();
   orderEvents.setMaxListeners(0);
+  // Breaker states and outbox backlogs as observable gauges, here in the composition root so that both hosts
+  // (and every test runtime) get them; unregistered on close so a closed pool is never queried.
+  const unregisterGauges = registerRuntimeGauges({ db, policies });
   let closing: Promise<void> | undefined;
   return {
     settings,
@@ -91,10 +97,11 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     publishDeps: { db, publisher, publishPolicy: policies.publish },
     chaos: new ChaosFlags(db, defaultChaos(settings)),
     signals: new Signals(),
-    orderApiLatency: new RollingLatency(settings.latencyRedThresholdMs),
+    orderApiLatency: new RollingLatency(settings.latencyRedThresholdMs, 30_000, options.clock ?? Date.now),
     orderEvents,
     close() {
       closing ??= (async () => {
+        unregisterGauges();
         await publisher.close();
         await db.close();
       })();

@@ -4,6 +4,7 @@ import { consume } from '../../shared/messaging/consume.js';
 import { orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
 import { publishCommitted } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
+import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueFunctionDefinition } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { recordPoison, reserveStock } from './inventory-repository.js';
@@ -20,7 +21,11 @@ export function reserveStockFunction(rt: Runtime): QueueFunctionDefinition {
         maxDeliveryCount: rt.settings.maxDeliveryCount,
         deadline: rt.policies.consumerDeadline,
         async deadLetter(info) {
-          const trace = { traceparent: (info.body as { traceparent?: string } | undefined)?.traceparent };
+          // Inside the consumer span: the InventoryFailed message continues the order's trace from it.
+          const carried = (info.body as { traceparent?: unknown } | undefined)?.traceparent;
+          const trace = activeTraceContext() ?? {
+            traceparent: typeof carried === 'string' && isTraceparent(carried) ? carried : undefined,
+          };
           const written = await recordPoison(rt.db, info, trace);
           rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
           await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
@@ -34,7 +39,12 @@ export function reserveStockFunction(rt: Runtime): QueueFunctionDefinition {
             context.warn(`order ${orderId}: gremlin delays this reservation by ${delay} ms`);
             await sleep(delay);
           }
-          const trace = { traceparent: event.traceparent, tracestate: event.tracestate };
+          // The result continues the order's trace: from this consumer's span when an SDK is running, else
+          // (no-op API) with the incoming message's own trace context, so the trace id travels either way.
+          const trace = activeTraceContext() ?? {
+            traceparent: event.traceparent,
+            tracestate: event.tracestate,
+          };
           const outcome = await reserveStock(rt.db, event, trace);
           if (outcome.outcome === 'duplicate') {
             rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });

@@ -9,7 +9,9 @@ import { applyStatusChange, finalize } from './orders-repository.js';
 /** Orders' consumer of Inventory's results: pending → shipped | rejected | failed, exactly once. */
 export function applyInventoryResultFunction(rt: Runtime): QueueFunctionDefinition {
   const onFinal = (order: Order) => {
-    rt.signals.count(METRICS.ordersFinalized, { status: order.status, reason: order.reason ?? '' });
+    // A bounded set of dimension values: failed orders carry free error text in their reason.
+    const reason = order.status === 'failed' ? 'processing_failed' : (order.reason ?? '');
+    rt.signals.count(METRICS.ordersFinalized, { status: order.status, reason });
     rt.signals.record(METRICS.orderEndToEnd, Date.parse(order.updatedAt) - Date.parse(order.createdAt), {
       status: order.status,
     });

@@ -1,5 +1,15 @@
 import type { InvocationContext } from '@azure/functions';
+import {
+  type Attributes,
+  type Context,
+  context as otelContext,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import type { z } from 'zod';
+import { contextFromTraceContext, isTraceparent } from '../telemetry/trace-context.js';
 import { decodeBody, orderIdOf } from './contracts.js';
 
 export interface PoisonInfo {
@@ -29,6 +39,11 @@ export function deliveryCountOf(context: InvocationContext): number {
  * The contract of every queue consumer. Returning completes the message; throwing abandons it, and the broker
  * redelivers it. A message that can never succeed (fails validation) or that is on its last delivery is
  * recorded as poison instead, so it is visible and its order ends `failed` rather than hanging in `pending`.
+ *
+ * Each delivery runs in a CONSUMER span (`process <type>`) whose parent is the message's `traceparent`, so the
+ * order's HTTP request, its reservation and its status update are one trace (one operation in Application
+ * Insights). Messages published inside the span carry the span's context onward (see `activeTraceContext`).
+ * Without an OpenTelemetry SDK the span is a no-op and the envelope's `traceparent` still travels as a field.
  */
 export async function consume<S extends z.ZodType>(
   message: unknown,
@@ -39,11 +54,48 @@ export async function consume<S extends z.ZodType>(
   const deliveryCount = deliveryCountOf(context);
   const messageId =
     typeof context.triggerMetadata?.messageId === 'string' ? context.triggerMetadata.messageId : undefined;
+  const type =
+    typeof (body as { type?: unknown })?.type === 'string' ? (body as { type: string }).type : undefined;
+  const orderId = orderIdOf(body);
+  const attributes: Attributes = {
+    'messaging.operation.type': 'process',
+    'messaging.message.delivery_count': deliveryCount,
+    'valerix.function': context.functionName,
+  };
+  if (messageId) attributes['messaging.message.id'] = messageId;
+  if (orderId) attributes['valerix.order_id'] = orderId;
+  const parent = parentContextOf(body, context);
+  const span = trace
+    .getTracer('valerix')
+    .startSpan(`process ${type ?? context.functionName}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+  try {
+    await otelContext.with(trace.setSpan(parent, span), () =>
+      consumeInSpan(body, context, options, { deliveryCount, messageId, orderId, span }),
+    );
+  } catch (err) {
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message ?? String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function consumeInSpan<S extends z.ZodType>(
+  body: unknown,
+  context: InvocationContext,
+  options: ConsumeOptions<S>,
+  delivery: { deliveryCount: number; messageId: string | undefined; orderId: string | undefined; span: Span },
+): Promise<void> {
+  const { deliveryCount, messageId, orderId, span } = delivery;
+  // Every line names the order (when the message has one), so the host's log search finds it by order id.
+  const about = `${context.functionName}: ${orderId ? `order ${orderId}` : `message ${messageId ?? '(no id)'}`}`;
   const parsed = options.schema.safeParse(body);
   if (!parsed.success) {
     const error = `invalid message: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-    context.error(`${context.functionName}: ${error}`);
-    await options.deadLetter({ body, orderId: orderIdOf(body), messageId, deliveryCount, error });
+    context.error(`${about}: ${error}`);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+    await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
     return;
   }
   try {
@@ -51,12 +103,34 @@ export async function consume<S extends z.ZodType>(
   } catch (err) {
     const error = (err as Error)?.message ?? String(err);
     if (deliveryCount < options.maxDeliveryCount) {
-      context.warn(
-        `${context.functionName}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`,
-      );
+      context.warn(`${about}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
       throw err;
     }
-    context.error(`${context.functionName}: giving up after ${deliveryCount} deliveries: ${error}`);
-    await options.deadLetter({ body, orderId: orderIdOf(body), messageId, deliveryCount, error });
+    context.error(`${about}: giving up after ${deliveryCount} deliveries: ${error}`);
+    span.recordException(err as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${error}` });
+    await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
   }
+}
+
+/**
+ * The parent of a delivery's span: the trace context the message carries (the order's trace), else the one the
+ * Functions host gives the invocation, else whatever is active.
+ */
+function parentContextOf(body: unknown, context: InvocationContext): Context {
+  const carried = body as { traceparent?: unknown; tracestate?: unknown } | undefined;
+  if (typeof carried?.traceparent === 'string' && isTraceparent(carried.traceparent)) {
+    return contextFromTraceContext({
+      traceparent: carried.traceparent,
+      tracestate: typeof carried.tracestate === 'string' ? carried.tracestate : undefined,
+    });
+  }
+  const fromHost = context.traceContext?.traceParent;
+  if (isTraceparent(fromHost)) {
+    return contextFromTraceContext({
+      traceparent: fromHost,
+      tracestate: context.traceContext?.traceState || undefined,
+    });
+  }
+  return otelContext.active();
 }

@@ -3,7 +3,7 @@
  * The Workbook and alert rules in bicep/ query these exact names; a test keeps them in step.
  */
 export const METRICS = {
-  /** counter; dims: replayed (true|false) */
+  /** counter of new orders committed (no dims; an Idempotency-Key replay is counted by idempotentReplays) */
   ordersAccepted: 'valerix.orders.accepted',
   /** counter; dims: status (shipped|rejected|failed), reason */
   ordersFinalized: 'valerix.orders.finalized',

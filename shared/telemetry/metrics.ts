@@ -1,4 +1,12 @@
-import { type Attributes, type Counter, type Histogram, type Meter, metrics } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  metrics,
+  type ObservableCallback,
+  type ObservableGauge,
+} from '@opentelemetry/api';
 
 /**
  * Custom metrics through the OpenTelemetry metrics API. Without a MeterProvider (no Application Insights
@@ -8,6 +16,7 @@ import { type Attributes, type Counter, type Histogram, type Meter, metrics } fr
 let meter: Meter | undefined;
 const counters = new Map<string, Counter>();
 const histograms = new Map<string, Histogram>();
+const gauges = new Map<string, ObservableGauge>();
 
 function getMeter(): Meter {
   meter ??= metrics.getMeter('valerix');
@@ -32,22 +41,34 @@ export function record(name: string, value: number, attributes?: Attributes): vo
   histogram.record(value, attributes);
 }
 
-/** Registers an observable gauge read on each export (breaker states, outbox backlog). */
+export type GaugeObservation = { value: number; attributes?: Attributes };
+
+/**
+ * Registers an observable gauge callback, read on each collection (breaker states, outbox backlog). One
+ * instrument per name; several callbacks may feed it. Returns a function that unregisters the callback (a
+ * closed runtime must not be observed any more).
+ */
 export function gauge(
   name: string,
-  observe: () =>
-    | Promise<Array<{ value: number; attributes?: Attributes }>>
-    | Array<{ value: number; attributes?: Attributes }>,
-): void {
-  getMeter()
-    .createObservableGauge(name)
-    .addCallback(async (result) => {
-      try {
-        for (const o of await observe()) result.observe(o.value, o.attributes);
-      } catch {
-        // A failed observation (database down) just skips this export.
-      }
+  observe: () => Promise<GaugeObservation[]> | GaugeObservation[],
+): () => void {
+  let instrument = gauges.get(name);
+  if (!instrument) {
+    instrument = getMeter().createObservableGauge(name, {
+      unit: name.endsWith('_ms') ? 'ms' : name.endsWith('_s') ? 's' : undefined,
     });
+    gauges.set(name, instrument);
+  }
+  const callback: ObservableCallback = async (result) => {
+    try {
+      for (const o of await observe()) result.observe(o.value, o.attributes);
+    } catch {
+      // A failed observation (database down) just skips this collection.
+    }
+  };
+  instrument.addCallback(callback);
+  const registered = instrument;
+  return () => registered.removeCallback(callback);
 }
 
 /** Forgets instruments so the next use binds to the current global MeterProvider (tests). */
@@ -55,4 +76,5 @@ export function resetMetricsForTests(): void {
   meter = undefined;
   counters.clear();
   histograms.clear();
+  gauges.clear();
 }

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, InvocationContext } from '@azure/functions';
+import {
+  type Context,
+  createTraceState,
+  isSpanContextValid,
+  context as otelContext,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
@@ -34,4 +42,38 @@ export function traceContextOf(context: InvocationContext, request?: HttpRequest
     return { traceparent: fromHeader, tracestate: request?.headers.get('tracestate') ?? undefined };
   }
   return { traceparent: newTraceparent() };
+}
+
+/**
+ * An OpenTelemetry context whose (remote) parent is the given W3C trace context, on top of `base`. Uses the
+ * global propagator when one is registered (Application Insights registers W3C trace context + baggage); with the
+ * no-op API (no SDK) it parses the header itself, so the result is the same either way.
+ */
+export function contextFromTraceContext(tc: TraceContext, base: Context = otelContext.active()): Context {
+  const carrier: Record<string, string> = { traceparent: tc.traceparent };
+  if (tc.tracestate) carrier.tracestate = tc.tracestate;
+  const extracted = propagation.extract(base, carrier);
+  if (trace.getSpanContext(extracted)?.traceId === traceIdOf(tc.traceparent)) return extracted;
+  const [, traceId, spanId, flags] = tc.traceparent.split('-') as [string, string, string, string];
+  return trace.setSpanContext(base, {
+    traceId,
+    spanId,
+    traceFlags: Number.parseInt(flags, 16) & 1,
+    isRemote: true,
+    ...(tc.tracestate ? { traceState: createTraceState(tc.tracestate) } : {}),
+  });
+}
+
+/**
+ * The trace context of the active span, for messages sent while handling another one (so they continue the same
+ * trace, with the consumer's span as their parent). Undefined without an active span: the no-op API (no SDK, or
+ * no context manager) never has one, and the caller falls back to the incoming message's `traceparent`.
+ */
+export function activeTraceContext(ctx: Context = otelContext.active()): TraceContext | undefined {
+  const spanContext = trace.getSpanContext(ctx);
+  if (!spanContext || !isSpanContextValid(spanContext)) return undefined;
+  const flags = (spanContext.traceFlags & 1).toString(16).padStart(2, '0');
+  const traceparent = `00-${spanContext.traceId}-${spanContext.spanId}-${flags}`;
+  const tracestate = spanContext.traceState?.serialize();
+  return { traceparent, tracestate: tracestate || undefined };
 }
