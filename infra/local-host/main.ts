@@ -1,5 +1,5 @@
 import { loadSettings, SettingsError } from '../../shared/config/settings.js';
-import { startLocalHost } from './local-host.js';
+import { flushTelemetry, startTelemetry } from '../../shared/telemetry/app-insights.js';
 
 /** `npm run dev`: the whole app on http://localhost:7071 with no Core Tools, no Service Bus, no database server. */
 async function main(): Promise<void> {
@@ -14,6 +14,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const started = Date.now();
+  // With APPLICATIONINSIGHTS_CONNECTION_STRING set, local runs report to Application Insights too. It must start
+  // before `pg` loads (its instrumentations patch modules as they load), hence the dynamic import after it.
+  await startTelemetry(settings);
+  const { startLocalHost } = await import('./local-host.js');
   const host = await startLocalHost({ settings });
   const db = host.embedded
     ? `embedded PostgreSQL (PGlite, data in ${settings.database.embeddedDataDir ?? '.data/pglite'})`
@@ -40,6 +44,7 @@ Press Ctrl+C to stop.`);
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
     await host.close();
+    await flushTelemetry();
     console.log('stopped.');
     process.exit(0);
   };
