@@ -101,7 +101,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.error(`chaos: ${(err as Error).message}`);
     return 2;
   }
-  say(`host on ${env.host.url}, database: ${env.databaseLabel}`);
+  say(`host on ${env.host.url} (watch ${env.host.url}/api/ui), database: ${env.databaseLabel}`);
   try {
     return await run(options, env, clock, control, startedAt, say);
   } catch (err) {

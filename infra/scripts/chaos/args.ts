@@ -11,6 +11,8 @@ export interface ChaosOptions {
   quiet: boolean;
   /** Seed of the order mix, so that a run can be repeated with the same orders. */
   seed: number;
+  /** Port of the local host (0: any free port); 7071 lets a person watch /api/ui during the run. */
+  port: number;
 }
 
 export class UsageError extends Error {
@@ -27,6 +29,7 @@ export const USAGE = `usage: node dist/infra/scripts/chaos.js [options]
   --crash-every-n M      crash after commit on every Mth order write and reservation (default 4)
   --out DIR              where report.json and report.md go (default artifacts/chaos)
   --seed N               seed of the order mix (default: random; printed in the report)
+  --port P               port of the local host, e.g. 7071 to watch http://localhost:7071/api/ui (default: any free)
   --quiet                print only the summary
   --help                 this text
 
@@ -35,7 +38,7 @@ Unset: an embedded PostgreSQL in a temporary data directory.
 Exit code: 0 every invariant holds, 1 an invariant broke, 2 usage or setup error.`;
 
 interface IntFlag {
-  key: 'orders' | 'concurrency' | 'durationLimitS' | 'gremlinMs' | 'everyN' | 'crashEveryN' | 'seed';
+  key: 'orders' | 'concurrency' | 'durationLimitS' | 'gremlinMs' | 'everyN' | 'crashEveryN' | 'seed' | 'port';
   min: number;
   max: number;
 }
@@ -48,6 +51,7 @@ const INT_FLAGS: Record<string, IntFlag> = {
   '--every-n': { key: 'everyN', min: 1, max: 1_000_000 },
   '--crash-every-n': { key: 'crashEveryN', min: 1, max: 1_000_000 },
   '--seed': { key: 'seed', min: 0, max: 2 ** 31 - 1 },
+  '--port': { key: 'port', min: 0, max: 65_535 },
 };
 
 /** Returns the options, `'help'` for --help, or throws UsageError naming the bad flag. */
@@ -62,6 +66,7 @@ export function parseArgs(argv: readonly string[]): ChaosOptions | 'help' {
     out: 'artifacts/chaos',
     quiet: false,
     seed: Math.floor(Math.random() * 2 ** 31),
+    port: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;

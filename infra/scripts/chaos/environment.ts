@@ -108,7 +108,7 @@ export async function startEnvironment(
     }
 
     const observer = new Observer(echoErrors);
-    const host = await startLocalHost({ settings, port: 0, host: '127.0.0.1', log: observer.log });
+    const host = await startLocalHost({ settings, port: options.port, host: '127.0.0.1', log: observer.log });
     cleanups.push({ what: 'close the local host', run: () => host.close() });
     observer.tap(host.functions);
 
