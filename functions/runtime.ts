@@ -52,15 +52,40 @@ function passwordFor(settings: Settings): PasswordProvider | undefined {
   };
 }
 
+/**
+ * Deliveries in flight per in-process queue. The local host is one instance standing in for a scaled-out app,
+ * and its consumers coalesce concurrent deliveries into one statement, so more in flight means bigger batches,
+ * not more connections: at 16 (one Azure instance's maxConcurrentCalls) Inventory drained at about half the
+ * rate orders arrived; at 64 it keeps up.
+ */
+const LOCAL_DELIVERY_CONCURRENCY = 64;
+
 function publisherFor(settings: Settings): Publisher {
   const sb = settings.serviceBus;
   if (sb.kind === 'in-process') {
     return new InProcessTransport({
       maxDeliveryCount: settings.maxDeliveryCount,
       deliveryCopies: sb.deliveryCopies,
+      concurrency: LOCAL_DELIVERY_CONCURRENCY,
     });
   }
   return createServiceBusPublisher(sb);
+}
+
+/** Connections order intake leaves to the queue consumers' (batched) statements and the outbox marks. */
+const NON_INTAKE_CONNECTIONS = 2;
+/** Order writes admitted (running + queued) before intake answers 503: what the bulkhead always allowed. */
+const INTAKE_ADMITTED = 64 + 256;
+
+/**
+ * Intake holds at most `poolMax − 2` connections; further order writes wait in the intake bulkhead's queue
+ * instead of the pool's. Otherwise a burst of orders fills the pool's wait queue and every consumer statement
+ * waits behind it, so Inventory drains far slower than orders arrive. How many requests are admitted before
+ * the 503 is unchanged.
+ */
+function intakeShare(poolMax: number): { intakeConcurrency: number; intakeQueue: number } {
+  const intakeConcurrency = Math.max(1, poolMax - NON_INTAKE_CONNECTIONS);
+  return { intakeConcurrency, intakeQueue: INTAKE_ADMITTED - intakeConcurrency };
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
@@ -70,14 +95,16 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       'DATABASE_URL is not set. The Azure Functions host needs a PostgreSQL URL; `npm run dev` starts an embedded one.',
     );
   }
+  const poolMax = options.poolMax ?? settings.database.poolMax;
   const policies = createPolicies({
     databaseTimeoutMs: settings.database.timeoutMs,
     publishTimeoutMs: settings.publishTimeoutMs,
+    ...intakeShare(poolMax),
     ...options.resilience,
   });
   const pool = createPool({
     connectionString: url,
-    max: options.poolMax ?? settings.database.poolMax,
+    max: poolMax,
     connectionTimeoutMs: settings.database.timeoutMs,
     password: passwordFor(settings),
   });

@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { consume } from '../../shared/messaging/consume.js';
-import { orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
-import { publishCommitted } from '../../shared/messaging/outbox.js';
+import { messageIdFor, orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
+
+const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed'] as const;
+
+import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueFunctionDefinition } from '../definitions.js';
@@ -49,6 +52,12 @@ export function reserveStockFunction(rt: Runtime): QueueFunctionDefinition {
           if (outcome.outcome === 'duplicate') {
             rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
             context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
+            // If the first delivery died after its commit, its result is still unsent: send it now.
+            await publishPending(
+              rt.publishDeps,
+              'inventory',
+              RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
+            ).catch(() => {}); // the relay remains the safety net
             return;
           }
           rt.signals.count(METRICS.reservations, { result: outcome.result });

@@ -11,8 +11,8 @@ import {
   idempotencyKey,
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
-import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
-import { publishCommitted } from '../../shared/messaging/outbox.js';
+import { envelope, messageIdFor, QUEUES } from '../../shared/messaging/contracts.js';
+import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpFunctionDefinition } from '../definitions.js';
@@ -146,6 +146,12 @@ async function createOrder(
       );
     }
     rt.signals.count(METRICS.idempotentReplays);
+    // A retry after a crash: the first attempt may have committed without publishing. Send it now.
+    if (result.stored.orderId) {
+      await publishPending(rt.publishDeps, 'orders', [
+        messageIdFor('OrderPlaced', result.stored.orderId),
+      ]).catch(() => {});
+    }
     const headers: Record<string, string> = { [REPLAYED_HEADER]: 'true' };
     if (result.stored.orderId) headers.Location = locationOf(result.stored.orderId);
     return {

@@ -1,7 +1,13 @@
 import type { Database } from '../../shared/db/database.js';
 import type { Queryable } from '../../shared/db/pool.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
-import { addToOutbox } from '../../shared/messaging/outbox.js';
+import {
+  BatchingQueue,
+  outboxInsertSql,
+  outboxRecords,
+  outboxRecordset,
+  runStatement,
+} from '../../shared/messaging/outbox.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 import { ORDER_COLUMNS, type Order, type OrderRow, type OrderStatus, toOrder } from './order-model.js';
 
@@ -18,65 +24,114 @@ export type PlaceOrderResult =
   | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
 
 /**
- * One transaction: the idempotency record, the order (pending) and its OrderPlaced outbox row. The record is
- * claimed first; a concurrent request with the same key blocks on it until this one commits, then replays.
- * An expired record is taken over as if it were new.
+ * Bounds the wait behind an in-flight twin (past it the caller answers 409). Set inside the statement, before its
+ * insert can wait, and local to it: the connection goes back to the pool unchanged.
+ */
+const BOUNDED_WAIT = `(SELECT set_config('lock_timeout', '${IN_FLIGHT_WAIT_MS}ms', true)) AS bounded_wait`;
+
+/**
+ * The idempotency claim: a new key, or an expired record taken over as if it were new. A live record conflicts
+ * and returns no row (a replay); a twin still in flight holds the key and this waits for it (bounded).
+ */
+const CLAIM_KEY = `
+  INSERT INTO orders.idempotency_keys AS k (key, fingerprint, response_status, response_body, order_id, expires_at)
+  SELECT $1::text, $2::text, $3::int, $4::text, $5::uuid, now() + make_interval(hours => $6::int)
+    FROM ${BOUNDED_WAIT}
+  ON CONFLICT (key) DO UPDATE
+    SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
+        response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,
+        created_at = now(), expires_at = EXCLUDED.expires_at
+  WHERE k.expires_at <= now()
+  RETURNING key`;
+
+/** The pending order; `$n` numbers its parameters: id, customer, product, quantity, createdAt. */
+const INSERT_ORDER = (p: [string, string, string, string, string], from: string) => `
+  INSERT INTO orders.orders (id, customer_id, product_id, quantity, status, created_at, updated_at)
+  SELECT ${p[0]}::uuid, ${p[1]}::text, ${p[2]}::text, ${p[3]}::int, 'pending', ${p[4]}::timestamptz, ${p[4]}::timestamptz
+    ${from}
+  RETURNING id`;
+
+/**
+ * Claim, order and outbox row in ONE statement: one round trip, one (implicit) transaction, all or nothing.
+ * $1 key, $2 fingerprint, $3 status, $4 body, $5 order id, $6 ttl hours, $7–$10 order, $11 outbox records.
+ */
+const PLACE_WITH_KEY = `
+WITH claim AS (${CLAIM_KEY}
+), placed AS (${INSERT_ORDER(['$5', '$7', '$8', '$9', '$10'], 'FROM claim')}
+), queued AS (
+  ${outboxInsertSql('orders', `placed, ${outboxRecordset('$11')}`)}
+)
+SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids`;
+
+/** Without a key: the order and its outbox row. $1–$5 order, $6 outbox records. */
+const PLACE_WITHOUT_KEY = `
+WITH placed AS (${INSERT_ORDER(['$1', '$2', '$3', '$4', '$5'], '')}
+), queued AS (
+  ${outboxInsertSql('orders', `placed, ${outboxRecordset('$6')}`)}
+)
+SELECT true AS claimed, ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids`;
+
+const STORED_RESPONSE =
+  'SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE key = $1';
+
+/**
+ * One transaction: the idempotency record, the order (pending) and its OrderPlaced outbox row, written by a single
+ * statement (data-modifying CTEs), so the common case costs one round trip. The record is claimed first; a
+ * concurrent request with the same key blocks on it until that one commits, then replays. An expired record is
+ * taken over as if it were new. A replay reads the stored response with a second statement: the first one's
+ * snapshot predates the twin's commit it waited for.
  */
 export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
-  return db.transaction(async (client) => {
-    if (input.idempotency) {
-      const { key, fingerprint, ttlHours } = input.idempotency;
-      // Bound the wait behind an in-flight twin: past it the caller answers 409.
-      await client.query("SELECT set_config('lock_timeout', $1, true)", [`${IN_FLIGHT_WAIT_MS}ms`]);
-      const claimed = await client.query(
-        `INSERT INTO orders.idempotency_keys AS k (key, fingerprint, response_status, response_body, order_id, expires_at)
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(hours => $6::int))
-         ON CONFLICT (key) DO UPDATE
-           SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
-               response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,
-               created_at = now(), expires_at = EXCLUDED.expires_at
-         WHERE k.expires_at <= now()
-         RETURNING key`,
-        [
-          key,
-          fingerprint,
-          input.response.status,
-          JSON.stringify(input.response.body),
-          input.order.id,
-          ttlHours,
-        ],
-      );
-      if (claimed.rowCount === 0) {
-        const { rows } = await client.query<{
-          fingerprint: string;
-          response_status: number;
-          response_body: string;
-          order_id: string | null;
-        }>(
-          'SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE key = $1',
-          [key],
-        );
-        const row = rows[0]!;
-        return {
-          kind: 'replay' as const,
-          stored: {
-            fingerprint: row.fingerprint,
-            status: row.response_status,
-            body: row.response_body,
-            orderId: row.order_id,
-          },
-        };
-      }
-    }
-    const o = input.order;
-    await client.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity, status, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, 'pending', $5, $5)`,
-      [o.id, o.customerId, o.productId, o.quantity, o.createdAt],
-    );
-    const outboxIds = await addToOutbox(client, 'orders', [input.message]);
-    return { kind: 'created' as const, outboxIds };
-  });
+  const o = input.order;
+  const order = [o.id, o.customerId, o.productId, o.quantity, o.createdAt];
+  const records = outboxRecords([input.message]);
+  const key = input.idempotency;
+  if (!key) {
+    const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_WITHOUT_KEY, [
+      ...order,
+      records,
+    ]);
+    return { kind: 'created', outboxIds: rows[0]!.outbox_ids.map(Number) };
+  }
+  const values = [
+    key.key,
+    key.fingerprint,
+    input.response.status,
+    JSON.stringify(input.response.body),
+    o.id,
+    key.ttlHours,
+    ...order.slice(1),
+    records,
+  ];
+  for (let attempt = 1; ; attempt++) {
+    const { rows } = await runStatement<PlacedRow>(db, 'orders.place_with_key', PLACE_WITH_KEY, values);
+    if (rows[0]?.claimed) return { kind: 'created', outboxIds: rows[0].outbox_ids.map(Number) };
+    const stored = await runStatement<{
+      fingerprint: string;
+      response_status: number;
+      response_body: string;
+      order_id: string | null;
+    }>(db, 'orders.stored_response', STORED_RESPONSE, [key.key]);
+    const row = stored.rows[0];
+    // Expired and purged between the two statements: claim it afresh.
+    if (!row && attempt < 3) continue;
+    if (!row) throw new Error(`idempotency record ${key.key} vanished while being read`);
+    return {
+      kind: 'replay',
+      stored: {
+        fingerprint: row.fingerprint,
+        status: row.response_status,
+        body: row.response_body,
+        orderId: row.order_id,
+      },
+    };
+  }
+}
+
+interface PlacedRow {
+  claimed: boolean;
+  /** bigint[]: pg hands array elements over as strings. */
+  outbox_ids: (number | string)[];
 }
 
 /** After a `Prefer: wait` saw the final status: a later replay returns what this client got. */
@@ -125,23 +180,121 @@ export interface StatusChange {
 }
 
 /**
- * One transaction: the processed-message record, then pending → final. A repeated message is a no-op
- * ('duplicate'); a result for an order that is already final changes nothing ('already-final').
+ * One transaction, one statement: the processed-message record, then pending → final with its status_changes
+ * row. A repeated message is a no-op ('duplicate'); a result for an order that is already final changes nothing
+ * ('already-final').
  */
-export async function applyStatusChange(
-  db: Database,
-  change: StatusChange,
-): Promise<
-  { outcome: 'applied'; order: Order } | { outcome: 'duplicate' | 'already-final' | 'unknown-order' }
-> {
-  return db.transaction(async (client) => {
-    const first = await client.query(
-      'INSERT INTO orders.processed_messages (message_id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-      [change.messageId, change.messageType],
-    );
-    if (first.rowCount === 0) return { outcome: 'duplicate' as const };
-    return finalize(client, change);
+const APPLY_STATUS_CHANGE = `
+WITH claim AS (
+  INSERT INTO orders.processed_messages (message_id, type) VALUES ($4, $5) ON CONFLICT DO NOTHING
+  RETURNING message_id
+), changed AS (
+  UPDATE orders.orders SET status = $2, reason = $3, updated_at = now()
+   WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM claim)
+   RETURNING ${ORDER_COLUMNS}
+), logged AS (
+  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
+  SELECT id, 'pending', status, reason, $4 FROM changed
+)
+SELECT EXISTS (SELECT 1 FROM claim) AS claimed,
+       EXISTS (SELECT 1 FROM orders.orders WHERE id = $1) AS known,
+       changed.*
+  FROM (SELECT 1) AS one LEFT JOIN changed ON true`;
+
+/** ORDER_COLUMNS qualified with a table alias. */
+const columnsOf = (alias: string) =>
+  ORDER_COLUMNS.split(', ')
+    .map((column) => `${alias}.${column}`)
+    .join(', ');
+
+/**
+ * Many status changes in one statement: each message claimed exactly as on its own (seen before, or twice in
+ * the batch: a duplicate), then pending → final for the claimed ones. Two messages for one order in a batch:
+ * one of them changes it, the other finds it already final — as if they had run one after the other.
+ */
+const APPLY_STATUS_CHANGES = `
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+    AS i(n int, order_id uuid, status text, reason text, message_id text, type text)
+), claim AS (
+  INSERT INTO orders.processed_messages (message_id, type)
+  SELECT DISTINCT ON (message_id) message_id, type FROM input ORDER BY message_id, n
+  ON CONFLICT DO NOTHING
+  RETURNING message_id
+), claimed AS (
+  SELECT DISTINCT ON (i.message_id) i.* FROM input i JOIN claim USING (message_id) ORDER BY i.message_id, i.n
+), changed AS (
+  UPDATE orders.orders o SET status = c.status, reason = c.reason, updated_at = now()
+    FROM claimed c
+   WHERE o.id = c.order_id AND o.status = 'pending'
+  RETURNING c.n, c.message_id, ${columnsOf('o')}
+), logged AS (
+  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
+  SELECT id, 'pending', status, reason, message_id FROM changed
+)
+SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
+       ${columnsOf('ch')}
+  FROM claimed c LEFT JOIN changed ch ON ch.n = c.n`;
+
+type StatusChangeOutcome =
+  | { outcome: 'applied'; order: Order }
+  | { outcome: 'duplicate' | 'already-final' | 'unknown-order' };
+
+async function applyOne(db: Database, change: StatusChange): Promise<StatusChangeOutcome> {
+  const { rows } = await runStatement<Partial<OrderRow> & { claimed: boolean; known: boolean }>(
+    db,
+    'orders.apply_status_change',
+    APPLY_STATUS_CHANGE,
+    [change.orderId, change.status, change.reason, change.messageId, change.messageType],
+  );
+  const row = rows[0]!;
+  if (!row.claimed) return { outcome: 'duplicate' };
+  if (row.id) return { outcome: 'applied', order: toOrder(row as OrderRow) };
+  return { outcome: row.known ? 'already-final' : 'unknown-order' };
+}
+
+async function applyMany(db: Database, changes: StatusChange[]): Promise<StatusChangeOutcome[]> {
+  const input = changes.map((c, n) => ({
+    n,
+    order_id: c.orderId,
+    status: c.status,
+    reason: c.reason,
+    message_id: c.messageId,
+    type: c.messageType,
+  }));
+  const { rows } = await runStatement<Partial<OrderRow> & { n: number; known: boolean }>(
+    db,
+    'orders.apply_status_changes',
+    APPLY_STATUS_CHANGES,
+    [JSON.stringify(input)],
+  );
+  const byN = new Map(rows.map((r) => [r.n, r]));
+  return changes.map((_, n): StatusChangeOutcome => {
+    const row = byN.get(n);
+    if (!row) return { outcome: 'duplicate' };
+    if (row.id) return { outcome: 'applied', order: toOrder(row as OrderRow) };
+    return { outcome: row.known ? 'already-final' : 'unknown-order' };
   });
+}
+
+const appliers = new WeakMap<Database, BatchingQueue<StatusChange, StatusChangeOutcome>>();
+
+/**
+ * Applies one result message, exactly once. Concurrent calls are coalesced like reservations: while one
+ * statement runs, the next changes queue and go together in one APPLY_STATUS_CHANGES statement (one
+ * transaction, one round trip, one commit); a lone change, or every change of a batch that failed, runs
+ * APPLY_STATUS_CHANGE on its own.
+ */
+export function applyStatusChange(db: Database, change: StatusChange): Promise<StatusChangeOutcome> {
+  let queue = appliers.get(db);
+  if (!queue) {
+    queue = new BatchingQueue({
+      many: (changes) => applyMany(db, changes),
+      one: (one) => applyOne(db, one),
+    });
+    appliers.set(db, queue);
+  }
+  return queue.run(change);
 }
 
 /** pending → final inside the caller's transaction, with its status_changes row. */

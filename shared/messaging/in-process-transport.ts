@@ -70,8 +70,11 @@ export class InProcessTransport implements Publisher {
     if (this.closed) throw new Error('in-process transport is closed');
     if (this.paused) throw new Error('in-process transport is unavailable (paused)');
     const now = Date.now();
-    for (const [id, at] of this.seen)
-      if (now - at > this.opts.duplicateDetectionWindowMs) this.seen.delete(id);
+    // The map is in insertion (= time) order: evict from the front until the first id still inside the window.
+    for (const [id, at] of this.seen) {
+      if (now - at <= this.opts.duplicateDetectionWindowMs) break;
+      this.seen.delete(id);
+    }
     for (const { queue, envelope } of messages) {
       if (this.seen.has(envelope.messageId)) {
         this.duplicatesDropped++;

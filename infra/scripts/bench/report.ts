@@ -1,0 +1,87 @@
+import type { BenchResult, ScenarioResult, Target } from './run-bench.js';
+
+const COLUMNS = [
+  'scenario',
+  'conns',
+  'orders/s',
+  'ceiling/s',
+  'ratio',
+  'p50 ms',
+  'p90 ms',
+  'p99 ms',
+  'max ms',
+  'non2xx',
+  'errors',
+  'e2e p50',
+  'e2e p99',
+  'drain/s',
+  'pending end',
+  'backlog/s',
+  'cpu s/1k',
+] as const;
+
+const fmt = (v: number | null | undefined, digits = 1): string =>
+  v === null || v === undefined ? '—' : v.toFixed(digits);
+
+function row(s: ScenarioResult): string[] {
+  return [
+    s.name,
+    String(s.connections),
+    fmt(s.http.acceptedOrdersPerS, 0),
+    s.ceiling ? fmt(s.ceiling.ordersPerS, 0) : '—',
+    fmt(s.ratioToCeiling, 2),
+    fmt(s.http.latencyMs.p50, 2),
+    fmt(s.http.latencyMs.p90, 2),
+    fmt(s.http.latencyMs.p99, 2),
+    fmt(s.http.latencyMs.max, 0),
+    String(s.http.non2xx),
+    String(s.http.errors),
+    fmt(s.endToEnd.p50Ms, 0),
+    fmt(s.endToEnd.p99Ms, 0),
+    fmt(s.inventory.drainRatePerS, 0),
+    String(s.inventory.pendingAtEnd),
+    fmt(s.inventory.backlogSlopePerS, 0),
+    fmt(s.hostCpu.cpuSecondsPer1000Orders, 3),
+  ];
+}
+
+/** A Markdown table (readable on a terminal, pastes into the README as is). */
+export function markdownTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
+}
+
+const verdict = (t: Target) => (t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED');
+
+export function formatReport(result: BenchResult): string {
+  const m = result.machine;
+  const all = [...result.scenarios, result.sustained, result.gremlin.off, result.gremlin.on];
+  const cs = result.coldStart;
+  const lines = [
+    `Valerix bench — ${result.startedAt} — ${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGb} GB, ${m.os}`,
+    `Node ${m.nodeVersion}; PostgreSQL ${m.postgresSettings.server_version ?? m.postgresVersion} (synchronous_commit=${m.postgresSettings.synchronous_commit}, shared_buffers=${m.postgresSettings.shared_buffers}); host pool max ${result.host.poolMax}; ${result.options.durationS} s per run; load average at start ${m.loadAverageAtStart.join(' / ')}`,
+    '',
+    markdownTable([[...COLUMNS], ...all.map(row)]),
+    '',
+    'orders/s = 202 Accepted per second; ceiling/s = the intake transaction alone through pg at the same concurrency;',
+    'latency = HTTP response time; e2e = acceptance → final status (ms); drain/s = orders reaching a final status per',
+    'second during the run; backlog/s = slope of the pending count during the run; cpu s/1k = CPU seconds of the',
+    'local host process per 1000 accepted orders, counted until the run’s backlog drained.',
+    '',
+    `Gremlin (every ${result.gremlin.everyN}th reservation +${result.gremlin.latencyMs} ms) at ${result.gremlin.connections} connections: p99 off ${fmt(result.gremlin.p99OffMs, 2)} ms, on ${fmt(result.gremlin.p99OnMs, 2)} ms, ratio ${fmt(result.gremlin.p99Ratio, 2)}`,
+    `Sustained ${Math.round(result.sustained.fractionOfBestRate * 100)} %: ${fmt(result.sustained.targetRatePerS, 0)} orders/s asked, ${fmt(result.sustained.http.acceptedOrdersPerS, 0)} accepted, drain ${fmt(result.sustained.inventory.drainRatePerS, 0)}/s, backlog slope ${fmt(result.sustained.inventory.backlogSlopePerS, 1)}/s, keeps up: ${result.sustained.inventory.keepsUp ? 'yes' : 'no'}`,
+    cs.skipped
+      ? `Cold start: skipped (${cs.skipped})`
+      : `Cold start (median of ${cs.runs} fresh processes): entry ${fmt(cs.entryMedianMs)} ms vs bare @azure/functions app ${fmt(cs.bareMedianMs)} ms, ratio ${fmt(cs.ratio, 2)} (import alone: ${fmt(cs.entryImportMedianMs)} vs ${fmt(cs.bareImportMedianMs)} ms)`,
+    '',
+    'Targets:',
+    ...Object.values(result.targets).map(
+      (t) => `  ${verdict(t).padEnd(12)} ${t.description}: ${fmt(t.value, 3)} (target ${t.target})`,
+    ),
+  ];
+  if (result.outputFile) lines.push('', `JSON: ${result.outputFile}`);
+  return lines.join('\n');
+}

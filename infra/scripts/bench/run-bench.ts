@@ -1,0 +1,639 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import pg from 'pg';
+import { migrate } from '../../../shared/db/migrate.js';
+import { createPool } from '../../../shared/db/pool.js';
+import { PROJECT_ROOT } from '../../../shared/db/project-root.js';
+import { type CeilingResult, runCeiling } from './ceiling.js';
+import { type ColdStartResult, measureColdStart } from './cold-start.js';
+import { cpuSeconds, type HostProcess, startHostProcess } from './host-process.js';
+import { type LoadResult, postOrders } from './load.js';
+import {
+  type MachineInfo,
+  machineCpuTimes,
+  machineInfo,
+  machineUtilization,
+  postgresCpuSeconds,
+} from './machine.js';
+import { round, slope } from './stats.js';
+
+export const DEFAULT_OUTPUT = join('artifacts', 'bench', 'bench.json');
+
+export interface BenchOptions {
+  /** A real PostgreSQL server (maintenance URL): the bench creates its own databases there and drops them. */
+  databaseUrl: string;
+  /** Concurrency levels (HTTP connections; the ceiling uses as many database connections). */
+  connections?: number[];
+  /** Seconds per timed run. */
+  durationS?: number;
+  warmupS?: number;
+  /** Concurrency of the gremlin off/on pair. */
+  gremlinConnections?: number;
+  gremlin?: { everyN: number; latencyMs: number };
+  /** The sustained run paces intake at this share of the best accepted rate. */
+  sustainedFraction?: number;
+  coldStartRuns?: number;
+  /** How long to wait after a run for every order of it to reach a final status. */
+  drainTimeoutS?: number;
+  /** Where the JSON goes (relative to the project root); null writes nothing. */
+  outputFile?: string | null;
+  /** Extra settings for the local host (e.g. DATABASE_POOL_MAX), as app settings strings. */
+  hostEnv?: Record<string, string>;
+  /** Progress lines (stderr in the CLI). */
+  progress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface HttpStats {
+  elapsedS: number;
+  requests: number;
+  acceptedOrders: number;
+  acceptedOrdersPerS: number;
+  latencyMs: LoadResult['latencyMs'];
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+}
+
+export interface ScenarioResult {
+  name: string;
+  connections: number;
+  durationS: number;
+  /** Paced runs only: the requested intake rate. */
+  targetRatePerS: number | null;
+  gremlin: boolean;
+  http: HttpStats;
+  /** Acceptance (orders.created_at) → final status (updated_at), over every order the run created. */
+  endToEnd: {
+    finalOrders: number;
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    rejected: number;
+    failed: number;
+  };
+  inventory: {
+    /** Orders that reached a final status while the load ran, and that per second: the drain rate. */
+    finalsDuringLoad: number;
+    drainRatePerS: number;
+    pendingAtStart: number;
+    pendingAtEnd: number;
+    /** (pendingAtEnd − pendingAtStart) / run time. */
+    backlogGrowthPerS: number;
+    /** Least-squares slope of the pending count sampled during the run. */
+    backlogSlopePerS: number;
+    backlogSamples: { tS: number; pending: number }[];
+    /** After the load stopped: time until no order of the run was pending, and what was left at the timeout. */
+    drainSecondsAfterLoad: number;
+    pendingAfterDrain: number;
+    /** The backlog did not grow: slope ≤ 5 % of the accepted rate. */
+    keepsUp: boolean;
+  };
+  hostCpu: {
+    cpuSecondsDuringLoad: number;
+    /** The kernel's share of it (socket writes and reads, mostly). */
+    systemSecondsDuringLoad: number;
+    coresDuringLoad: number;
+    /** From the start of the run until its backlog drained: all the work its orders caused. */
+    cpuSecondsUntilDrained: number;
+    cpuSecondsPer1000Orders: number;
+    rssMb: number;
+    eventLoopDelayP99Ms: number;
+    warnings: number;
+    errors: number;
+  };
+  machineCpuUtilizationDuringLoad: number;
+  /** CPU seconds of the PostgreSQL server processes per 1000 accepted orders, until drained (null when not visible). */
+  postgresCpuSecondsPer1000Orders: number | null;
+  /**
+   * The intake transaction alone through pg at this concurrency: the better of one connection per client and
+   * (when there are more clients than that) the local host's pool size. Every variant measured is listed.
+   */
+  ceiling: CeilingResult | null;
+  ceilingVariants: CeilingResult[];
+  /** acceptedOrdersPerS / ceiling.ordersPerS */
+  ratioToCeiling: number | null;
+}
+
+export interface Target {
+  description: string;
+  value: number | null;
+  target: number;
+  met: boolean | null;
+}
+
+export interface BenchResult {
+  schemaVersion: 1;
+  startedAt: string;
+  finishedAt: string;
+  benchSeconds: number;
+  options: Required<Omit<BenchOptions, 'databaseUrl' | 'progress' | 'signal' | 'outputFile' | 'hostEnv'>> & {
+    hostEnv: Record<string, string>;
+  };
+  machine: MachineInfo;
+  /** The databases this run created on the server (both dropped before runBench returns). */
+  databases: { host: string; ceiling: string };
+  host: {
+    mode: 'child-process';
+    poolMax: number;
+    cpuMeasurement: string;
+    logSamples: string[];
+  };
+  scenarios: ScenarioResult[];
+  sustained: ScenarioResult & { fractionOfBestRate: number };
+  gremlin: {
+    connections: number;
+    everyN: number;
+    latencyMs: number;
+    off: ScenarioResult;
+    on: ScenarioResult;
+    p99OffMs: number;
+    p99OnMs: number;
+    /** p99 on / p99 off; the target is ≤ 1.2. */
+    p99Ratio: number;
+  };
+  coldStart: ColdStartResult;
+  targets: {
+    ceilingRatioAtMaxConnections: Target;
+    drainKeepsUpAt80Percent: Target;
+    gremlinP99Ratio: Target;
+    coldStartRatio: Target;
+  };
+  outputFile: string | null;
+}
+
+export class BenchRefusedError extends Error {
+  override name = 'BenchRefusedError';
+}
+
+const withDatabase = (url: string, database: string) => {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+};
+
+/**
+ * `npm run bench`: a fresh database, the local host in a child process, autocannon against `POST /api/orders`,
+ * the ceiling of the intake transaction on a second fresh database, the gremlin pair, cold start. Both
+ * databases are dropped at the end, whatever happens.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const opts = {
+    connections: options.connections ?? [1, 16, 64],
+    durationS: options.durationS ?? 10,
+    warmupS: options.warmupS ?? 3,
+    gremlinConnections: options.gremlinConnections ?? 16,
+    gremlin: options.gremlin ?? { everyN: 5, latencyMs: 3000 },
+    sustainedFraction: options.sustainedFraction ?? 0.8,
+    coldStartRuns: options.coldStartRuns ?? 5,
+    drainTimeoutS: options.drainTimeoutS ?? 120,
+    hostEnv: options.hostEnv ?? {},
+  };
+  const progress = options.progress ?? (() => {});
+  const checkAborted = () => {
+    if (options.signal?.aborted) throw new Error('bench aborted');
+  };
+  if (opts.connections.length === 0 || opts.connections.some((c) => !Number.isInteger(c) || c < 1)) {
+    throw new BenchRefusedError('--connections needs positive whole numbers, e.g. 1,16,64');
+  }
+  const started = new Date();
+
+  const admin = new pg.Client({ connectionString: options.databaseUrl, application_name: 'valerix-bench' });
+  await admin.connect();
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const { rows } = await admin.query<{ version: string }>('SELECT version()');
+    if (/pglite|emscripten|wasm/i.test(rows[0]?.version ?? '')) {
+      throw new BenchRefusedError(
+        'DATABASE_URL points at the embedded PostgreSQL (PGlite): it runs every connection through one session, so its numbers say nothing about production. Point DATABASE_URL at a real PostgreSQL server.',
+      );
+    }
+    const suffix = randomBytes(4).toString('hex');
+    const hostDb = `valerix_bench_${suffix}`;
+    const ceilingDb = `valerix_bench_${suffix}_ceiling`;
+    for (const db of [hostDb, ceilingDb]) {
+      await admin.query(`CREATE DATABASE ${db}`);
+      cleanups.unshift(async () => {
+        await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      });
+    }
+    const hostUrl = withDatabase(options.databaseUrl, hostDb);
+    const ceilingUrl = withDatabase(options.databaseUrl, ceilingDb);
+    progress(`databases ${hostDb} and ${ceilingDb} created`);
+
+    // Migrated here (the host would do it too) so the stock can be set before it starts.
+    for (const url of [hostUrl, ceilingUrl]) {
+      const pool = createPool({ connectionString: url, max: 1, connectionTimeoutMs: 30_000 });
+      try {
+        await migrate(pool);
+      } finally {
+        await pool.end();
+      }
+    }
+    const machine = await machineInfo(admin);
+
+    // The bench's own view of the host's database: stock, pending counts, end-to-end times.
+    const observer = createPool({
+      connectionString: hostUrl,
+      max: 2,
+      connectionTimeoutMs: 30_000,
+      applicationName: 'valerix-bench-observer',
+    });
+    cleanups.unshift(() => observer.end());
+
+    const env: Record<string, string | undefined> = {
+      ...process.env,
+      ...opts.hostEnv,
+      DATABASE_URL: hostUrl,
+    };
+    for (const name of [
+      'ServiceBusConnection',
+      'ServiceBusConnection__fullyQualifiedNamespace',
+      'APPLICATIONINSIGHTS_CONNECTION_STRING',
+      'FEATURE_GREMLIN',
+      'FEATURE_CRASH_AFTER_COMMIT',
+      'PORT',
+      'NODE_OPTIONS',
+    ]) {
+      delete env[name];
+    }
+    const host = await startHostProcess(env);
+    let hostClosed = false;
+    cleanups.unshift(async () => {
+      if (!hostClosed) await host.close();
+    });
+    progress(`local host started in child process ${host.pid} at ${host.url} (pool max ${host.poolMax})`);
+
+    // Stock never runs out during a run: every scenario starts with a billion of each product.
+    const restock = () =>
+      observer.query('UPDATE inventory.products SET available = 1000000000, updated_at = now()');
+
+    const scenario = (name: string, connections: number, extra: ScenarioExtra = {}) =>
+      runScenario({
+        host,
+        observer,
+        name,
+        connections,
+        durationS: opts.durationS,
+        drainTimeoutS: opts.drainTimeoutS,
+        restock,
+        ...extra,
+      });
+
+    // Warm-up: JIT, connections, caches, on both sides.
+    progress(`warm-up ${opts.warmupS} s`);
+    await restock();
+    await postOrders({ url: host.url, connections: 16, durationS: opts.warmupS });
+    await runCeiling({ databaseUrl: ceilingUrl, connections: 16, durationS: Math.min(2, opts.warmupS) });
+    await waitForDrain(observer, opts.drainTimeoutS);
+    await host.stats({ resetLoopDelay: true });
+    checkAborted();
+
+    const scenarios: ScenarioResult[] = [];
+    for (const connections of opts.connections) {
+      progress(`ceiling: intake transaction through pg, ${connections} client(s), ${opts.durationS} s`);
+      await checkpoint(admin);
+      const variants = [
+        await runCeiling({ databaseUrl: ceilingUrl, connections, durationS: opts.durationS }),
+      ];
+      if (connections > host.poolMax) {
+        // Fewer connections can serve the same clients faster on a small machine: the ceiling is the better one.
+        await checkpoint(admin);
+        variants.push(
+          await runCeiling({
+            databaseUrl: ceilingUrl,
+            connections,
+            durationS: opts.durationS,
+            poolSize: host.poolMax,
+          }),
+        );
+      }
+      const ceiling = variants.reduce((a, b) => (b.ordersPerS > a.ordersPerS ? b : a));
+      checkAborted();
+      progress(`local host: POST /api/orders, ${connections} connection(s), ${opts.durationS} s`);
+      await checkpoint(admin);
+      const result = await scenario(`intake-c${connections}`, connections);
+      result.ceiling = ceiling;
+      result.ceilingVariants = variants;
+      result.ratioToCeiling =
+        ceiling.ordersPerS > 0 ? round(result.http.acceptedOrdersPerS / ceiling.ordersPerS, 3) : null;
+      scenarios.push(result);
+      progress(
+        `  ${result.http.acceptedOrdersPerS} orders/s (ceiling ${ceiling.ordersPerS}/s, ratio ${result.ratioToCeiling}), p99 ${result.http.latencyMs.p99} ms`,
+      );
+      checkAborted();
+    }
+
+    const best = Math.max(...scenarios.map((s) => s.http.acceptedOrdersPerS));
+    const maxConnections = Math.max(...opts.connections);
+    const rate = Math.max(1, Math.round(best * opts.sustainedFraction));
+    progress(
+      `sustained: ${rate} orders/s (${opts.sustainedFraction * 100} % of ${best}), ${maxConnections} connections`,
+    );
+    await checkpoint(admin);
+    const sustained = Object.assign(
+      await scenario(`sustained-${Math.round(opts.sustainedFraction * 100)}pct`, maxConnections, {
+        ratePerS: rate,
+      }),
+      { fractionOfBestRate: opts.sustainedFraction },
+    );
+    checkAborted();
+
+    progress(
+      `gremlin off/on at ${opts.gremlinConnections} connections (every ${opts.gremlin.everyN}th reservation +${opts.gremlin.latencyMs} ms)`,
+    );
+    await checkpoint(admin);
+    const off = await scenario(`gremlin-off-c${opts.gremlinConnections}`, opts.gremlinConnections);
+    checkAborted();
+    await checkpoint(admin);
+    const on = await scenario(`gremlin-on-c${opts.gremlinConnections}`, opts.gremlinConnections, {
+      gremlin: opts.gremlin,
+      chaosUrl: `${host.url}/api/chaos`,
+    });
+    checkAborted();
+
+    const finalStats = await host.stats();
+    await host.close();
+    hostClosed = true;
+
+    progress(`cold start: ${opts.coldStartRuns} fresh processes each`);
+    const coldStart = await measureColdStart({ runs: opts.coldStartRuns, databaseUrl: hostUrl });
+
+    const atMax = scenarios.find((s) => s.connections === maxConnections)!;
+    const finished = new Date();
+    const p99Ratio =
+      off.http.latencyMs.p99 > 0 ? round(on.http.latencyMs.p99 / off.http.latencyMs.p99, 3) : 0;
+    const result: BenchResult = {
+      schemaVersion: 1,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      benchSeconds: round((finished.getTime() - started.getTime()) / 1000, 1),
+      options: opts,
+      machine,
+      databases: { host: hostDb, ceiling: ceilingDb },
+      host: {
+        mode: 'child-process',
+        poolMax: host.poolMax,
+        cpuMeasurement:
+          'process.cpuUsage() of the local host child process (user + system), read over IPC; autocannon and the ceiling driver run in the bench process and are not counted',
+        logSamples: finalStats.logSamples,
+      },
+      scenarios,
+      sustained,
+      gremlin: {
+        connections: opts.gremlinConnections,
+        everyN: opts.gremlin.everyN,
+        latencyMs: opts.gremlin.latencyMs,
+        off,
+        on,
+        p99OffMs: off.http.latencyMs.p99,
+        p99OnMs: on.http.latencyMs.p99,
+        p99Ratio,
+      },
+      coldStart,
+      targets: {
+        ceilingRatioAtMaxConnections: target(
+          `accepted orders/s at ${maxConnections} connections ≥ 60 % of the intake ceiling`,
+          atMax.ratioToCeiling,
+          0.6,
+          (v, t) => v >= t,
+        ),
+        drainKeepsUpAt80Percent: target(
+          `inventory drain keeps up at ${opts.sustainedFraction * 100} % of the best intake rate (drain rate / accepted rate)`,
+          sustained.http.acceptedOrdersPerS > 0
+            ? round(sustained.inventory.drainRatePerS / sustained.http.acceptedOrdersPerS, 3)
+            : null,
+          0.95,
+          (v, t) => v >= t && sustained.inventory.keepsUp,
+        ),
+        gremlinP99Ratio: target(
+          'order API p99 with the gremlin on ≤ 1.2 × off',
+          p99Ratio,
+          1.2,
+          (v, t) => v <= t,
+        ),
+        coldStartRatio: target(
+          'importing the entry point ≤ 1.5 × a bare @azure/functions app',
+          coldStart.ratio,
+          1.5,
+          (v, t) => v <= t,
+        ),
+      },
+      outputFile: null,
+    };
+    if (options.outputFile !== null) {
+      const file = options.outputFile ?? DEFAULT_OUTPUT;
+      const path = isAbsolute(file) ? file : join(PROJECT_ROOT, file);
+      await mkdir(dirname(path), { recursive: true });
+      result.outputFile = path;
+      await writeFile(path, `${JSON.stringify(result, null, 2)}\n`);
+    }
+    return result;
+  } finally {
+    for (const cleanup of cleanups) {
+      try {
+        await cleanup();
+      } catch (err) {
+        progress(`cleanup: ${(err as Error).message}`);
+      }
+    }
+    await admin.end();
+  }
+}
+
+function target(
+  description: string,
+  value: number | null,
+  goal: number,
+  meets: (value: number, goal: number) => boolean,
+): Target {
+  return { description, value, target: goal, met: value === null ? null : meets(value, goal) };
+}
+
+/** Flushes dirty buffers before a timed run so that a checkpoint does not land in the middle of one. */
+async function checkpoint(admin: pg.Client): Promise<void> {
+  await admin.query('CHECKPOINT').catch(() => {});
+}
+
+async function pendingCount(observer: pg.Pool): Promise<number> {
+  const { rows } = await observer.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM orders.orders WHERE status = 'pending'",
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Waits until no order is pending; returns how long it took and what was left at the timeout. */
+async function waitForDrain(observer: pg.Pool, timeoutS: number): Promise<{ seconds: number; left: number }> {
+  const started = performance.now();
+  for (;;) {
+    const left = await pendingCount(observer);
+    const seconds = (performance.now() - started) / 1000;
+    if (left === 0 || seconds > timeoutS) return { seconds: round(seconds, 2), left };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface ScenarioExtra {
+  ratePerS?: number;
+  gremlin?: { everyN: number; latencyMs: number };
+  chaosUrl?: string;
+}
+
+async function putChaos(url: string, gremlin: Record<string, unknown>): Promise<void> {
+  const res = await fetch(url, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ gremlin }),
+  });
+  if (!res.ok) throw new Error(`PUT /api/chaos answered ${res.status}: ${await res.text()}`);
+}
+
+async function runScenario(
+  input: {
+    host: HostProcess;
+    observer: pg.Pool;
+    name: string;
+    connections: number;
+    durationS: number;
+    drainTimeoutS: number;
+    restock: () => Promise<unknown>;
+  } & ScenarioExtra,
+): Promise<ScenarioResult> {
+  const { host, observer } = input;
+  await input.restock();
+  if (input.gremlin && input.chaosUrl) {
+    await putChaos(input.chaosUrl, {
+      enabled: true,
+      mode: 'deterministic',
+      everyN: input.gremlin.everyN,
+      latencyMs: input.gremlin.latencyMs,
+    });
+  }
+  const pendingAtStart = await pendingCount(observer);
+  const samples: { tS: number; pending: number }[] = [{ tS: 0, pending: pendingAtStart }];
+  const before = await host.stats({ resetLoopDelay: true });
+  const machineBefore = machineCpuTimes();
+  const postgresBefore = postgresCpuSeconds();
+  const t0 = performance.now();
+
+  // Sample the backlog while the load runs (one cheap query per interval).
+  const every = Math.max(200, Math.min(1000, (input.durationS * 1000) / 10));
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await new Promise((r) => setTimeout(r, every));
+      if (!sampling) break;
+      const pending = await pendingCount(observer).catch(() => undefined);
+      if (pending !== undefined) samples.push({ tS: round((performance.now() - t0) / 1000, 2), pending });
+    }
+  })();
+
+  const load = await postOrders({
+    url: host.url,
+    connections: input.connections,
+    durationS: input.durationS,
+    ...(input.ratePerS ? { ratePerS: input.ratePerS } : {}),
+  });
+  sampling = false;
+  const during = await host.stats();
+  const machineAfter = machineCpuTimes();
+  await sampler;
+  const pendingAtEnd = await pendingCount(observer);
+  samples.push({ tS: round((performance.now() - t0) / 1000, 2), pending: pendingAtEnd });
+
+  if (input.gremlin && input.chaosUrl) await putChaos(input.chaosUrl, { enabled: false });
+  const drain = await waitForDrain(observer, input.drainTimeoutS);
+  const after = await host.stats();
+  const postgresAfter = postgresCpuSeconds();
+
+  const window = [load.startedAt, load.finishedAt];
+  const { rows } = await observer.query<{
+    finals_during: number;
+    final_orders: number;
+    p50: number | null;
+    p99: number | null;
+    max: number | null;
+    rejected: number;
+    failed: number;
+  }>(
+    `WITH created AS (
+       SELECT status, extract(epoch FROM updated_at - created_at) * 1000 AS ms
+         FROM orders.orders WHERE created_at >= $1 AND created_at < $2
+     )
+     SELECT (SELECT count(*)::int FROM orders.orders
+              WHERE status <> 'pending' AND updated_at >= $1 AND updated_at < $2) AS finals_during,
+            count(*) FILTER (WHERE status <> 'pending')::int AS final_orders,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE status <> 'pending') AS p50,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE status <> 'pending') AS p99,
+            max(ms) FILTER (WHERE status <> 'pending') AS max,
+            count(*) FILTER (WHERE status = 'rejected')::int AS rejected,
+            count(*) FILTER (WHERE status = 'failed')::int AS failed
+       FROM created`,
+    window,
+  );
+  const e2e = rows[0]!;
+  const elapsed = load.elapsedS;
+  const cpuDuring = cpuSeconds(before.cpu, during.cpu);
+  const cpuUntilDrained = cpuSeconds(before.cpu, after.cpu);
+  const backlogSlopePerS = round(slope(samples.map((s) => ({ x: s.tS, y: s.pending }))), 1);
+  const accepted = load.acceptedOrders;
+  return {
+    name: input.name,
+    connections: input.connections,
+    durationS: input.durationS,
+    targetRatePerS: input.ratePerS ?? null,
+    gremlin: Boolean(input.gremlin),
+    http: {
+      elapsedS: load.elapsedS,
+      requests: load.requests,
+      acceptedOrders: accepted,
+      acceptedOrdersPerS: load.acceptedOrdersPerS,
+      latencyMs: load.latencyMs,
+      non2xx: load.non2xx,
+      errors: load.errors,
+      timeouts: load.timeouts,
+      statusCodes: load.statusCodes,
+    },
+    endToEnd: {
+      finalOrders: e2e.final_orders,
+      p50Ms: round(Number(e2e.p50 ?? 0), 1),
+      p99Ms: round(Number(e2e.p99 ?? 0), 1),
+      maxMs: round(Number(e2e.max ?? 0), 1),
+      rejected: e2e.rejected,
+      failed: e2e.failed,
+    },
+    inventory: {
+      finalsDuringLoad: e2e.finals_during,
+      drainRatePerS: round(e2e.finals_during / elapsed, 1),
+      pendingAtStart,
+      pendingAtEnd,
+      backlogGrowthPerS: round((pendingAtEnd - pendingAtStart) / elapsed, 1),
+      backlogSlopePerS,
+      backlogSamples: samples,
+      drainSecondsAfterLoad: drain.seconds,
+      pendingAfterDrain: drain.left,
+      keepsUp: backlogSlopePerS <= 0.05 * load.acceptedOrdersPerS,
+    },
+    hostCpu: {
+      cpuSecondsDuringLoad: round(cpuDuring, 3),
+      systemSecondsDuringLoad: round((during.cpu.system - before.cpu.system) / 1e6, 3),
+      coresDuringLoad: round(cpuDuring / elapsed, 2),
+      cpuSecondsUntilDrained: round(cpuUntilDrained, 3),
+      cpuSecondsPer1000Orders: accepted > 0 ? round((cpuUntilDrained / accepted) * 1000, 3) : 0,
+      rssMb: round(after.rssBytes / 1024 ** 2, 1),
+      eventLoopDelayP99Ms: round(during.eventLoopDelayP99Ms, 2),
+      warnings: after.warnings - before.warnings,
+      errors: after.errors - before.errors,
+    },
+    machineCpuUtilizationDuringLoad: machineUtilization(machineBefore, machineAfter),
+    postgresCpuSecondsPer1000Orders:
+      postgresBefore !== null && postgresAfter !== null && accepted > 0
+        ? round(((postgresAfter - postgresBefore) / accepted) * 1000, 3)
+        : null,
+    ceiling: null,
+    ceilingVariants: [],
+    ratioToCeiling: null,
+  };
+}
