@@ -124,6 +124,7 @@ export function healthFunction(rt: Runtime): HttpFunctionDefinition {
         status: ok ? 'ok' : 'unavailable',
         services: byName,
         breakers: rt.policies.breakerStates(),
+        chaos: rt.chaos.counters,
         transport: rt.publisher.kind,
         checkedAt: new Date().toISOString(),
       };

@@ -20,6 +20,8 @@ describe('health', () => {
       deadLetters: 0,
     });
     expect(res.body.services.inventory.status).toBe('ok');
+    expect(res.body.breakers).toEqual({ database: 'closed', publish: 'closed' });
+    expect(res.body.chaos).toEqual({ gremlinDelays: 0, crashes: { inventory: 0, orders: 0 } });
   });
 
   it("answers 503 with a clear message when a service's tables are missing, and only for that service", async () => {
