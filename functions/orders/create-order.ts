@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { sqlState } from '../../shared/db/errors.js';
@@ -11,14 +10,14 @@ import {
   idempotencyKey,
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
-import { envelope, messageIdFor, QUEUES } from '../../shared/messaging/contracts.js';
+import { messageIdFor } from '../../shared/messaging/contracts.js';
 import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpFunctionDefinition } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { timedOrderApi } from './order-api-timing.js';
-import { createOrderBody, type Order } from './order-model.js';
+import { createOrderBody, pendingOrder } from './order-model.js';
 import { placeOrder, updateStoredResponse } from './orders-repository.js';
 import { waitForFinal } from './wait-for-final.js';
 
@@ -83,26 +82,10 @@ async function createOrder(
     key = parsed.data;
   }
 
-  const now = new Date();
-  const order: Order = {
-    id: randomUUID(),
-    customerId,
-    productId,
-    quantity,
-    status: 'pending',
-    reason: null,
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-  };
-  const trace = traceContextOf(context, request);
-  const message = {
-    queue: QUEUES.reservations,
-    envelope: envelope(
-      'OrderPlaced',
-      { orderId: order.id, customerId, productId, quantity },
-      { ...trace, occurredAt: now },
-    ),
-  };
+  const { order, message } = pendingOrder(
+    { customerId, productId, quantity },
+    traceContextOf(context, request),
+  );
   const accepted = { status: 202, body: { order } };
   const payloadFingerprint = fingerprint({ customerId, productId, quantity });
 

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
 export const ORDER_STATUSES = ['pending', 'shipped', 'rejected', 'failed'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
@@ -89,4 +92,25 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
   } catch {
     return undefined;
   }
+}
+
+/** A new pending order and the OrderPlaced message that announces it (written together, in one transaction). */
+export function pendingOrder(
+  input: { customerId: string; productId: string; quantity: number },
+  trace: { traceparent?: string | undefined; tracestate?: string | undefined },
+  now = new Date(),
+): { order: Order; message: OutgoingMessage } {
+  const order: Order = {
+    id: randomUUID(),
+    ...input,
+    status: 'pending',
+    reason: null,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  const message = {
+    queue: QUEUES.reservations,
+    envelope: envelope('OrderPlaced', { orderId: order.id, ...input }, { ...trace, occurredAt: now }),
+  };
+  return { order, message };
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
-import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { envelope } from '../../shared/messaging/contracts.js';
 import { pipelineState, SEED_STOCK, settledState } from '../support/invariants.js';
 import { httpFunction, invokeHttp, queueContext, queueFunction } from '../support/invoke.js';
 import { realPostgres } from '../support/test-database.js';

@@ -1,10 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { Order } from '../../../functions/orders/order-model.js';
+import { randomBytes } from 'node:crypto';
+import { pendingOrder } from '../../../functions/orders/order-model.js';
 import { placeOrder } from '../../../functions/orders/orders-repository.js';
 import { createDatabase } from '../../../shared/db/database.js';
 import { createPool } from '../../../shared/db/pool.js';
 import { fingerprint } from '../../../shared/idempotency/idempotency-key.js';
-import { envelope, QUEUES } from '../../../shared/messaging/contracts.js';
 import type { Policies } from '../../../shared/resilience/policies.js';
 import { newTraceparent } from '../../../shared/telemetry/trace-context.js';
 import { PRODUCTS, roundPercentiles } from './load.js';
@@ -104,27 +103,13 @@ function intakeInput(key: string, i: number, ttlHours: number) {
   const customerId = `ceiling-customer-${i % 997}`;
   const productId = PRODUCTS[i % PRODUCTS.length]!;
   const quantity = 1;
-  const now = new Date();
-  const order: Order = {
-    id: randomUUID(),
-    customerId,
-    productId,
-    quantity,
-    status: 'pending',
-    reason: null,
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-  };
+  const { order, message } = pendingOrder(
+    { customerId, productId, quantity },
+    { traceparent: newTraceparent() },
+  );
   return {
     order,
-    message: {
-      queue: QUEUES.reservations,
-      envelope: envelope(
-        'OrderPlaced',
-        { orderId: order.id, customerId, productId, quantity },
-        { traceparent: newTraceparent(), occurredAt: now },
-      ),
-    },
+    message,
     response: { status: 202, body: { order } },
     idempotency: { key, fingerprint: fingerprint({ customerId, productId, quantity }), ttlHours },
   };
