@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
 import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, type Database } from '../shared/db/database.js';
-import { entraPasswordProvider, managedIdentityCredential } from '../shared/db/entra-auth.js';
-import { createPool, type PasswordProvider } from '../shared/db/pool.js';
+import { passwordForSettings } from '../shared/db/password-for-settings.js';
+import { createPool } from '../shared/db/pool.js';
 import { InProcessTransport } from '../shared/messaging/in-process-transport.js';
 import type { PublishDeps } from '../shared/messaging/outbox.js';
 import type { Publisher } from '../shared/messaging/publisher.js';
@@ -41,15 +41,6 @@ export interface RuntimeOptions {
   resilience?: Partial<Parameters<typeof createPolicies>[0]>;
   /** The clock of the 30 s order-API window (tests move it instead of waiting). Defaults to Date.now. */
   clock?: () => number;
-}
-
-function passwordFor(settings: Settings): PasswordProvider | undefined {
-  if (settings.database.auth !== 'entra') return undefined;
-  let provider: PasswordProvider | undefined;
-  return async () => {
-    provider ??= entraPasswordProvider(await managedIdentityCredential(settings.azureClientId));
-    return provider();
-  };
 }
 
 /**
@@ -106,7 +97,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     connectionString: url,
     max: poolMax,
     connectionTimeoutMs: settings.database.timeoutMs,
-    password: passwordFor(settings),
+    password: passwordForSettings(settings),
   });
   const db = createDatabase(pool, policies);
   const publisher = options.publisher ?? publisherFor(settings);

@@ -1,6 +1,6 @@
 import { exportBackup, openBackupContainer } from '../../shared/backup/export.js';
 import { loadSettings, SettingsError } from '../../shared/config/settings.js';
-import { entraPasswordProvider, managedIdentityCredential } from '../../shared/db/entra-auth.js';
+import { passwordForSettings } from '../../shared/db/password-for-settings.js';
 import { createPool } from '../../shared/db/pool.js';
 
 /**
@@ -25,10 +25,7 @@ const pool = createPool({
   max: 1,
   connectionTimeoutMs: 15_000,
   applicationName: 'valerix-backup',
-  password:
-    settings.database.auth === 'entra'
-      ? entraPasswordProvider(await managedIdentityCredential(settings.azureClientId))
-      : undefined,
+  password: passwordForSettings(settings),
 });
 try {
   const container = await openBackupContainer(settings.backup, {

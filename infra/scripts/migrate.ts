@@ -1,10 +1,9 @@
 import { loadSettings } from '../../shared/config/settings.js';
-import { createDatabase } from '../../shared/db/database.js';
 import { migrate } from '../../shared/db/migrate.js';
+import { passwordForSettings } from '../../shared/db/password-for-settings.js';
 import { createPool } from '../../shared/db/pool.js';
-import { createPolicies } from '../../shared/resilience/policies.js';
 
-/** `npm run migrate`: applies infra/migrations to DATABASE_URL (PGPASSWORD may carry an Entra token). */
+/** `npm run migrate`: applies infra/migrations to DATABASE_URL (an Entra token via PGPASSWORD or DATABASE_AUTH=entra). */
 const settings = loadSettings(process.env);
 if (!settings.database.url) {
   console.error(
@@ -12,10 +11,15 @@ if (!settings.database.url) {
   );
   process.exit(2);
 }
-const pool = createPool({ connectionString: settings.database.url, max: 1, connectionTimeoutMs: 15_000 });
-const db = createDatabase(pool, createPolicies({ databaseTimeoutMs: 60_000, publishTimeoutMs: 1000 }));
+const pool = createPool({
+  connectionString: settings.database.url,
+  max: 1,
+  connectionTimeoutMs: 15_000,
+  applicationName: 'valerix-migrate',
+  password: passwordForSettings(settings),
+});
 try {
-  const result = await migrate(db.pool);
+  const result = await migrate(pool);
   console.log(
     `applied: ${result.applied.join(', ') || 'nothing new'}; already applied: ${result.skipped.length}`,
   );
@@ -23,5 +27,5 @@ try {
   console.error((err as Error).message);
   process.exitCode = 1;
 } finally {
-  await db.close();
+  await pool.end();
 }

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { openBackupContainer } from '../../shared/backup/export.js';
 import { BackupRefusedError, listExports, restoreBackup, verifyExport } from '../../shared/backup/restore.js';
 import { loadSettings, SettingsError } from '../../shared/config/settings.js';
-import { entraPasswordProvider, managedIdentityCredential } from '../../shared/db/entra-auth.js';
+import { passwordForSettings } from '../../shared/db/password-for-settings.js';
 import { createPool } from '../../shared/db/pool.js';
 
 const USAGE = `usage: npm run restore -- [--prefix <yyyy-mm-ddThhmmssZ/>] [--verify-only] [--list]
@@ -76,10 +76,7 @@ try {
       max: 1,
       connectionTimeoutMs: 15_000,
       applicationName: 'valerix-restore',
-      password:
-        settings.database.auth === 'entra'
-          ? entraPasswordProvider(await managedIdentityCredential(settings.azureClientId))
-          : undefined,
+      password: passwordForSettings(settings),
     });
     try {
       const result = await restoreBackup(pool, container, {
