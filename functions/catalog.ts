@@ -1,10 +1,37 @@
-import type { FunctionDefinition } from './definitions.js';
+import type { FunctionDefinition, FunctionSpec } from './definitions.js';
 import { inventoryFunctions } from './inventory/index.js';
 import { ordersFunctions } from './orders/index.js';
 import { platformFunctions } from './platform/index.js';
 import type { Runtime } from './runtime.js';
 
-/** Every function of the app, for both hosts. */
-export function allFunctions(rt: Runtime): FunctionDefinition[] {
-  return [...ordersFunctions(rt), ...inventoryFunctions(rt), ...platformFunctions(rt)];
+/** Every function of the app, for both hosts. Importing it loads no handler code. */
+export const FUNCTIONS: readonly FunctionSpec[] = [
+  ...ordersFunctions,
+  ...inventoryFunctions,
+  ...platformFunctions,
+];
+
+/** Loads every function's code now and binds it to `rt`: the local host and tests, which want it all up front. */
+export function loadFunctions(
+  rt: Runtime,
+  specs: readonly FunctionSpec[] = FUNCTIONS,
+): Promise<FunctionDefinition[]> {
+  return Promise.all(specs.map((spec) => loadFunction(spec, rt)));
+}
+
+export async function loadFunction(spec: FunctionSpec, rt: Runtime): Promise<FunctionDefinition> {
+  switch (spec.kind) {
+    case 'http': {
+      const { load, ...trigger } = spec;
+      return { ...trigger, handler: (await load())(rt) };
+    }
+    case 'serviceBusQueue': {
+      const { load, ...trigger } = spec;
+      return { ...trigger, handler: (await load())(rt) };
+    }
+    case 'timer': {
+      const { load, localIntervalMs, ...trigger } = spec;
+      return { ...trigger, localIntervalMs: localIntervalMs(rt.settings), handler: (await load())(rt) };
+    }
+  }
 }

@@ -1,13 +1,27 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
-import type { QueueName } from '../shared/messaging/contracts.js';
+import type { Settings } from '../shared/config/settings.js';
+import type { QueueName } from '../shared/messaging/queue-names.js';
+import type { Runtime } from './runtime.js';
 
 /**
- * One table of functions, two hosts: `functions/index.ts` registers these with `app.*` for the Azure Functions
- * host, and the local host mounts the very same list. Nothing about a route or a trigger is written twice.
+ * One table of functions, two hosts: `functions/index.ts` registers it with `app.*` for the Azure Functions
+ * host, and the local host mounts the very same table. Nothing about a route or a trigger is written twice.
+ *
+ * An entry of the table (a `FunctionSpec`) is what a host needs to register the function — name, route or
+ * queue or schedule — plus `load`, which imports the handler's code. The table itself imports nothing heavy, so
+ * registering every function costs next to nothing at cold start; a handler's modules (zod, pg, cockatiel,
+ * telemetry, …) load on its first invocation.
  */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
-export interface HttpFunctionDefinition {
+export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+export type QueueHandler = (message: unknown, context: InvocationContext) => Promise<void>;
+export type TimerHandler = (timer: Timer, context: InvocationContext) => Promise<void>;
+
+/** Imports a function's code and returns how to build its handler for a runtime. */
+export type HandlerLoader<H> = () => Promise<(rt: Runtime) => H>;
+
+export interface HttpFunctionSpec {
   kind: 'http';
   name: string;
   /** Route template relative to /api, in Azure's syntax: `orders/{id}`. */
@@ -15,24 +29,40 @@ export interface HttpFunctionDefinition {
   methods: HttpMethod[];
   /** `function` routes need a function key in Azure (admin operations); the local host serves them openly. */
   authLevel: 'anonymous' | 'function';
-  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+  load: HandlerLoader<HttpHandler>;
 }
 
-export interface QueueFunctionDefinition {
+export interface QueueFunctionSpec {
   kind: 'serviceBusQueue';
   name: string;
   queueName: QueueName;
-  handler: (message: unknown, context: InvocationContext) => Promise<void>;
+  load: HandlerLoader<QueueHandler>;
 }
 
-export interface TimerFunctionDefinition {
+export interface TimerFunctionSpec {
   kind: 'timer';
   name: string;
   /** NCRONTAB schedule for Azure (six fields, seconds first). */
   schedule: string;
   /** How often the local host runs it instead. */
+  localIntervalMs: (settings: Settings) => number;
+  load: HandlerLoader<TimerHandler>;
+}
+
+export type FunctionSpec = HttpFunctionSpec | QueueFunctionSpec | TimerFunctionSpec;
+
+/** A function bound to a runtime, its code loaded: what the local host mounts and tests invoke. */
+export interface HttpFunctionDefinition extends Omit<HttpFunctionSpec, 'load'> {
+  handler: HttpHandler;
+}
+
+export interface QueueFunctionDefinition extends Omit<QueueFunctionSpec, 'load'> {
+  handler: QueueHandler;
+}
+
+export interface TimerFunctionDefinition extends Omit<TimerFunctionSpec, 'load' | 'localIntervalMs'> {
   localIntervalMs: number;
-  handler: (timer: Timer, context: InvocationContext) => Promise<void>;
+  handler: TimerHandler;
 }
 
 export type FunctionDefinition = HttpFunctionDefinition | QueueFunctionDefinition | TimerFunctionDefinition;

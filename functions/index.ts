@@ -1,52 +1,35 @@
-import { loadSettings } from '../shared/config/settings.js';
 import { app } from '../shared/http/azure-functions.js';
-import { flushTelemetry, startTelemetry } from '../shared/telemetry/app-insights.js';
+import { closeAppRuntime, onFirstUse } from './app-runtime.js';
+import { FUNCTIONS } from './catalog.js';
 import { SERVICE_BUS_CONNECTION } from './definitions.js';
 
 /**
  * The Azure Functions entry point (`main` in package.json): the one place that registers every function with
- * `app`. Settings are validated here, at start-up, so a bad app setting fails the deployment loudly.
+ * `app`. It loads only the function table; settings, the runtime, telemetry and each handler's code load on
+ * first use (functions/app-runtime.ts explains why and what that trades).
  */
-const settings = loadSettings(process.env);
-if (settings.serviceBus.kind === 'in-process') {
-  throw new Error(
-    `${SERVICE_BUS_CONNECTION} (connection string) or ${SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace must be set under the Functions host; \`npm run dev\` runs without Service Bus.`,
-  );
-}
-
-// Application Insights first (only with a connection string; a no-op otherwise), before any handler can run and
-// before the modules that load `pg` and the Azure SDK: its instrumentations patch those modules as they load, so
-// the function table is imported only now (the worker awaits this module, top-level await included).
-await startTelemetry(settings);
-const { allFunctions } = await import('./catalog.js');
-const { createRuntime } = await import('./runtime.js');
-const runtime = createRuntime(settings);
-
 app.setup({ enableHttpStream: false });
-app.hook.appTerminate(async () => {
-  await runtime.close();
-  await flushTelemetry();
-});
+app.hook.appTerminate(closeAppRuntime);
 
-for (const fn of allFunctions(runtime)) {
+for (const fn of FUNCTIONS) {
   switch (fn.kind) {
     case 'http':
       app.http(fn.name, {
         route: fn.route,
         methods: fn.methods,
         authLevel: fn.authLevel,
-        handler: fn.handler,
+        handler: onFirstUse(fn.load),
       });
       break;
     case 'serviceBusQueue':
       app.serviceBusQueue(fn.name, {
         connection: SERVICE_BUS_CONNECTION,
         queueName: fn.queueName,
-        handler: fn.handler,
+        handler: onFirstUse(fn.load),
       });
       break;
     case 'timer':
-      app.timer(fn.name, { schedule: fn.schedule, handler: fn.handler });
+      app.timer(fn.name, { schedule: fn.schedule, handler: onFirstUse(fn.load) });
       break;
   }
 }

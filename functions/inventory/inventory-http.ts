@@ -5,7 +5,7 @@ import { unavailableResponse } from '../../shared/http/failures.js';
 import { json, notFound } from '../../shared/http/problem.js';
 import { readJsonBody } from '../../shared/http/request-body.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
-import type { HttpFunctionDefinition } from '../definitions.js';
+import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { findProduct, listProducts, restock } from './inventory-repository.js';
 
@@ -28,8 +28,8 @@ async function gremlin(rt: Runtime): Promise<Record<string, string>> {
   return { [GREMLIN_HEADER]: String(delay) };
 }
 
-function guarded(rt: Runtime, handler: (request: HttpRequest) => Promise<HttpResponseInit>) {
-  return async (request: HttpRequest) => {
+function guarded(rt: Runtime, handler: (request: HttpRequest) => Promise<HttpResponseInit>): HttpHandler {
+  return async (request) => {
     try {
       return await handler(request);
     } catch (err) {
@@ -38,47 +38,33 @@ function guarded(rt: Runtime, handler: (request: HttpRequest) => Promise<HttpRes
   };
 }
 
-export function inventoryHttpFunctions(rt: Runtime): HttpFunctionDefinition[] {
-  return [
-    {
-      kind: 'http',
-      name: 'listInventory',
-      route: 'inventory',
-      methods: ['GET'],
-      authLevel: 'anonymous',
-      handler: guarded(rt, async () => {
-        const headers = await gremlin(rt);
-        return json(200, { items: await listProducts(rt.db) }, headers);
-      }),
-    },
-    {
-      kind: 'http',
-      name: 'getInventoryItem',
-      route: 'inventory/{productId}',
-      methods: ['GET'],
-      authLevel: 'anonymous',
-      handler: guarded(rt, async (request) => {
-        const headers = await gremlin(rt);
-        const productId = request.params.productId ?? '';
-        const item = await findProduct(rt.db, productId);
-        return item
-          ? json(200, { item }, headers)
-          : notFound(`There is no product "${productId}" in the catalog.`);
-      }),
-    },
-    {
-      kind: 'http',
-      name: 'restockInventory',
-      route: 'inventory/{productId}/restock',
-      methods: ['POST'],
-      authLevel: 'function',
-      handler: guarded(rt, async (request) => {
-        const body = await readJsonBody(request, restockBody);
-        if (!body.ok) return body.response;
-        const productId = request.params.productId ?? '';
-        const item = await restock(rt.db, productId, body.value.quantity);
-        return item ? json(200, { item }) : notFound(`There is no product "${productId}" in the catalog.`);
-      }),
-    },
-  ];
+/** GET /api/inventory. */
+export function listInventoryHandler(rt: Runtime): HttpHandler {
+  return guarded(rt, async () => {
+    const headers = await gremlin(rt);
+    return json(200, { items: await listProducts(rt.db) }, headers);
+  });
+}
+
+/** GET /api/inventory/{productId}. */
+export function getInventoryItemHandler(rt: Runtime): HttpHandler {
+  return guarded(rt, async (request) => {
+    const headers = await gremlin(rt);
+    const productId = request.params.productId ?? '';
+    const item = await findProduct(rt.db, productId);
+    return item
+      ? json(200, { item }, headers)
+      : notFound(`There is no product "${productId}" in the catalog.`);
+  });
+}
+
+/** POST /api/inventory/{productId}/restock (function key in Azure). */
+export function restockInventoryHandler(rt: Runtime): HttpHandler {
+  return guarded(rt, async (request) => {
+    const body = await readJsonBody(request, restockBody);
+    if (!body.ok) return body.response;
+    const productId = request.params.productId ?? '';
+    const item = await restock(rt.db, productId, body.value.quantity);
+    return item ? json(200, { item }) : notFound(`There is no product "${productId}" in the catalog.`);
+  });
 }

@@ -8,74 +8,64 @@ const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed
 import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
-import type { QueueFunctionDefinition } from '../definitions.js';
+import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { recordPoison, reserveStock } from './inventory-repository.js';
 
 /** Inventory's consumer of OrderPlaced: reserve stock once per order, report the result through the outbox. */
-export function reserveStockFunction(rt: Runtime): QueueFunctionDefinition {
-  return {
-    kind: 'serviceBusQueue',
-    name: 'reserveStock',
-    queueName: QUEUES.reservations,
-    handler: (message, context) =>
-      consume(message, context, {
-        schema: orderPlaced,
-        maxDeliveryCount: rt.settings.maxDeliveryCount,
-        deadline: rt.policies.consumerDeadline,
-        async deadLetter(info) {
-          // Inside the consumer span: the InventoryFailed message continues the order's trace from it.
-          const carried = (info.body as { traceparent?: unknown } | undefined)?.traceparent;
-          const trace = activeTraceContext() ?? {
-            traceparent: typeof carried === 'string' && isTraceparent(carried) ? carried : undefined,
-          };
-          const written = await recordPoison(rt.db, info, trace);
-          rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
-          await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
-        },
-        async process(event) {
-          const { orderId } = event.data;
-          // The gremlin: slow Inventory down before any connection is taken, so a delay never pins the pool.
-          const delay = await rt.chaos.gremlinDelayMs();
-          if (delay > 0) {
-            rt.signals.count(METRICS.gremlinDelays, { where: 'reservation' });
-            context.warn(`order ${orderId}: gremlin delays this reservation by ${delay} ms`);
-            await sleep(delay);
-          }
-          // The result continues the order's trace: from this consumer's span when an SDK is running, else
-          // (no-op API) with the incoming message's own trace context, so the trace id travels either way.
-          const trace = activeTraceContext() ?? {
-            traceparent: event.traceparent,
-            tracestate: event.tracestate,
-          };
-          const outcome = await reserveStock(rt.db, event, trace);
-          if (outcome.outcome === 'duplicate') {
-            rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
-            context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
-            // If the first delivery died after its commit, its result is still unsent: send it now.
-            await publishPending(
-              rt.publishDeps,
-              'inventory',
-              RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
-            ).catch(() => {}); // the relay remains the safety net
-            return;
-          }
-          rt.signals.count(METRICS.reservations, { result: outcome.result });
-          context.log(`order ${orderId}: ${outcome.result} (remaining ${outcome.remaining ?? 'n/a'})`);
-          // Schrödinger's warehouse: committed, but the broker is told it failed and will redeliver.
-          if (await rt.chaos.shouldCrash('inventory')) {
-            rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
-            throw new SimulatedCrashError('inventory');
-          }
-          const sent = await publishCommitted(
+export function reserveStockHandler(rt: Runtime): QueueHandler {
+  return (message, context) =>
+    consume(message, context, {
+      schema: orderPlaced,
+      maxDeliveryCount: rt.settings.maxDeliveryCount,
+      deadline: rt.policies.consumerDeadline,
+      async deadLetter(info) {
+        // Inside the consumer span: the InventoryFailed message continues the order's trace from it.
+        const carried = (info.body as { traceparent?: unknown } | undefined)?.traceparent;
+        const trace = activeTraceContext() ?? {
+          traceparent: typeof carried === 'string' && isTraceparent(carried) ? carried : undefined,
+        };
+        const written = await recordPoison(rt.db, info, trace);
+        rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
+        await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
+      },
+      async process(event) {
+        const { orderId } = event.data;
+        // The gremlin: slow Inventory down before any connection is taken, so a delay never pins the pool.
+        const delay = await rt.chaos.gremlinDelayMs();
+        if (delay > 0) {
+          rt.signals.count(METRICS.gremlinDelays, { where: 'reservation' });
+          context.warn(`order ${orderId}: gremlin delays this reservation by ${delay} ms`);
+          await sleep(delay);
+        }
+        // The result continues the order's trace: from this consumer's span when an SDK is running, else
+        // (no-op API) with the incoming message's own trace context, so the trace id travels either way.
+        const trace = activeTraceContext() ?? {
+          traceparent: event.traceparent,
+          tracestate: event.tracestate,
+        };
+        const outcome = await reserveStock(rt.db, event, trace);
+        if (outcome.outcome === 'duplicate') {
+          rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
+          context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
+          // If the first delivery died after its commit, its result is still unsent: send it now.
+          await publishPending(
             rt.publishDeps,
             'inventory',
-            outcome.outboxIds,
-            outcome.messages,
-          );
-          if (!sent.published)
-            context.warn(`order ${orderId}: result left to the outbox relay: ${sent.error?.message}`);
-        },
-      }),
-  };
+            RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
+          ).catch(() => {}); // the relay remains the safety net
+          return;
+        }
+        rt.signals.count(METRICS.reservations, { result: outcome.result });
+        context.log(`order ${orderId}: ${outcome.result} (remaining ${outcome.remaining ?? 'n/a'})`);
+        // Schrödinger's warehouse: committed, but the broker is told it failed and will redeliver.
+        if (await rt.chaos.shouldCrash('inventory')) {
+          rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
+          throw new SimulatedCrashError('inventory');
+        }
+        const sent = await publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages);
+        if (!sent.published)
+          context.warn(`order ${orderId}: result left to the outbox relay: ${sent.error?.message}`);
+      },
+    });
 }

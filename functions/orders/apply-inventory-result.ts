@@ -1,13 +1,13 @@
 import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
 import { inventoryResult, QUEUES } from '../../shared/messaging/contracts.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
-import type { QueueFunctionDefinition } from '../definitions.js';
+import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import type { Order } from './order-model.js';
 import { applyStatusChange, finalize } from './orders-repository.js';
 
 /** Orders' consumer of Inventory's results: pending → shipped | rejected | failed, exactly once. */
-export function applyInventoryResultFunction(rt: Runtime): QueueFunctionDefinition {
+export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
   const onFinal = (order: Order) => {
     // A bounded set of dimension values: failed orders carry free error text in their reason.
     const reason = order.status === 'failed' ? 'processing_failed' : (order.reason ?? '');
@@ -53,40 +53,35 @@ export function applyInventoryResultFunction(rt: Runtime): QueueFunctionDefiniti
     if (order) onFinal(order);
   };
 
-  return {
-    kind: 'serviceBusQueue',
-    name: 'applyInventoryResult',
-    queueName: QUEUES.orderStatus,
-    handler: (message, context) =>
-      consume(message, context, {
-        schema: inventoryResult,
-        maxDeliveryCount: rt.settings.maxDeliveryCount,
-        deadline: rt.policies.consumerDeadline,
-        deadLetter,
-        async process(event) {
-          const change =
-            event.type === 'InventoryReserved'
-              ? { status: 'shipped' as const, reason: null }
-              : event.type === 'InventoryRejected'
-                ? { status: 'rejected' as const, reason: event.data.reason }
-                : { status: 'failed' as const, reason: event.data.reason };
-          const result = await applyStatusChange(rt.db, {
-            orderId: event.data.orderId,
-            messageId: event.messageId,
-            messageType: event.type,
-            ...change,
-          });
-          if (result.outcome === 'duplicate') {
-            rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'applyInventoryResult' });
-            return;
-          }
-          if (result.outcome === 'applied') {
-            context.log(`order ${event.data.orderId} is ${result.order.status}`);
-            onFinal(result.order);
-          } else {
-            context.warn(`order ${event.data.orderId}: ${event.type} ignored (${result.outcome})`);
-          }
-        },
-      }),
-  };
+  return (message, context) =>
+    consume(message, context, {
+      schema: inventoryResult,
+      maxDeliveryCount: rt.settings.maxDeliveryCount,
+      deadline: rt.policies.consumerDeadline,
+      deadLetter,
+      async process(event) {
+        const change =
+          event.type === 'InventoryReserved'
+            ? { status: 'shipped' as const, reason: null }
+            : event.type === 'InventoryRejected'
+              ? { status: 'rejected' as const, reason: event.data.reason }
+              : { status: 'failed' as const, reason: event.data.reason };
+        const result = await applyStatusChange(rt.db, {
+          orderId: event.data.orderId,
+          messageId: event.messageId,
+          messageType: event.type,
+          ...change,
+        });
+        if (result.outcome === 'duplicate') {
+          rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'applyInventoryResult' });
+          return;
+        }
+        if (result.outcome === 'applied') {
+          context.log(`order ${event.data.orderId} is ${result.order.status}`);
+          onFinal(result.order);
+        } else {
+          context.warn(`order ${event.data.orderId}: ${event.type} ignored (${result.outcome})`);
+        }
+      },
+    });
 }

@@ -14,7 +14,7 @@ import { messageIdFor } from '../../shared/messaging/contracts.js';
 import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
-import type { HttpFunctionDefinition } from '../definitions.js';
+import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { timedOrderApi } from './order-api-timing.js';
 import { createOrderBody, pendingOrder } from './order-model.js';
@@ -32,15 +32,9 @@ export function parsePreferWait(header: string | null): number | undefined {
 
 const locationOf = (id: string) => `/api/orders/${id}`;
 
-export function createOrderFunction(rt: Runtime): HttpFunctionDefinition {
-  return {
-    kind: 'http',
-    name: 'createOrder',
-    route: 'orders',
-    methods: ['POST'],
-    authLevel: 'anonymous',
-    handler: timedOrderApi(rt, (request, context) => createOrder(rt, request, context)),
-  };
+/** POST /api/orders. */
+export function createOrderHandler(rt: Runtime): HttpHandler {
+  return timedOrderApi(rt, (request, context) => createOrder(rt, request, context));
 }
 
 async function createOrder(

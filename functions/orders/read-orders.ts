@@ -1,7 +1,7 @@
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { json, notFound, problem } from '../../shared/http/problem.js';
 import { validationProblem } from '../../shared/http/request-body.js';
-import type { HttpFunctionDefinition } from '../definitions.js';
+import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { timedOrderApi } from './order-api-timing.js';
 import { decodeCursor, encodeCursor, listOrdersQuery } from './order-model.js';
@@ -9,59 +9,47 @@ import { findOrder, listOrders } from './orders-repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function getOrderFunction(rt: Runtime): HttpFunctionDefinition {
-  return {
-    kind: 'http',
-    name: 'getOrder',
-    route: 'orders/{id}',
-    methods: ['GET'],
-    authLevel: 'anonymous',
-    handler: timedOrderApi(rt, async (request) => {
-      const id = request.params.id ?? '';
-      if (!UUID.test(id)) return notFound(`There is no order with id "${id}": order ids are UUIDs.`);
-      try {
-        const order = await findOrder(rt.db, id.toLowerCase());
-        return order ? json(200, { order }) : notFound(`There is no order with id "${id}".`);
-      } catch (err) {
-        return unavailableResponse(err, rt.policies.retryAfterSeconds);
-      }
-    }),
-  };
+/** GET /api/orders/{id}. */
+export function getOrderHandler(rt: Runtime): HttpHandler {
+  return timedOrderApi(rt, async (request) => {
+    const id = request.params.id ?? '';
+    if (!UUID.test(id)) return notFound(`There is no order with id "${id}": order ids are UUIDs.`);
+    try {
+      const order = await findOrder(rt.db, id.toLowerCase());
+      return order ? json(200, { order }) : notFound(`There is no order with id "${id}".`);
+    } catch (err) {
+      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    }
+  });
 }
 
-export function listOrdersFunction(rt: Runtime): HttpFunctionDefinition {
-  return {
-    kind: 'http',
-    name: 'listOrders',
-    route: 'orders',
-    methods: ['GET'],
-    authLevel: 'anonymous',
-    handler: timedOrderApi(rt, async (request) => {
-      const parsed = listOrdersQuery.safeParse(Object.fromEntries(request.query.entries()));
-      if (!parsed.success) return validationProblem(parsed.error, 'The query string');
-      const { status, limit, cursor } = parsed.data;
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && !after) {
-        return problem(
-          400,
-          'Invalid cursor',
-          'The cursor is not one this API returned; start again without it.',
-          {
-            type: 'validation',
-            errors: [{ field: 'cursor', message: 'unrecognised cursor' }],
-          },
-        );
-      }
-      try {
-        const page = await listOrders(rt.db, { status, limit, after });
-        const last = page.orders.at(-1);
-        return json(200, {
-          orders: page.orders,
-          nextCursor: page.hasMore && last ? encodeCursor(last) : null,
-        });
-      } catch (err) {
-        return unavailableResponse(err, rt.policies.retryAfterSeconds);
-      }
-    }),
-  };
+/** GET /api/orders. */
+export function listOrdersHandler(rt: Runtime): HttpHandler {
+  return timedOrderApi(rt, async (request) => {
+    const parsed = listOrdersQuery.safeParse(Object.fromEntries(request.query.entries()));
+    if (!parsed.success) return validationProblem(parsed.error, 'The query string');
+    const { status, limit, cursor } = parsed.data;
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    if (cursor !== undefined && !after) {
+      return problem(
+        400,
+        'Invalid cursor',
+        'The cursor is not one this API returned; start again without it.',
+        {
+          type: 'validation',
+          errors: [{ field: 'cursor', message: 'unrecognised cursor' }],
+        },
+      );
+    }
+    try {
+      const page = await listOrders(rt.db, { status, limit, after });
+      const last = page.orders.at(-1);
+      return json(200, {
+        orders: page.orders,
+        nextCursor: page.hasMore && last ? encodeCursor(last) : null,
+      });
+    } catch (err) {
+      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    }
+  });
 }

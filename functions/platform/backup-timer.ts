@@ -1,9 +1,6 @@
 import { describeExport, exportBackup, openBackupContainer } from '../../shared/backup/export.js';
-import type { TimerFunctionDefinition } from '../definitions.js';
+import type { TimerHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
-
-/** Once a day at 02:30 UTC (NCRONTAB, seconds first). Fixed in code: "one call per day" is the contract. */
-export const DAILY_BACKUP_SCHEDULE = '0 30 2 * * *';
 
 /**
  * The one daily call: a consistent logical export of the Orders and Inventory schemas to the backup container
@@ -11,31 +8,24 @@ export const DAILY_BACKUP_SCHEDULE = '0 30 2 * * *';
  * (point-in-time restore); this export is the copy that survives losing the server. With no destination
  * configured it says so once and does nothing.
  */
-export function dailyBackupTimer(rt: Pick<Runtime, 'settings' | 'db'>): TimerFunctionDefinition {
+export function dailyBackupHandler(rt: Pick<Runtime, 'settings' | 'db'>): TimerHandler {
   let saidOff = false;
-  return {
-    kind: 'timer',
-    name: 'dailyBackup',
-    schedule: DAILY_BACKUP_SCHEDULE,
-    localIntervalMs: 24 * 3600 * 1000,
-    handler: async (timer, context) => {
-      const destination = rt.settings.backup;
-      if (destination.kind === 'off') {
-        if (!saidOff) {
-          saidOff = true;
-          context.log(
-            'daily backup is off: set BACKUP_CONTAINER_URL (managed identity) or BACKUP_CONNECTION_STRING to turn it on',
-          );
-        }
-        return;
+  return async (timer, context) => {
+    const destination = rt.settings.backup;
+    if (destination.kind === 'off') {
+      if (!saidOff) {
+        saidOff = true;
+        context.log(
+          'daily backup is off: set BACKUP_CONTAINER_URL (managed identity) or BACKUP_CONNECTION_STRING to turn it on',
+        );
       }
-      if (timer.isPastDue)
-        context.warn('daily backup is running late (the app was not running at 02:30 UTC)');
-      const container = await openBackupContainer(destination, {
-        create: destination.kind === 'connection-string',
-      });
-      const { manifest } = await exportBackup(rt.db.pool, container);
-      context.log(`daily backup written to ${container.containerName}/${describeExport(manifest)}`);
-    },
+      return;
+    }
+    if (timer.isPastDue) context.warn('daily backup is running late (the app was not running at 02:30 UTC)');
+    const container = await openBackupContainer(destination, {
+      create: destination.kind === 'connection-string',
+    });
+    const { manifest } = await exportBackup(rt.db.pool, container);
+    context.log(`daily backup written to ${container.containerName}/${describeExport(manifest)}`);
   };
 }

@@ -2,43 +2,31 @@ import { chaosPatch } from '../../shared/chaos/chaos-flags.js';
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { json } from '../../shared/http/problem.js';
 import { readJsonBody } from '../../shared/http/request-body.js';
-import type { HttpFunctionDefinition } from '../definitions.js';
+import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 
-/** GET/PUT /api/chaos: the gremlin and crash-simulator flags, shared by every instance through the database. */
-export function chaosFunctions(rt: Runtime): HttpFunctionDefinition[] {
-  return [
-    {
-      kind: 'http',
-      name: 'getChaos',
-      route: 'chaos',
-      methods: ['GET'],
-      authLevel: 'function',
-      handler: async () => {
-        try {
-          return json(200, await rt.chaos.current());
-        } catch (err) {
-          return unavailableResponse(err, rt.policies.retryAfterSeconds);
-        }
-      },
-    },
-    {
-      kind: 'http',
-      name: 'putChaos',
-      route: 'chaos',
-      methods: ['PUT'],
-      authLevel: 'function',
-      handler: async (request, context) => {
-        const body = await readJsonBody(request, chaosPatch);
-        if (!body.ok) return body.response;
-        try {
-          const doc = await rt.chaos.update(body.value);
-          context.log(`chaos flags changed: ${JSON.stringify(doc)}`);
-          return json(200, doc);
-        } catch (err) {
-          return unavailableResponse(err, rt.policies.retryAfterSeconds);
-        }
-      },
-    },
-  ];
+/** GET /api/chaos: the gremlin and crash-simulator flags, shared by every instance through the database. */
+export function getChaosHandler(rt: Runtime): HttpHandler {
+  return async () => {
+    try {
+      return json(200, await rt.chaos.current());
+    } catch (err) {
+      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    }
+  };
+}
+
+/** PUT /api/chaos: changes the flags (a partial document; what is left out keeps its value). */
+export function putChaosHandler(rt: Runtime): HttpHandler {
+  return async (request, context) => {
+    const body = await readJsonBody(request, chaosPatch);
+    if (!body.ok) return body.response;
+    try {
+      const doc = await rt.chaos.update(body.value);
+      context.log(`chaos flags changed: ${JSON.stringify(doc)}`);
+      return json(200, doc);
+    } catch (err) {
+      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    }
+  };
 }

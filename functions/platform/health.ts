@@ -2,7 +2,7 @@ import type { HttpResponseInit } from '@azure/functions';
 import type pg from 'pg';
 import { json } from '../../shared/http/problem.js';
 import { MAX_RELAY_ATTEMPTS } from '../../shared/messaging/outbox.js';
-import type { HttpFunctionDefinition } from '../definitions.js';
+import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 
 /** Tables each service cannot work without; a missing one means migrations have not run. */
@@ -104,31 +104,25 @@ export async function checkService(
   }
 }
 
-export function healthFunction(rt: Runtime): HttpFunctionDefinition {
-  return {
-    kind: 'http',
-    name: 'health',
-    route: 'health/{service?}',
-    methods: ['GET'],
-    authLevel: 'anonymous',
-    handler: async (request): Promise<HttpResponseInit> => {
-      const wanted = request.params.service;
-      if (wanted !== undefined && !SERVICES.includes(wanted as Service)) {
-        return json(404, { status: 'unknown', detail: `No service "${wanted}"; try orders or inventory.` });
-      }
-      const services = wanted ? [wanted as Service] : SERVICES;
-      const results = await Promise.all(services.map((s) => checkService(rt.db.pool, s)));
-      const byName = Object.fromEntries(services.map((s, i) => [s, results[i]!]));
-      const ok = results.every((r) => r.status === 'ok');
-      const body = {
-        status: ok ? 'ok' : 'unavailable',
-        services: byName,
-        breakers: rt.policies.breakerStates(),
-        chaos: rt.chaos.counters,
-        transport: rt.publisher.kind,
-        checkedAt: new Date().toISOString(),
-      };
-      return json(ok ? 200 : 503, body, ok ? {} : { 'Retry-After': '5' });
-    },
+/** GET /api/health/{service?}. */
+export function healthHandler(rt: Runtime): HttpHandler {
+  return async (request): Promise<HttpResponseInit> => {
+    const wanted = request.params.service;
+    if (wanted !== undefined && !SERVICES.includes(wanted as Service)) {
+      return json(404, { status: 'unknown', detail: `No service "${wanted}"; try orders or inventory.` });
+    }
+    const services = wanted ? [wanted as Service] : SERVICES;
+    const results = await Promise.all(services.map((s) => checkService(rt.db.pool, s)));
+    const byName = Object.fromEntries(services.map((s, i) => [s, results[i]!]));
+    const ok = results.every((r) => r.status === 'ok');
+    const body = {
+      status: ok ? 'ok' : 'unavailable',
+      services: byName,
+      breakers: rt.policies.breakerStates(),
+      chaos: rt.chaos.counters,
+      transport: rt.publisher.kind,
+      checkedAt: new Date().toISOString(),
+    };
+    return json(ok ? 200 : 503, body, ok ? {} : { 'Retry-After': '5' });
   };
 }

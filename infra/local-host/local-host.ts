@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpResponse as HttpResponseType, Timer } from '@azure/functions';
-import { allFunctions } from '../../functions/catalog.js';
+import { loadFunctions } from '../../functions/catalog.js';
 import type { FunctionDefinition, HttpFunctionDefinition } from '../../functions/definitions.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../functions/runtime.js';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
@@ -66,14 +66,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     ...(embedded || options.embeddedDatabase ? { poolMax: 1 } : {}),
     ...options.runtime,
   });
+  let functions: FunctionDefinition[];
   try {
     await migrate(runtime.db.pool);
+    functions = await loadFunctions(runtime);
   } catch (err) {
     await runtime.close();
     await embedded?.stop();
     throw err;
   }
-  const functions = allFunctions(runtime);
   const transport = runtime.publisher instanceof InProcessTransport ? runtime.publisher : undefined;
 
   if (transport) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUEUES, type QueueName } from './queue-names.js';
 
 /**
  * The only thing Orders and Inventory share: the messages they exchange. Each message travels in an envelope
@@ -6,13 +7,7 @@ import { z } from 'zod';
  * dropped by Service Bus duplicate detection and absorbed by the consumers' processed-message records.
  */
 
-export const QUEUES = {
-  /** OrderPlaced, consumed by Inventory. */
-  reservations: 'inventory-reservations',
-  /** InventoryReserved | InventoryRejected | InventoryFailed, consumed by Orders. */
-  orderStatus: 'order-status',
-} as const;
-export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+export { QUEUES, type QueueName } from './queue-names.js';
 
 const orderId = z.uuid();
 const productId = z.string().min(1).max(64);

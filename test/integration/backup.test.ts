@@ -9,7 +9,7 @@ import type { Timer } from '@azure/functions';
 import type { ContainerClient } from '@azure/storage-blob';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dailyBackupTimer } from '../../functions/platform/backup-timer.js';
+import { FUNCTIONS, loadFunction } from '../../functions/catalog.js';
 import type { Runtime } from '../../functions/runtime.js';
 import {
   type BackupManifest,
@@ -411,6 +411,7 @@ describe('daily logical export and restore', () => {
 });
 
 describe('dailyBackup timer', () => {
+  const dailyBackup = FUNCTIONS.find((f) => f.name === 'dailyBackup')!;
   const timer = { isPastDue: false, schedule: { adjustForDST: false } } as unknown as Timer;
   const run = async (settings: ReturnType<typeof loadSettings>, pool: pg.Pool) => {
     const logs: string[] = [];
@@ -418,7 +419,9 @@ describe('dailyBackup timer', () => {
       functionName: 'dailyBackup',
       logHandler: (_level, ...args) => logs.push(args.join(' ')),
     });
-    const fn = dailyBackupTimer({ settings, db: { pool } } as unknown as Pick<Runtime, 'settings' | 'db'>);
+    const rt = { settings, db: { pool } } as unknown as Runtime;
+    const fn = await loadFunction(dailyBackup, rt);
+    if (fn.kind !== 'timer') throw new Error('dailyBackup is not a timer');
     return { fn, logs, context };
   };
 

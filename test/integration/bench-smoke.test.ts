@@ -117,6 +117,7 @@ const TOP_FIELDS = [
   'coldStart.bareImportMedianMs',
   'coldStart.entrySamplesMs',
   'coldStart.bareSamplesMs',
+  'coldStart.entryFirstUseMedianMs',
   ...['ceilingRatioAtMaxConnections', 'drainKeepsUpAt80Percent', 'gremlinP99Ratio', 'coldStartRatio'].flatMap(
     (t) => ['description', 'value', 'target', 'met'].map((f) => `targets.${t}.${f}`),
   ),

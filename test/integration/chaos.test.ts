@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../functions/catalog.js';
+import { loadFunctions } from '../../functions/catalog.js';
 import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { envelope } from '../../shared/messaging/contracts.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
@@ -17,10 +17,10 @@ afterEach(async () => {
 });
 
 /** An "instance": its own runtime (pool, caches, counters) and function set over a shared database. */
-function instance(
+async function instance(
   db: TestDatabase,
   overrides: Record<string, string>,
-): { rt: Runtime; reserve: ReturnType<typeof queueFunction> } {
+): Promise<{ rt: Runtime; reserve: ReturnType<typeof queueFunction> }> {
   const settings = testSettings(overrides);
   const rt = createRuntime(settings, {
     databaseUrl: db.url,
@@ -28,7 +28,7 @@ function instance(
     publisher: new InProcessTransport({ maxDeliveryCount: 10 }),
   });
   cleanups.push(() => rt.close());
-  return { rt, reserve: queueFunction(allFunctions(rt), 'reserveStock') };
+  return { rt, reserve: queueFunction(await loadFunctions(rt), 'reserveStock') };
 }
 
 async function runReservations(reserve: ReturnType<typeof queueFunction>, count: number, prefix: string) {
@@ -57,8 +57,8 @@ describe('gremlin', () => {
     async () => {
       const db = await testDatabase();
       cleanups.push(() => db.drop());
-      const a = instance(db, gremlinOn);
-      const b = instance(db, gremlinOn);
+      const a = await instance(db, gremlinOn);
+      const b = await instance(db, gremlinOn);
       // Both instances work at the same time, 4 workers each.
       await Promise.all([
         ...Array.from({ length: 4 }, (_, w) => runReservations(a.reserve, 25, `a${w}`)),
@@ -74,10 +74,10 @@ describe('gremlin', () => {
   it('fires on every 5th unit on one instance, and never when the flag is off', async () => {
     const db = await testDatabase();
     cleanups.push(() => db.drop());
-    const on = instance(db, gremlinOn);
+    const on = await instance(db, gremlinOn);
     await runReservations(on.reserve, 23, 'on');
     expect(on.rt.chaos.counters.gremlinDelays).toBe(4);
-    const off = instance(db, { ...gremlinOn, FEATURE_GREMLIN: 'false' });
+    const off = await instance(db, { ...gremlinOn, FEATURE_GREMLIN: 'false' });
     await runReservations(off.reserve, 20, 'off');
     expect(off.rt.chaos.counters.gremlinDelays).toBe(0);
   });

@@ -1,0 +1,72 @@
+import type { HandlerLoader } from './definitions.js';
+import { SERVICE_BUS_CONNECTION } from './definitions.js';
+import type { Runtime } from './runtime.js';
+
+/**
+ * The Functions host's runtime, built on the first invocation rather than when the entry point is imported:
+ * registering the function table needs none of zod, pg, cockatiel, OpenTelemetry or Application Insights, so a
+ * cold instance reports its functions to the host at the cost of `@azure/functions` alone, and each handler's
+ * code loads when it is first called (`npm run bench` measures both).
+ *
+ * Trade-offs, on purpose:
+ * - Settings are validated on the first invocation, not at import: a bad app setting fails every invocation
+ *   (and `GET /api/health`, which `deploy.sh` checks) with a message naming the setting.
+ * - Application Insights starts on the first invocation, before any handler module (and with it `pg` or the
+ *   Azure SDK) is loaded, so its instrumentations still patch them. The distro's hook that nests the app's
+ *   spans under the host's request is registered during that first invocation, so it applies from the next one.
+ */
+let runtime: Promise<Runtime> | undefined;
+
+export function appRuntime(env: Record<string, string | undefined> = process.env): Promise<Runtime> {
+  runtime ??= buildRuntime(env).catch((err: unknown) => {
+    runtime = undefined; // nothing was built: the next invocation tries again (and reports the same error)
+    throw err;
+  });
+  return runtime;
+}
+
+async function buildRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
+  const { loadSettings } = await import('../shared/config/settings.js');
+  const settings = loadSettings(env);
+  if (settings.serviceBus.kind === 'in-process') {
+    throw new Error(
+      `${SERVICE_BUS_CONNECTION} (connection string) or ${SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace must be set under the Functions host; \`npm run dev\` runs without Service Bus.`,
+    );
+  }
+  const { startTelemetry } = await import('../shared/telemetry/app-insights.js');
+  await startTelemetry(settings);
+  const { createRuntime } = await import('./runtime.js');
+  return createRuntime(settings);
+}
+
+/** Closes the runtime if one was built and sends buffered telemetry (the host's appTerminate hook). */
+export async function closeAppRuntime(): Promise<void> {
+  const built = await runtime?.catch(() => undefined);
+  runtime = undefined;
+  if (!built) return;
+  await built.close();
+  const { flushTelemetry } = await import('../shared/telemetry/app-insights.js');
+  await flushTelemetry();
+}
+
+/**
+ * A handler that, on its first call, builds the runtime and then loads its own code — in that order, so that
+ * telemetry is running before the handler's modules load. Concurrent first calls share one load; a failed load
+ * is retried by the next call.
+ */
+export function onFirstUse<A extends unknown[], R>(
+  load: HandlerLoader<(...args: A) => Promise<R>>,
+  runtimeFor: () => Promise<Runtime> = appRuntime,
+): (...args: A) => Promise<R> {
+  let handler: Promise<(...args: A) => Promise<R>> | undefined;
+  return async (...args) => {
+    handler ??= (async () => {
+      const rt = await runtimeFor();
+      return (await load())(rt);
+    })().catch((err: unknown) => {
+      handler = undefined;
+      throw err;
+    });
+    return (await handler)(...args);
+  };
+}

@@ -1,0 +1,115 @@
+import type {
+  HttpFunctionOptions,
+  ServiceBusQueueFunctionOptions,
+  TimerFunctionOptions,
+} from '@azure/functions';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { appRuntime } from '../../functions/app-runtime.js';
+import { FUNCTIONS } from '../../functions/catalog.js';
+import type { HttpMethod } from '../../functions/definitions.js';
+import { invokeHttp } from '../support/invoke.js';
+import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
+
+/** What functions/index.ts hands to `app.*`, captured instead of going to the Functions worker. */
+const registered = vi.hoisted(() => ({
+  http: new Map<string, HttpFunctionOptions>(),
+  queue: new Map<string, ServiceBusQueueFunctionOptions>(),
+  timer: new Map<string, TimerFunctionOptions>(),
+  terminate: [] as (() => Promise<void>)[],
+}));
+
+vi.mock('../../shared/http/azure-functions.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../shared/http/azure-functions.js')>();
+  return {
+    ...original,
+    app: {
+      setup: () => {},
+      hook: { appTerminate: (hook: () => Promise<void>) => registered.terminate.push(hook) },
+      http: (name: string, options: HttpFunctionOptions) => registered.http.set(name, options),
+      serviceBusQueue: (name: string, options: ServiceBusQueueFunctionOptions) =>
+        registered.queue.set(name, options),
+      timer: (name: string, options: TimerFunctionOptions) => registered.timer.set(name, options),
+    },
+  };
+});
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await testDatabase();
+  await import('../../functions/index.js');
+});
+
+afterAll(async () => {
+  for (const hook of registered.terminate) await hook();
+  vi.unstubAllEnvs();
+  await db.drop();
+});
+
+function healthFunction() {
+  const options = registered.http.get('health');
+  if (!options) throw new Error('health was not registered');
+  return {
+    kind: 'http' as const,
+    name: 'health',
+    route: options.route ?? '',
+    methods: (options.methods ?? ['GET']) as HttpMethod[],
+    authLevel: 'anonymous' as const,
+    handler: options.handler as never,
+  };
+}
+
+describe('the Azure Functions entry point (functions/index.ts)', () => {
+  it('registers every function of the table with its route, methods, auth level, queue or schedule', () => {
+    for (const fn of FUNCTIONS) {
+      switch (fn.kind) {
+        case 'http':
+          expect(registered.http.get(fn.name), fn.name).toMatchObject({
+            route: fn.route,
+            methods: fn.methods,
+            authLevel: fn.authLevel,
+          });
+          break;
+        case 'serviceBusQueue':
+          expect(registered.queue.get(fn.name), fn.name).toMatchObject({
+            queueName: fn.queueName,
+            connection: 'ServiceBusConnection',
+          });
+          break;
+        case 'timer':
+          expect(registered.timer.get(fn.name), fn.name).toMatchObject({ schedule: fn.schedule });
+          break;
+      }
+    }
+    expect(registered.http.size + registered.queue.size + registered.timer.size).toBe(FUNCTIONS.length);
+    expect(registered.terminate).toHaveLength(1);
+  });
+
+  it('fails an invocation with a message naming the setting when the app settings are incomplete', async () => {
+    vi.stubEnv('DATABASE_URL', db.url);
+    vi.stubEnv('ServiceBusConnection', '');
+    vi.stubEnv('ServiceBusConnection__fullyQualifiedNamespace', '');
+    await expect(invokeHttp(healthFunction())).rejects.toThrow(
+      /ServiceBusConnection .* or ServiceBusConnection__fullyQualifiedNamespace must be set/,
+    );
+  });
+
+  it('builds the runtime on the first invocation, once, and then serves from it', async () => {
+    vi.stubEnv('DATABASE_URL', db.url);
+    // Health never publishes, so the namespace is never contacted.
+    vi.stubEnv('ServiceBusConnection__fullyQualifiedNamespace', 'valerix-test.servicebus.windows.net');
+    // The embedded server can serve one connection correctly (see test/support/test-database.ts).
+    if (!realPostgres) vi.stubEnv('DATABASE_POOL_MAX', '1');
+    const fn = healthFunction();
+    const [first, second] = await Promise.all([invokeHttp(fn), invokeHttp(fn)]);
+    for (const res of [first, second]) {
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('ok');
+      expect(res.body.transport).toBe('service-bus');
+    }
+    const again = await invokeHttp(fn, { path: '/api/health/orders', params: { service: 'orders' } });
+    expect(Object.keys(again.body.services)).toEqual(['orders']);
+    const runtime = await appRuntime();
+    expect(await appRuntime()).toBe(runtime);
+  });
+});
