@@ -1,8 +1,9 @@
 import { z } from 'zod';
 
 /**
- * Every setting the app reads, validated once at start-up. A bad value stops the process with a message naming
- * the setting, so a typo in an app setting shows up at deploy time instead of as a strange runtime failure.
+ * Every setting the app reads, validated once: by `npm run dev` at start-up, by the Functions app on its first
+ * invocation (functions/app-runtime.ts). A bad value fails with a message naming the setting, so a typo in an app
+ * setting shows up in the deployment's health check instead of as a strange runtime failure.
  */
 
 const flag = z

@@ -50,22 +50,39 @@ export interface Executor {
 }
 
 /**
+ * The parent signal of every call: it never aborts and keeps no listeners. Nothing here cancels a call from
+ * outside (the functions ignore signals; a timeout only stops waiting), and cockatiel's default — one shared
+ * real signal — collects a listener per concurrent call, so Node warns about a leak past ten; a fresh
+ * `AbortController` per call avoided that but cost an allocation and two listener registrations per query.
+ */
+const NEVER_ABORTED = {
+  aborted: false,
+  addEventListener() {},
+  removeEventListener() {},
+} as unknown as AbortSignal;
+
+/**
  * An aggressive timeout stops waiting but cannot stop the call: its promise settles later, unobserved. An
  * unhandled rejection would take the process down, so every call run under a timeout is observed here.
  */
 function observed(policy: IPolicy): Executor {
   return {
     execute<T>(fn: () => PromiseLike<T> | T): Promise<T> {
-      // A signal of its own per call: cockatiel otherwise hangs every concurrent call's listener on one shared
-      // never-aborted signal, and Node warns about a leak past ten.
       return policy.execute(() => {
         const running = Promise.resolve(fn());
         running.catch(() => {});
         return running;
-      }, new AbortController().signal) as Promise<T>;
+      }, NEVER_ABORTED) as Promise<T>;
     },
   };
 }
+
+/**
+ * Aggressive (stop waiting at the deadline) and not aborting on return: cockatiel would otherwise abort each
+ * call's signal when it finishes, which builds a DOMException per query for listeners nobody registers.
+ */
+const stopWaitingAfter = (ms: number) =>
+  timeout(ms, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
 
 /** A timeout fired: the call may still be running, so it is not retried (it might have committed). */
 const isTimeout = (err: Error) => err instanceof TaskCancelledError;
@@ -81,7 +98,7 @@ export function createPolicies(options: ResilienceOptions) {
     handleWhen((err) => isTransientDbError(err)),
     { maxAttempts: 3, backoff: new ExponentialBackoff({ initialDelay: 25, maxDelay: 500 }) },
   );
-  const databaseTimeout = timeout(options.databaseTimeoutMs, TimeoutStrategy.Aggressive);
+  const databaseTimeout = stopWaitingAfter(options.databaseTimeoutMs);
 
   const publishBreaker = circuitBreaker(
     handleWhen(() => true),
@@ -94,7 +111,7 @@ export function createPolicies(options: ResilienceOptions) {
     handleWhen((err) => !(err instanceof BrokenCircuitError)),
     { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 400 }) },
   );
-  const publishTimeout = timeout(options.publishTimeoutMs, TimeoutStrategy.Aggressive);
+  const publishTimeout = stopWaitingAfter(options.publishTimeoutMs);
 
   const breakers = { database: databaseBreaker, publish: publishBreaker };
 
@@ -103,7 +120,7 @@ export function createPolicies(options: ResilienceOptions) {
     database: observed(wrap(databaseBreaker, databaseRetry, databaseTimeout) as IPolicy),
     publish: observed(wrap(publishBreaker, publishRetry, publishTimeout) as IPolicy),
     intake: bulkhead(options.intakeConcurrency ?? 64, options.intakeQueue ?? 256),
-    consumerDeadline: observed(timeout(options.consumerDeadlineMs ?? 45_000, TimeoutStrategy.Aggressive)),
+    consumerDeadline: observed(stopWaitingAfter(options.consumerDeadlineMs ?? 45_000)),
     retryAfterSeconds: Math.max(1, Math.ceil(halfOpenAfter / 1000)),
     breakers,
     breakerStates(): Record<keyof typeof breakers, BreakerStateName> {

@@ -10,7 +10,8 @@ import type { Settings } from '../config/settings.js';
  * global OpenTelemetry tracer, meter and logger providers, so the app's own `metrics.ts` instruments and the
  * consumer spans of `consume.ts` are exported without this module being imported anywhere else.
  *
- * Started once, at start-up, by `functions/index.ts`, and only when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+ * Started once per instance, by the first invocation (`functions/app-runtime.ts`) before any handler code loads,
+ * and only when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
  * `applicationinsights` costs 1–1.5 s to load, so it is imported here, dynamically, and never on a request path;
  * without a connection string nothing is loaded and the OpenTelemetry API stays a cheap no-op.
  *

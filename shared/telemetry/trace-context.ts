@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { HttpRequest, InvocationContext } from '@azure/functions';
 import {
   type Context,
@@ -24,8 +24,24 @@ export function traceIdOf(traceparent: string): string | undefined {
   return TRACEPARENT.exec(traceparent)?.[1];
 }
 
-export function newTraceparent(traceId = randomBytes(16).toString('hex')): string {
-  return `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+/**
+ * Random bytes for ids, drawn from a pool refilled 4 KiB at a time: one `getrandom` system call per ~170
+ * traceparents instead of two per traceparent (the same trick `crypto.randomUUID` uses internally).
+ */
+const entropy = Buffer.alloc(4096);
+let entropyUsed = entropy.length;
+
+function randomHex(bytes: number): string {
+  if (entropyUsed + bytes > entropy.length) {
+    randomFillSync(entropy);
+    entropyUsed = 0;
+  }
+  entropyUsed += bytes;
+  return entropy.toString('hex', entropyUsed - bytes, entropyUsed);
+}
+
+export function newTraceparent(traceId = randomHex(16)): string {
+  return `00-${traceId}-${randomHex(8)}-01`;
 }
 
 /**
