@@ -3,17 +3,40 @@ import { SERVICE_BUS_CONNECTION } from './definitions.js';
 import type { Runtime } from './runtime.js';
 
 /**
+ * The settings without which no function can do anything, checked when the entry point is imported (a presence
+ * check, no zod). Missing, the app fails to load and the host never starts its triggers: queue messages wait in
+ * their queue instead of failing delivery after delivery into the dead-letter queue. Formats, numbers and the
+ * other settings are validated with zod on the first invocation.
+ */
+export function assertConnectionSettings(env: Record<string, string | undefined> = process.env): void {
+  const set = (name: string) => Boolean(env[name]?.trim());
+  const missing: string[] = [];
+  if (!set('DATABASE_URL')) missing.push('DATABASE_URL (the PostgreSQL URL)');
+  if (!set(SERVICE_BUS_CONNECTION) && !set(`${SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace`)) {
+    missing.push(
+      `${SERVICE_BUS_CONNECTION} (connection string) or ${SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace (managed identity)`,
+    );
+  }
+  if (missing.length > 0) {
+    throw new Error(
+      `The Functions app needs these app settings: ${missing.join('; ')}. \`npm run dev\` runs without them (embedded PostgreSQL, in-process queues).`,
+    );
+  }
+}
+
+/**
  * The Functions host's runtime, built on the first invocation rather than when the entry point is imported:
  * registering the function table needs none of zod, pg, cockatiel, OpenTelemetry or Application Insights, so a
  * cold instance reports its functions to the host at the cost of `@azure/functions` alone, and each handler's
  * code loads when it is first called (`npm run bench` measures both).
  *
  * Trade-offs, on purpose:
- * - Settings are validated on the first invocation, not at import: a bad app setting fails every invocation
- *   (and `GET /api/health`, which `deploy.sh` checks) with a message naming the setting.
+ * - Beyond the presence check above, settings are validated on the first invocation: a malformed setting fails
+ *   every invocation (and `GET /api/health`, which `deploy.sh` checks) with a message naming it.
  * - Application Insights starts on the first invocation, before any handler module (and with it `pg` or the
  *   Azure SDK) is loaded, so its instrumentations still patch them. The distro's hook that nests the app's
- *   spans under the host's request is registered during that first invocation, so it applies from the next one.
+ *   spans under the host's request is registered during that first invocation, so it applies to invocations
+ *   that start after it (messages carry their traceparent either way).
  */
 let runtime: Promise<Runtime> | undefined;
 

@@ -1,13 +1,15 @@
 import { app } from '../shared/http/azure-functions.js';
-import { closeAppRuntime, onFirstUse } from './app-runtime.js';
+import { assertConnectionSettings, closeAppRuntime, onFirstUse } from './app-runtime.js';
 import { FUNCTIONS } from './catalog.js';
 import { SERVICE_BUS_CONNECTION } from './definitions.js';
 
 /**
  * The Azure Functions entry point (`main` in package.json): the one place that registers every function with
- * `app`. It loads only the function table; settings, the runtime, telemetry and each handler's code load on
- * first use (functions/app-runtime.ts explains why and what that trades).
+ * `app`. It checks that the connection settings are there and loads only the function table; the settings' full
+ * validation, the runtime, telemetry and each handler's code load on first use (functions/app-runtime.ts explains
+ * why and what that trades).
  */
+assertConnectionSettings(process.env);
 app.setup({ enableHttpStream: false });
 app.hook.appTerminate(closeAppRuntime);
 

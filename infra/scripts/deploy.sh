@@ -237,7 +237,12 @@ for _ in $(seq 1 30); do
   fi
   sleep 10
 done
-if ((healthy)); then echo "   healthy"; else echo "   not healthy yet: check $HEALTH_URL and the Function App logs"; fi
+if ((healthy)); then
+  echo "   healthy"
+else
+  # A malformed app setting shows up here first (settings are fully validated on the first invocation).
+  echo "   NOT healthy after 5 minutes: check $HEALTH_URL and the Function App logs (invocation failures name the setting)" >&2
+fi
 
 # ---------------------------------------------------------------------------------------------------------------
 log "Done"
@@ -251,3 +256,5 @@ cat <<EOF
    PostgreSQL:           $PG_FQDN (database $PG_DATABASE, app role $APP_ROLE)
    Backups container:    $(output backupContainerUrl)
 EOF
+# Red in CI too: a deployment that never became healthy is a failed deployment.
+((healthy)) || exit 1

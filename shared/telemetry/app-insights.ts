@@ -19,8 +19,9 @@ import type { Settings } from '../config/settings.js';
  * (present inside the Node.js worker) that runs every handler in the trace context the host gives the invocation,
  * so what the app records nests under the host's `requests`. That is all the classic host telemetry mode (our
  * host.json) needs. Only with `"telemetryMode": "OpenTelemetry"` in host.json does the worker also have to declare
- * that it sends logs itself; `@azure/functions-opentelemetry-instrumentation` does that and is wired then, if it
- * is installed (it is optional: without it the app still starts, with a warning).
+ * that it sends logs itself; `@azure/functions-opentelemetry-instrumentation` does that, and it is attempted then.
+ * That mode is not supported as built: telemetry starts on the first invocation, after the worker has locked its
+ * setup, so the capability cannot be declared any more and the attempt logs a warning (README, Monitoring).
  */
 
 /**

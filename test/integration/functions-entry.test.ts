@@ -37,7 +37,6 @@ let db: TestDatabase;
 
 beforeAll(async () => {
   db = await testDatabase();
-  await import('../../functions/index.js');
 });
 
 afterAll(async () => {
@@ -60,6 +59,21 @@ function healthFunction() {
 }
 
 describe('the Azure Functions entry point (functions/index.ts)', () => {
+  it('refuses to load without the connection settings, naming them, and registers nothing', async () => {
+    vi.stubEnv('DATABASE_URL', '');
+    vi.stubEnv('ServiceBusConnection', '');
+    vi.stubEnv('ServiceBusConnection__fullyQualifiedNamespace', '');
+    await expect(import('../../functions/index.js')).rejects.toThrow(
+      /DATABASE_URL .*; ServiceBusConnection \(connection string\) or ServiceBusConnection__fullyQualifiedNamespace/,
+    );
+    expect(registered.http.size + registered.queue.size + registered.timer.size).toBe(0);
+    vi.resetModules();
+    vi.stubEnv('DATABASE_URL', db.url);
+    // Never contacted: health and the table do not publish.
+    vi.stubEnv('ServiceBusConnection__fullyQualifiedNamespace', 'valerix-test.servicebus.windows.net');
+    await import('../../functions/index.js');
+  });
+
   it('registers every function of the table with its route, methods, auth level, queue or schedule', () => {
     for (const fn of FUNCTIONS) {
       switch (fn.kind) {
@@ -85,21 +99,15 @@ describe('the Azure Functions entry point (functions/index.ts)', () => {
     expect(registered.terminate).toHaveLength(1);
   });
 
-  it('fails an invocation with a message naming the setting when the app settings are incomplete', async () => {
-    vi.stubEnv('DATABASE_URL', db.url);
-    vi.stubEnv('ServiceBusConnection', '');
-    vi.stubEnv('ServiceBusConnection__fullyQualifiedNamespace', '');
-    await expect(invokeHttp(healthFunction())).rejects.toThrow(
-      /ServiceBusConnection .* or ServiceBusConnection__fullyQualifiedNamespace must be set/,
-    );
+  it('fails an invocation with a message naming a malformed setting, and recovers once it is fixed', async () => {
+    vi.stubEnv('DATABASE_POOL_MAX', 'lots');
+    await expect(invokeHttp(healthFunction())).rejects.toThrow(/DATABASE_POOL_MAX/);
+    // The embedded server can serve one connection correctly (see test/support/test-database.ts).
+    vi.stubEnv('DATABASE_POOL_MAX', realPostgres ? '4' : '1');
+    expect((await invokeHttp(healthFunction())).status).toBe(200);
   });
 
-  it('builds the runtime on the first invocation, once, and then serves from it', async () => {
-    vi.stubEnv('DATABASE_URL', db.url);
-    // Health never publishes, so the namespace is never contacted.
-    vi.stubEnv('ServiceBusConnection__fullyQualifiedNamespace', 'valerix-test.servicebus.windows.net');
-    // The embedded server can serve one connection correctly (see test/support/test-database.ts).
-    if (!realPostgres) vi.stubEnv('DATABASE_POOL_MAX', '1');
+  it('serves every invocation, concurrent ones too, from the one runtime built on first use', async () => {
     const fn = healthFunction();
     const [first, second] = await Promise.all([invokeHttp(fn), invokeHttp(fn)]);
     for (const res of [first, second]) {
