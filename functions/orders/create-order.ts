@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { unavailableResponse } from '../../shared/http/failures.js';
-import { json, problem } from '../../shared/http/problem.js';
+import { invalidField, json, problem } from '../../shared/http/problem.js';
 import { readJsonBody } from '../../shared/http/request-body.js';
 import {
   fingerprint,
@@ -52,14 +52,11 @@ async function createOrder(
     body.value.idempotencyKey !== undefined &&
     headerKey !== body.value.idempotencyKey
   ) {
-    return problem(
-      400,
+    return invalidField(
       'Conflicting idempotency keys',
       'The Idempotency-Key header and the body field idempotencyKey differ; send one of them.',
-      {
-        type: 'validation',
-        errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }],
-      },
+      'idempotencyKey',
+      'differs from the Idempotency-Key header',
     );
   }
   const rawKey = headerKey ?? body.value.idempotencyKey;
@@ -68,10 +65,12 @@ async function createOrder(
     const parsed = idempotencyKey.safeParse(rawKey);
     if (!parsed.success) {
       const message = parsed.error.issues[0]?.message ?? 'is invalid';
-      return problem(400, 'Invalid Idempotency-Key', `The Idempotency-Key ${message}.`, {
-        type: 'validation',
-        errors: [{ field: 'Idempotency-Key', message }],
-      });
+      return invalidField(
+        'Invalid Idempotency-Key',
+        `The Idempotency-Key ${message}.`,
+        'Idempotency-Key',
+        message,
+      );
     }
     key = parsed.data;
   }

@@ -1,5 +1,5 @@
 import { unavailableResponse } from '../../shared/http/failures.js';
-import { json, notFound, problem } from '../../shared/http/problem.js';
+import { invalidField, json, notFound } from '../../shared/http/problem.js';
 import { validationProblem } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -31,14 +31,11 @@ export function listOrdersHandler(rt: Runtime): HttpHandler {
     const { status, limit, cursor } = parsed.data;
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     if (cursor !== undefined && !after) {
-      return problem(
-        400,
+      return invalidField(
         'Invalid cursor',
         'The cursor is not one this API returned; start again without it.',
-        {
-          type: 'validation',
-          errors: [{ field: 'cursor', message: 'unrecognised cursor' }],
-        },
+        'cursor',
+        'unrecognised cursor',
       );
     }
     try {

@@ -39,6 +39,16 @@ export function problem(
   };
 }
 
+/** 400 for one input that is wrong, named in `errors` so a client can point at it. */
+export function invalidField(
+  title: string,
+  detail: string,
+  field: string,
+  message: string,
+): HttpResponseInit {
+  return problem(400, title, detail, { type: 'validation', errors: [{ field, message }] });
+}
+
 export function notFound(detail: string): HttpResponseInit {
   return problem(404, 'Not Found', detail, { type: 'not-found' });
 }
