@@ -1,18 +1,9 @@
-import { loadSettings, SettingsError } from '../../shared/config/settings.js';
+import { loadSettingsOrExit } from '../../shared/config/settings.js';
 import { flushTelemetry, startTelemetry } from '../../shared/telemetry/app-insights.js';
 
 /** `npm run dev`: the whole app on http://localhost:7071 with no Core Tools, no Service Bus, no database server. */
 async function main(): Promise<void> {
-  let settings: ReturnType<typeof loadSettings>;
-  try {
-    settings = loadSettings(process.env);
-  } catch (err) {
-    if (err instanceof SettingsError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const settings = loadSettingsOrExit(process.env);
   const started = Date.now();
   // With APPLICATIONINSIGHTS_CONNECTION_STRING set, local runs report to Application Insights too. It must start
   // before `pg` loads (its instrumentations patch modules as they load), hence the dynamic import after it.

@@ -1,5 +1,5 @@
 import { exportBackup, openBackupContainer } from '../../shared/backup/export.js';
-import { loadSettings, SettingsError } from '../../shared/config/settings.js';
+import { loadSettingsOrExit } from '../../shared/config/settings.js';
 import { passwordForSettings } from '../../shared/db/password-for-settings.js';
 import { createPool } from '../../shared/db/pool.js';
 
@@ -7,13 +7,7 @@ import { createPool } from '../../shared/db/pool.js';
  * `npm run backup`: the daily logical export on demand (what the dailyBackup timer does at 02:30 UTC), from
  * DATABASE_URL to BACKUP_CONNECTION_STRING/BACKUP_CONTAINER or BACKUP_CONTAINER_URL. Prints the new prefix.
  */
-let settings: ReturnType<typeof loadSettings>;
-try {
-  settings = loadSettings(process.env);
-} catch (err) {
-  console.error(err instanceof SettingsError ? err.message : String(err));
-  process.exit(2);
-}
+const settings = loadSettingsOrExit(process.env);
 if (!settings.database.url || settings.backup.kind === 'off') {
   console.error(
     'Set DATABASE_URL (the database to export) and BACKUP_CONNECTION_STRING (Azurite: UseDevelopmentStorage=true) or BACKUP_CONTAINER_URL (Azure, signed in with az login or a managed identity).',

@@ -1,10 +1,10 @@
-import { loadSettings } from '../../shared/config/settings.js';
+import { loadSettingsOrExit } from '../../shared/config/settings.js';
 import { migrate } from '../../shared/db/migrate.js';
 import { passwordForSettings } from '../../shared/db/password-for-settings.js';
 import { createPool } from '../../shared/db/pool.js';
 
 /** `npm run migrate`: applies infra/migrations to DATABASE_URL (an Entra token via PGPASSWORD or DATABASE_AUTH=entra). */
-const settings = loadSettings(process.env);
+const settings = loadSettingsOrExit(process.env);
 if (!settings.database.url) {
   console.error(
     'DATABASE_URL is not set: point it at the PostgreSQL to migrate (`npm run dev` migrates its embedded one).',

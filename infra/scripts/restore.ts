@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { openBackupContainer } from '../../shared/backup/export.js';
 import { BackupRefusedError, listExports, restoreBackup, verifyExport } from '../../shared/backup/restore.js';
-import { loadSettings, SettingsError } from '../../shared/config/settings.js';
+import { loadSettingsOrExit } from '../../shared/config/settings.js';
 import { passwordForSettings } from '../../shared/db/password-for-settings.js';
 import { createPool } from '../../shared/db/pool.js';
 
@@ -34,13 +34,7 @@ if (args.help) {
   process.exit(0);
 }
 
-let settings: ReturnType<typeof loadSettings>;
-try {
-  settings = loadSettings(process.env);
-} catch (err) {
-  console.error(err instanceof SettingsError ? err.message : String(err));
-  process.exit(2);
-}
+const settings = loadSettingsOrExit(process.env);
 if (settings.backup.kind === 'off') {
   console.error(
     'No backup container: set BACKUP_CONNECTION_STRING (+ BACKUP_CONTAINER) or BACKUP_CONTAINER_URL.',

@@ -231,3 +231,14 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     port: s.PORT,
   };
 }
+
+/** For command-line entry points (`npm run dev`, migrate, backup, restore): a bad setting prints what is wrong, exit 2. */
+export function loadSettingsOrExit(env: Record<string, string | undefined> = process.env): Settings {
+  try {
+    return loadSettings(env);
+  } catch (err) {
+    if (!(err instanceof SettingsError)) throw err;
+    console.error(err.message);
+    process.exit(2);
+  }
+}

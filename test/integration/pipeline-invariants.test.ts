@@ -14,6 +14,17 @@ afterEach(async () => {
 
 const PRODUCTS = Object.keys(SEED_STOCK);
 
+/** A pending PROD-001 order row and its OrderPlaced message, as intake would have written and sent them. */
+async function pendingOrderRow(h: TestHost, customerId: string, quantity = 1) {
+  const orderId = crypto.randomUUID();
+  await h.runtime.db.query(
+    `INSERT INTO orders.orders (id, customer_id, product_id, quantity) VALUES ($1, $2, 'PROD-001', $3)`,
+    [orderId, customerId, quantity],
+  );
+  const message = envelope('OrderPlaced', { orderId, customerId, productId: 'PROD-001', quantity });
+  return { orderId, message };
+}
+
 async function placeMany(h: TestHost, count: number, concurrency: number, orderFor: (i: number) => object) {
   const create = httpFunction(h.functions, 'createOrder');
   let next = 0;
@@ -122,18 +133,8 @@ describe('crash right after commit', () => {
       CRASH_EVERY_N: '1',
     });
     const reserve = queueFunction(host.functions, 'reserveStock');
-    const orderId = crypto.randomUUID();
     // The order itself, so the status update has something to finalize.
-    await host.runtime.db.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity) VALUES ($1, 'crash', 'PROD-001', 4)`,
-      [orderId],
-    );
-    const message = envelope('OrderPlaced', {
-      orderId,
-      customerId: 'crash',
-      productId: 'PROD-001',
-      quantity: 4,
-    });
+    const { message } = await pendingOrderRow(host, 'crash', 4);
     await expect(
       reserve.handler(message, queueContext('reserveStock', { deliveryCount: 1 })),
     ).rejects.toBeInstanceOf(SimulatedCrashError);
@@ -155,11 +156,7 @@ describe('crash right after commit', () => {
   it('a status update applied twice (crash, redelivery, or out of order) changes the order once', async () => {
     host = await startTestHost();
     const apply = queueFunction(host.functions, 'applyInventoryResult');
-    const orderId = crypto.randomUUID();
-    await host.runtime.db.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity) VALUES ($1, 'x', 'PROD-001', 1)`,
-      [orderId],
-    );
+    const { orderId } = await pendingOrderRow(host, 'x');
     const reserved = envelope('InventoryReserved', {
       orderId,
       productId: 'PROD-001',
@@ -202,14 +199,8 @@ describe('broker outage', () => {
 describe('poison messages', () => {
   it('an invalid message is dead-lettered with its error and its order fails with a reason', async () => {
     host = await startTestHost();
-    const orderId = crypto.randomUUID();
-    await host.runtime.db.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity) VALUES ($1, 'poison', 'PROD-001', 1)`,
-      [orderId],
-    );
-    const bad = {
-      ...envelope('OrderPlaced', { orderId, customerId: 'poison', productId: 'PROD-001', quantity: 1 }),
-    };
+    const { orderId, message } = await pendingOrderRow(host, 'poison');
+    const bad = { ...message, data: { ...message.data } };
     (bad.data as { quantity: unknown }).quantity = 'lots';
     await queueFunction(host.functions, 'reserveStock').handler(
       bad,
@@ -230,17 +221,7 @@ describe('poison messages', () => {
   it('a message that fails on every delivery is dead-lettered on the last one, and never moves stock', async () => {
     host = await startTestHost({ MAX_DELIVERY_COUNT: '3' });
     const reserve = queueFunction(host.functions, 'reserveStock');
-    const orderId = crypto.randomUUID();
-    await host.runtime.db.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity) VALUES ($1, 'stuck', 'PROD-001', 1)`,
-      [orderId],
-    );
-    const message = envelope('OrderPlaced', {
-      orderId,
-      customerId: 'stuck',
-      productId: 'PROD-001',
-      quantity: 1,
-    });
+    const { message } = await pendingOrderRow(host, 'stuck');
     // Make processing fail for as long as the test wants: the products table is locked away by a rename.
     await host.runtime.db.query('ALTER TABLE inventory.products RENAME TO products_gone');
     try {
