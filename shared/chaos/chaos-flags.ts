@@ -53,6 +53,7 @@ export class SimulatedCrashError extends Error {
 export class ChaosFlags {
   readonly counters: ChaosCounters = { gremlinDelays: 0, crashes: { inventory: 0, orders: 0 } };
   private cached: { at: number; doc: ChaosDocument } | undefined;
+  private reading: Promise<ChaosDocument> | undefined;
 
   constructor(
     private readonly db: Database,
@@ -62,12 +63,22 @@ export class ChaosFlags {
 
   async current(): Promise<ChaosDocument> {
     if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.doc;
+    // Every request and message asks; when the cache expires under load, one read serves them all.
+    this.reading ??= this.read().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  private async read(): Promise<ChaosDocument> {
+    const started = Date.now();
     const { rows } = await this.db.query<{ document: unknown }>(
       'SELECT document FROM platform.chaos_flags WHERE id = 1',
     );
     const stored = chaosDocument.safeParse(rows[0]?.document);
     const doc = stored.success ? stored.data : this.defaults;
-    this.cached = { at: Date.now(), doc };
+    // An update() that finished while this read was in flight is newer than what the read saw.
+    if (!this.cached || this.cached.at <= started) this.cached = { at: Date.now(), doc };
     return doc;
   }
 
