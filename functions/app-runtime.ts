@@ -49,13 +49,9 @@ export function appRuntime(env: Record<string, string | undefined> = process.env
 }
 
 async function buildRuntime(env: Record<string, string | undefined>): Promise<Runtime> {
+  assertConnectionSettings(env); // done at import already; here too for callers that come without it (the bench)
   const { loadSettings } = await import('../shared/config/settings.js');
   const settings = loadSettings(env);
-  if (settings.serviceBus.kind === 'in-process') {
-    throw new Error(
-      `${SERVICE_BUS_CONNECTION} (connection string) or ${SERVICE_BUS_CONNECTION}__fullyQualifiedNamespace must be set under the Functions host; \`npm run dev\` runs without Service Bus.`,
-    );
-  }
   const { startTelemetry } = await import('../shared/telemetry/app-insights.js');
   await startTelemetry(settings);
   const { createRuntime } = await import('./runtime.js');
@@ -79,12 +75,11 @@ export async function closeAppRuntime(): Promise<void> {
  */
 export function onFirstUse<A extends unknown[], R>(
   load: HandlerLoader<(...args: A) => Promise<R>>,
-  runtimeFor: () => Promise<Runtime> = appRuntime,
 ): (...args: A) => Promise<R> {
   let handler: Promise<(...args: A) => Promise<R>> | undefined;
   return async (...args) => {
     handler ??= (async () => {
-      const rt = await runtimeFor();
+      const rt = await appRuntime();
       return (await load())(rt);
     })().catch((err: unknown) => {
       handler = undefined;
