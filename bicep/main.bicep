@@ -50,10 +50,18 @@ param deployerPrincipalType string = 'User'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on Flex Consumption instances. instances x databasePoolMax must stay under the server connection limit (about 50 on B1ms).')
+@description('Upper bound on Flex Consumption instances. The template caps it so that instances x databasePoolMax fits the PostgreSQL SKU\'s connection budget (see appConnectionBudget).')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
+
+// Networking
+@description('private: PostgreSQL and storage are reachable only from the app (virtual network, private endpoints, no allow-all-Azure rule). public: the cheaper demo mode, public endpoints with the allow-Azure-services firewall rule.')
+@allowed([
+  'private'
+  'public'
+])
+param networkMode string = 'private'
 
 // PostgreSQL
 @description('PostgreSQL compute SKU.')
@@ -149,6 +157,30 @@ var tags = {
 var functionAppName = 'func-${envSlug}-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 var databaseName = 'valerix'
+var privateNetwork = networkMode == 'private'
+
+// Connection budget: every instance may open databasePoolMax connections, so instances x pool must fit the server's
+// user connections (max_connections minus the 15 Azure reserves, from "Limits in Azure Database for PostgreSQL
+// flexible server"), less a headroom for migrations, the deploy script and an operator's psql. A SKU missing here
+// fails the deployment at this lookup rather than at the first connection storm. Burstable servers have no built-in
+// PgBouncer, so the app connects directly (port 5432) and uses named prepared statements.
+var postgresMaxUserConnections = {
+  Standard_B1ms: 35
+  Standard_B2s: 414
+  Standard_B2ms: 844
+  Standard_B4ms: 1703
+  Standard_B8ms: 3422
+  Standard_D2ds_v5: 844
+  Standard_D4ds_v5: 1703
+  Standard_D8ds_v5: 3422
+  Standard_D16ds_v5: 4985
+  Standard_E2ds_v5: 1703
+  Standard_E4ds_v5: 3422
+  Standard_E8ds_v5: 4985
+}
+var connectionHeadroom = 5
+var appConnectionBudget = postgresMaxUserConnections[postgresSkuName] - connectionHeadroom
+var effectiveMaximumInstanceCount = max(1, min(maximumInstanceCount, appConnectionBudget / databasePoolMax))
 
 // Must equal Object.values(QUEUES) in shared/messaging/contracts.ts (checked by the consistency test).
 var queueNames = [
@@ -177,6 +209,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     deploymentContainerName: deploymentContainerName
     backupContainerName: 'backups'
+    privateNetwork: privateNetwork
   }
 }
 
@@ -220,12 +253,23 @@ module postgres 'modules/postgres.bicep' = {
     geoRedundantBackup: postgresGeoRedundantBackup
     highAvailabilityMode: postgresHighAvailability
     databaseName: databaseName
-    allowAzureServices: true
+    allowAzureServices: !privateNetwork
     appIdentityPrincipalId: identity.outputs.principalId
     appIdentityName: identity.outputs.name
     deployerObjectId: deployerObjectId
     deployerPrincipalName: deployerPrincipalName
     deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetwork) {
+  name: 'network'
+  params: {
+    name: 'vnet-${envSlug}-${resourceToken}'
+    location: location
+    tags: tags
+    postgresServerId: postgres.outputs.id
+    storageAccountId: storage.outputs.id
   }
 }
 
@@ -317,7 +361,8 @@ module functionApp 'modules/functionapp.bicep' = {
     runtimeName: 'node'
     runtimeVersion: '22'
     instanceMemoryMB: instanceMemoryMB
-    maximumInstanceCount: maximumInstanceCount
+    maximumInstanceCount: effectiveMaximumInstanceCount
+    virtualNetworkSubnetId: privateNetwork ? network!.outputs.appSubnetId : ''
     appSettings: appSettings
   }
   // Start the app only once its identity can reach storage, Service Bus, PostgreSQL and Application Insights.
@@ -366,6 +411,9 @@ output workbookPortalUrl string = '${portal}${workbook.outputs.id}'
 output postgresPortalUrl string = '${portal}${postgres.outputs.id}/overview'
 output serviceBusPortalUrl string = '${portal}${serviceBus.outputs.id}/overview'
 
+output networkMode string = networkMode
+output maximumInstanceCount int = effectiveMaximumInstanceCount
+output appConnectionBudget int = appConnectionBudget
 output resourceGroupName string = resourceGroup().name
 output identityName string = identity.outputs.name
 output identityClientId string = identity.outputs.clientId

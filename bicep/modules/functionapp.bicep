@@ -42,7 +42,10 @@ param instanceMemoryMB int = 2048
 @description('Upper bound on instances. Keep instances x DATABASE_POOL_MAX under the PostgreSQL connection limit.')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
+
+@description('Subnet for outbound virtual network integration (private networking); empty = none.')
+param virtualNetworkSubnetId string = ''
 
 @description('App settings (name -> string value). Replaces every setting on the app.')
 param appSettings object
@@ -75,8 +78,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
@@ -103,6 +108,21 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   resource settings 'config' = {
     name: 'appsettings'
     properties: appSettings
+  }
+
+  // No publishing with user names and passwords (FTP or SCM basic auth): deployments authenticate with Entra ID.
+  resource ftpCredentials 'basicPublishingCredentialsPolicies' = {
+    name: 'ftp'
+    properties: {
+      allow: false
+    }
+  }
+
+  resource scmCredentials 'basicPublishingCredentialsPolicies' = {
+    name: 'scm'
+    properties: {
+      allow: false
+    }
   }
 }
 

@@ -19,6 +19,9 @@ param deploymentContainerName string
 @description('Blob container for the daily logical exports of both schemas.')
 param backupContainerName string = 'backups'
 
+@description('Refuse traffic that does not come through a private endpoint or a trusted Azure service (private networking).')
+param privateNetwork bool = false
+
 @description('Days a deleted blob or container stays recoverable (protects the deployment package and the backups).')
 @minValue(1)
 @maxValue(365)
@@ -42,8 +45,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     publicNetworkAccess: 'Enabled'
+    // Private mode: only the app's private endpoints and trusted Azure services (the Flex deployment service); an
+    // operator who restores a backup from a laptop adds an IP rule for the time of the restore.
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: privateNetwork ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }

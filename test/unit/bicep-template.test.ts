@@ -1,0 +1,359 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadSettings, SETTING_NAMES } from '../../shared/config/settings.js';
+import { QUEUES } from '../../shared/messaging/contracts.js';
+import { METRICS } from '../../shared/telemetry/metric-names.js';
+import { type ArmTemplate, Deployment, type Json, origin } from '../support/arm-template.js';
+import { findBicepCli } from '../support/bicep-cli.js';
+
+/**
+ * bicep/ compiled by the real Bicep CLI and linted with zero diagnostics, then the compiled ARM JSON evaluated with
+ * the shipped parameters (bicep/main.parameters.json) and checked against the code: the settings it reads, its
+ * queues, its delivery count, its connection pool. In CI a missing CLI fails the suite (.ci/run restores it from
+ * NuGet); on a laptop without one the suite is skipped and says how to get one.
+ */
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const mainBicep = join(root, 'bicep', 'main.bicep');
+const shippedParameters = Object.fromEntries(
+  Object.entries(
+    (
+      JSON.parse(readFileSync(join(root, 'bicep', 'main.parameters.json'), 'utf8')) as {
+        parameters: Record<string, { value: unknown }>;
+      }
+    ).parameters,
+  ).map(([k, v]) => [k, v.value]),
+);
+
+const bicep = findBicepCli();
+const inCi = Boolean(process.env.CI);
+
+/** Settings the code reads but Azure deliberately does not set (each is explained in main.bicep). */
+const SKIPPED_IN_AZURE = [
+  'EMBEDDED_DATA_DIR',
+  'PORT',
+  'LOCAL_DELIVERY_COPIES',
+  'ServiceBusConnection',
+  'BACKUP_CONNECTION_STRING',
+  'BACKUP_CONTAINER',
+];
+
+/** Settings for the Functions host and SDKs rather than for shared/config/settings.ts. */
+const isPlatformSetting = (name: string) =>
+  name.startsWith('AzureWebJobsStorage__') ||
+  name === 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING' ||
+  name === 'ServiceBusConnection__credential' ||
+  name === 'ServiceBusConnection__clientId';
+
+const SECRET_PATTERN =
+  /AccountKey=|SharedAccessKey=|SharedAccessSignature|password=|listKeys\(|listConnectionStrings\(/i;
+
+describe('the Bicep CLI', () => {
+  it.runIf(inCi || bicep)('is available (CI restores it from NuGet)', () => {
+    expect(
+      bicep,
+      'No Bicep CLI: install `az bicep install`, put `bicep` on PATH, or run `dotnet restore infra/bicep-cli`',
+    ).toBeDefined();
+    console.info(`bicep-template: using ${bicep?.description}`);
+  });
+  it.skipIf(inCi || bicep)('is not on this machine: the template checks are skipped', () => {});
+});
+
+describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
+  let template: ArmTemplate;
+  let buildDiagnostics = '';
+  const deploy = (overrides: Record<string, unknown> = {}) =>
+    new Deployment(template, { ...shippedParameters, ...overrides });
+  const appSettingsOf = (main: Deployment) =>
+    main.module('functionapp').scope.parameters.appSettings as Record<string, unknown>;
+
+  beforeAll(() => {
+    const built = bicep!.build(mainBicep);
+    template = JSON.parse(built.json) as ArmTemplate;
+    buildDiagnostics = built.diagnostics;
+  });
+
+  it('builds without a warning and lints with zero errors and zero warnings', () => {
+    expect(buildDiagnostics).toBe('');
+    const findings = bicep!
+      .lint(mainBicep)
+      .map(
+        (r) =>
+          `${r.locations?.[0]?.physicalLocation?.artifactLocation?.uri}:${r.locations?.[0]?.physicalLocation?.region?.startLine} ${r.level} ${r.ruleId}: ${r.message.text}`,
+      );
+    expect(findings).toEqual([]);
+  });
+
+  describe('Function App settings', () => {
+    it('sets every setting the config module reads, except the documented skip list', () => {
+      const settings = appSettingsOf(deploy());
+      const missing = SETTING_NAMES.filter((n) => !SKIPPED_IN_AZURE.includes(n) && !(n in settings));
+      expect(missing).toEqual([]);
+      const mainText = readFileSync(mainBicep, 'utf8');
+      for (const name of SKIPPED_IN_AZURE) {
+        expect(SETTING_NAMES as string[], `${name} is no longer a setting; update the skip list`).toContain(
+          name,
+        );
+        expect(mainText, `main.bicep explains why ${name} is not set`).toMatch(
+          new RegExp(`^//\\s+- ${name}\\s`, 'm'),
+        );
+        expect(name in settings, `${name} must not be set in Azure`).toBe(false);
+      }
+    });
+
+    it('sets nothing the code does not know, apart from platform settings', () => {
+      const names = Object.keys(appSettingsOf(deploy()));
+      const unknown = names.filter((n) => !(SETTING_NAMES as string[]).includes(n) && !isPlatformSetting(n));
+      expect(unknown).toEqual([]);
+    });
+
+    it('holds values the app accepts (the same zod validation the app runs at its first invocation)', () => {
+      const settings = appSettingsOf(deploy());
+      const concrete = Object.fromEntries(
+        Object.entries(settings).map(([k, v]) => [k, origin(v) ? placeholderFor(k) : String(v)]),
+      );
+      expect(() => loadSettings(concrete)).not.toThrow();
+    });
+
+    it('connects to everything with the managed identity: no connection string, key or password', () => {
+      const settings = appSettingsOf(deploy());
+      expect(settings.DATABASE_AUTH).toBe('entra');
+      expect(String(settings.DATABASE_URL)).toMatch(
+        /^postgres:\/\/\{identity\.outputs\.name\.value\}@\{postgres\.outputs\.fullyQualifiedDomainName\.value\}:5432\/valerix\?sslmode=require$/,
+      );
+      expect(settings.AzureWebJobsStorage__credential).toBe('managedidentity');
+      expect(settings.ServiceBusConnection__credential).toBe('managedidentity');
+      for (const name of [
+        'AZURE_CLIENT_ID',
+        'AzureWebJobsStorage__clientId',
+        'ServiceBusConnection__clientId',
+      ]) {
+        expect(origin(settings[name]), name).toBe('identity.outputs.clientId');
+      }
+      expect(settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toBe(
+        'ClientId={identity.outputs.clientId.value};Authorization=AAD',
+      );
+      expect(settings).not.toHaveProperty('AzureWebJobsStorage');
+      expect(settings).not.toHaveProperty('ServiceBusConnection');
+    });
+
+    it('contains no secret, and neither does any output', () => {
+      const main = deploy();
+      for (const [name, value] of Object.entries(appSettingsOf(main))) {
+        expect(String(value), name).not.toMatch(SECRET_PATTERN);
+      }
+      for (const [name, value] of Object.entries(main.outputs())) {
+        expect(JSON.stringify(String(value)), name).not.toMatch(SECRET_PATTERN);
+      }
+      // No expression anywhere in the template reads a key.
+      expect(JSON.stringify(template)).not.toMatch(/listKeys\(|listConnectionStrings\(|listAccountSas\(/);
+    });
+  });
+
+  describe('Service Bus', () => {
+    const queues = () => deploy().module('servicebus').resources('Microsoft.ServiceBus/namespaces/queues');
+
+    it('creates exactly the queues the code uses', () => {
+      const sb = deploy().module('servicebus');
+      expect([...(sb.scope.parameters.queueNames as string[])].sort()).toEqual(Object.values(QUEUES).sort());
+      expect(queues().map((q) => q.name.split('/').pop())).toEqual(sb.scope.parameters.queueNames);
+    });
+
+    it('detects duplicates (required for the deterministic message ids) and dead-letters expired messages', () => {
+      for (const queue of queues()) {
+        const props = queue.properties as Record<string, unknown>;
+        expect(props.requiresDuplicateDetection, queue.name).toBe(true);
+        expect(props.duplicateDetectionHistoryTimeWindow).toMatch(/^PT\d+[MH]$/);
+        expect(props.deadLetteringOnMessageExpiration).toBe(true);
+        expect(props.requiresSession).toBe(false);
+      }
+    });
+
+    it('dead-letters after the number of deliveries the app counts (MAX_DELIVERY_COUNT, also the code default)', () => {
+      const main = deploy();
+      for (const queue of queues()) {
+        const broker = (queue.properties as Record<string, unknown>).maxDeliveryCount;
+        expect(String(broker), queue.name).toBe(appSettingsOf(main).MAX_DELIVERY_COUNT);
+        expect(broker).toBe(loadSettings({}).maxDeliveryCount);
+      }
+    });
+
+    it('has SAS keys off and gives the app identity sender and receiver roles on each queue', () => {
+      const sb = deploy().module('servicebus');
+      expect(sb.props('Microsoft.ServiceBus/namespaces').disableLocalAuth).toBe(true);
+      const grants = sb.resources('Microsoft.Authorization/roleAssignments').map((r) => {
+        const props = r.properties as Record<string, unknown>;
+        const role = String(props.roleDefinitionId).includes('69a216fc-b8fb-44d8-bc22-1f3c2cd27a39')
+          ? 'sender'
+          : String(props.roleDefinitionId).includes('4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0')
+            ? 'receiver'
+            : String(props.roleDefinitionId);
+        return `${role} on ${String(r.scope).split(',').pop()?.replace(/\)\}$/, '')} for ${origin(props.principalId)}`;
+      });
+      const expected = Object.values(QUEUES).flatMap((q) => [
+        `sender on ${q} for identity.outputs.principalId`,
+        `receiver on ${q} for identity.outputs.principalId`,
+      ]);
+      expect(grants.sort()).toEqual(expected.sort());
+    });
+  });
+
+  describe('database connections fit the PostgreSQL SKU', () => {
+    /** Instances x pool the app may open, and the user connections the SKU allows, for given parameters. */
+    const connections = (overrides: Record<string, unknown> = {}) => {
+      const main = deploy(overrides);
+      const instances = (
+        main.module('functionapp').props('Microsoft.Web/sites').functionAppConfig
+          .scaleAndConcurrency as Record<string, number>
+      ).maximumInstanceCount as number;
+      const pool = Number(appSettingsOf(main).DATABASE_POOL_MAX);
+      const sku = String(main.scope.parameters.postgresSkuName);
+      const serverSku = (
+        main.module('postgres').resources('Microsoft.DBforPostgreSQL/flexibleServers')[0] as Json
+      ).sku.name;
+      const userConnections = (main.variable('postgresMaxUserConnections') as Record<string, number>)[
+        sku
+      ] as number;
+      return { instances, pool, demand: instances * pool, userConnections, serverSku, sku };
+    };
+
+    it('with the shipped parameters: maximumInstanceCount x DATABASE_POOL_MAX stays under the limit, with headroom', () => {
+      const c = connections();
+      expect(c.serverSku).toBe(c.sku);
+      expect(c.instances).toBe(shippedParameters.maximumInstanceCount); // not silently capped
+      expect(c.demand).toBeLessThanOrEqual(c.userConnections - 5);
+    });
+
+    it('caps the instance count when the parameters would not fit', () => {
+      const c = connections({
+        maximumInstanceCount: 1000,
+        databasePoolMax: 10,
+        postgresSkuName: 'Standard_B1ms',
+      });
+      expect(c.demand).toBeLessThanOrEqual(c.userConnections - 5);
+      expect(c.instances).toBe(3);
+      const bigger = connections({
+        maximumInstanceCount: 100,
+        databasePoolMax: 4,
+        postgresSkuName: 'Standard_D4ds_v5',
+        postgresSkuTier: 'GeneralPurpose',
+      });
+      expect(bigger.instances).toBe(100);
+    });
+
+    it('refuses a SKU whose connection limit it does not know', () => {
+      expect(() => connections({ postgresSkuName: 'Standard_Unknown' })).toThrow(/Standard_Unknown/);
+    });
+  });
+
+  describe('network and publishing', () => {
+    it('private mode (the default): PostgreSQL and storage only through private endpoints in the app network', () => {
+      expect(shippedParameters.networkMode).toBe('private');
+      const main = deploy();
+      const network = main.module('network');
+      expect(network.deployed).toBe(true);
+      const groups = network
+        .resources('Microsoft.Network/privateEndpoints')
+        .map((r) => (r.properties as Json).privateLinkServiceConnections[0].properties.groupIds[0]);
+      expect(groups).toEqual(['postgresqlServer', 'blob', 'queue', 'table']);
+      const endpoints = (network.variable('endpoints') as { groupId: string; targetId: unknown }[]).map(
+        (e) => [e.groupId, origin(e.targetId)],
+      );
+      expect(endpoints).toEqual([
+        ['postgresqlServer', 'postgres.outputs.id'],
+        ['blob', 'storage.outputs.id'],
+        ['queue', 'storage.outputs.id'],
+        ['table', 'storage.outputs.id'],
+      ]);
+      expect(
+        main.module('postgres').resources('Microsoft.DBforPostgreSQL/flexibleServers/firewallRules'),
+      ).toEqual([]);
+      const storage = main.module('storage').props('Microsoft.Storage/storageAccounts');
+      expect(storage.networkAcls.defaultAction).toBe('Deny');
+      expect(storage.allowSharedKeyAccess).toBe(false);
+      const site = main.module('functionapp').props('Microsoft.Web/sites');
+      expect(origin(site.virtualNetworkSubnetId)).toBe('network.outputs.appSubnetId');
+    });
+
+    it("public mode (cheap demos) keeps today's public endpoints and the allow-Azure-services rule", () => {
+      const main = deploy({ networkMode: 'public' });
+      expect(main.module('network').deployed).toBe(false);
+      const rules = main
+        .module('postgres')
+        .resources('Microsoft.DBforPostgreSQL/flexibleServers/firewallRules');
+      expect(rules.map((r) => (r.properties as Json).startIpAddress)).toEqual(['0.0.0.0']);
+      const site = main.module('functionapp').props('Microsoft.Web/sites');
+      expect(site.virtualNetworkSubnetId).toBeNull();
+    });
+
+    it('runs Node 22 on Flex Consumption, https only, FTPS off, no basic-auth publishing', () => {
+      const app = deploy().module('functionapp');
+      const site = app.props('Microsoft.Web/sites');
+      expect(site.functionAppConfig.runtime).toEqual({ name: 'node', version: '22' });
+      expect(site.httpsOnly).toBe(true);
+      expect(site.siteConfig.ftpsState).toBe('Disabled');
+      const plan = app.resources('Microsoft.Web/serverfarms')[0] as Json;
+      expect(plan.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
+      const policies = app.resources('Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+      expect(policies.map((p) => [p.name.split('/').pop(), (p.properties as Json).allow])).toEqual([
+        ['ftp', false],
+        ['scm', false],
+      ]);
+    });
+
+    it('Application Insights and PostgreSQL accept Entra authentication only', () => {
+      const main = deploy();
+      const ai = main.module('monitoring').props('Microsoft.Insights/components');
+      expect(ai.DisableLocalAuth).toBe(true);
+      const pg = main.module('postgres').props('Microsoft.DBforPostgreSQL/flexibleServers');
+      expect(pg.authConfig.passwordAuth).toBe('Disabled');
+      expect(pg.authConfig.activeDirectoryAuth).toBe('Enabled');
+    });
+  });
+
+  describe('monitoring', () => {
+    it('the latency alert uses the shortest window and the same threshold as the app', () => {
+      const main = deploy();
+      const alerts = main.module('alerts').resources('Microsoft.Insights/metricAlerts');
+      const latency = alerts.find((a) => a.name.endsWith('-request-duration'))?.properties as Json;
+      expect(latency.evaluationFrequency).toBe('PT1M');
+      expect(latency.windowSize).toBe('PT1M');
+      const criterion = latency.criteria.allOf[0];
+      expect(criterion.metricName).toBe('requests/duration');
+      expect(String(criterion.threshold)).toBe(appSettingsOf(main).LATENCY_RED_THRESHOLD_MS);
+      expect(main.module('alerts').scope.parameters.deadLetterMetricName).toBe(METRICS.deadLetters);
+    });
+
+    it('the Workbook charts every custom metric and has the 30-second tile with the app threshold', () => {
+      const main = deploy();
+      const workbook = main.module('workbook').props('Microsoft.Insights/workbooks');
+      // serializedData is replace(definition, placeholder, <the component id, known at deployment>).
+      const definition = String(main.module('workbook').variable('definition'));
+      expect(String(workbook.serializedData)).toContain('__APPINSIGHTS_RESOURCE_ID__');
+      const content = JSON.parse(definition) as { items: { content?: { query?: string } }[] };
+      const queries = JSON.stringify(content.items);
+      expect(Object.values(METRICS).filter((name) => !queries.includes(`\\"${name}\\"`))).toEqual([]);
+      const tile = content.items.find(
+        (i) => i.content?.query?.includes('30s') && i.content.query.includes('requests'),
+      );
+      const threshold = appSettingsOf(main).LATENCY_RED_THRESHOLD_MS;
+      expect(tile?.content?.query).toContain('createOrder');
+      expect(tile?.content?.query).toContain(`AvgMs > ${threshold}`);
+      expect(JSON.stringify(tile)).toContain(`"thresholdValue":"${threshold}"`);
+    });
+  });
+});
+
+/** A well-formed stand-in for a value Azure fills in at deployment time, so the settings can be validated. */
+function placeholderFor(name: string): string {
+  if (name === 'DATABASE_URL')
+    return 'postgres://id-valerix@psql-valerix.postgres.database.azure.com:5432/valerix?sslmode=require';
+  if (name.endsWith('Uri') || name.endsWith('_URL')) return 'https://stvalerix.blob.core.windows.net/backups';
+  if (name.endsWith('clientId') || name === 'AZURE_CLIENT_ID') return '00000000-0000-0000-0000-000000000000';
+  if (name === 'APPLICATIONINSIGHTS_CONNECTION_STRING') {
+    return 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/';
+  }
+  return 'sb-valerix.servicebus.windows.net';
+}
