@@ -4,6 +4,10 @@
 #
 #   infra/scripts/deploy.sh              # deploy
 #   infra/scripts/deploy.sh --what-if    # show what the Bicep deployment would change, change nothing
+#   infra/scripts/deploy.sh --migrate-only
+#                                        # azd's postprovision hook (azure.yaml): make the deployer a PostgreSQL
+#                                        # Entra administrator, run the migrations and grant the app role; reads the
+#                                        # provisioned names from azd's environment (the Bicep outputs)
 #
 # Environment (all optional):
 #   AZURE_RESOURCE_GROUP     resource group to deploy into               (default: rg-valerix)
@@ -21,11 +25,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 WHAT_IF=0
+MIGRATE_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --what-if) WHAT_IF=1 ;;
+    --migrate-only) MIGRATE_ONLY=1 ;;
     -h | --help)
-      sed -n '2,18p' "$0"
+      sed -n '2,22p' "$0"
       exit 0
       ;;
     *)
@@ -40,9 +46,6 @@ LOCATION="${AZURE_LOCATION:-swedencentral}"
 DEPLOYMENT_NAME="valerix-main"
 TEMPLATE="bicep/main.bicep"
 PARAMETERS="bicep/main.parameters.json"
-ARTIFACTS="$ROOT/artifacts/deploy"
-PACKAGE_DIR="$ARTIFACTS/package"
-PACKAGE_ZIP="$ARTIFACTS/valerix-functions.zip"
 
 log() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() {
@@ -65,6 +68,15 @@ jwt_claim() { # jwt_claim <token> <claim>: prints a claim of a JWT's payload (no
            process.stdout.write(String(p[process.argv[2]] ?? ""));' "$1" "$2"
 }
 urlencode() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))' "$1"; }
+
+# ---------------------------------------------------------------------------------------------------------------
+# First, before anything changes in Azure: a build that fails should fail here (CI runs the same `npm run package`).
+if ((!MIGRATE_ONLY)); then
+  log "Build and package"
+  npm ci --no-audit --no-fund
+  npm run package
+fi
+PACKAGE_ZIP="$ROOT/artifacts/deploy/valerix-functions.zip"
 
 # ---------------------------------------------------------------------------------------------------------------
 log "Checking tools and Azure login"
@@ -117,54 +129,46 @@ if ((WHAT_IF)); then
   exit 0
 fi
 
-# ---------------------------------------------------------------------------------------------------------------
-log "Resource group"
-if [[ "$(az group exists --name "$RESOURCE_GROUP")" != "true" ]]; then
-  az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags application=valerix -o none
-  echo "   created $RESOURCE_GROUP in $LOCATION"
+if ((MIGRATE_ONLY)); then
+  # azd provisioned bicep/ and keeps its outputs in its environment, which it passes to this hook.
+  for name in postgresServerName postgresFqdn databaseName identityName; do
+    [[ -n "${!name:-}" ]] || die "$name is not set: run this from azd (postprovision hook) or without --migrate-only"
+  done
+  RESOURCE_GROUP="${AZURE_RESOURCE_GROUP:-${resourceGroupName:-$RESOURCE_GROUP}}"
+  PG_SERVER="$postgresServerName"
+  PG_FQDN="$postgresFqdn"
+  PG_DATABASE="$databaseName"
+  APP_ROLE="$identityName"
+  log "PostgreSQL Entra administrator: $DEPLOYER_NAME"
+  # deploy.sh passes the deployer to Bicep; azd does not know the deployer's name, so add it here (idempotent).
+  if ! az postgres flexible-server microsoft-entra-admin show -g "$RESOURCE_GROUP" -s "$PG_SERVER" \
+    -i "$DEPLOYER_OBJECT_ID" -o none 2>/dev/null; then
+    retry 5 30 az postgres flexible-server microsoft-entra-admin create -g "$RESOURCE_GROUP" -s "$PG_SERVER" \
+      --object-id "$DEPLOYER_OBJECT_ID" --display-name "$DEPLOYER_NAME" --type "$DEPLOYER_TYPE" -o none
+  fi
 else
-  echo "   $RESOURCE_GROUP exists"
-fi
+  # ---------------------------------------------------------------------------------------------------------------
+  log "Resource group"
+  if [[ "$(az group exists --name "$RESOURCE_GROUP")" != "true" ]]; then
+    az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags application=valerix -o none
+    echo "   created $RESOURCE_GROUP in $LOCATION"
+  else
+    echo "   $RESOURCE_GROUP exists"
+  fi
 
-log "Infrastructure (Bicep): a first deployment takes 10-15 minutes, mostly PostgreSQL"
-# Retried once: PostgreSQL can reject an Entra administrator change while it is still settling after creation.
-retry 2 60 az deployment group create "${DEPLOY_PARAMS[@]}" -o none
-output() { az deployment group show -g "$RESOURCE_GROUP" -n "$DEPLOYMENT_NAME" --query "properties.outputs.$1.value" -o tsv; }
-FUNCTION_APP="$(output functionAppName)"
-FUNCTION_URL="$(output functionAppUrl)"
-UI_URL="$(output uiUrl)"
-HEALTH_URL="$(output healthUrl)"
-PG_SERVER="$(output postgresServerName)"
-PG_FQDN="$(output postgresFqdn)"
-PG_DATABASE="$(output databaseName)"
-APP_ROLE="$(output identityName)"
-
-# ---------------------------------------------------------------------------------------------------------------
-log "Build"
-npm ci --no-audit --no-fund
-npm run build
-
-log "Package"
-for required in dist package.json package-lock.json host.json infra/migrations; do
-  [[ -e "$required" ]] || die "$required is missing; the package needs it"
-done
-rm -rf "$PACKAGE_DIR" "$PACKAGE_ZIP"
-mkdir -p "$PACKAGE_DIR/infra"
-cp -R dist host.json package.json package-lock.json "$PACKAGE_DIR/"
-cp -R infra/migrations "$PACKAGE_DIR/infra/"
-if [[ -d functions/platform/ui ]]; then # static assets of GET /api/ui, read from the project root at run time
-  mkdir -p "$PACKAGE_DIR/functions/platform"
-  cp -R functions/platform/ui "$PACKAGE_DIR/functions/platform/"
-  find "$PACKAGE_DIR/functions" -name '*.ts' -delete
+  log "Infrastructure (Bicep): a first deployment takes 10-15 minutes, mostly PostgreSQL"
+  # Retried once: PostgreSQL can reject an Entra administrator change while it is still settling after creation.
+  retry 2 60 az deployment group create "${DEPLOY_PARAMS[@]}" -o none
+  output() { az deployment group show -g "$RESOURCE_GROUP" -n "$DEPLOYMENT_NAME" --query "properties.outputs.$1.value" -o tsv; }
+  FUNCTION_APP="$(output functionAppName)"
+  FUNCTION_URL="$(output functionAppUrl)"
+  UI_URL="$(output uiUrl)"
+  HEALTH_URL="$(output healthUrl)"
+  PG_SERVER="$(output postgresServerName)"
+  PG_FQDN="$(output postgresFqdn)"
+  PG_DATABASE="$(output databaseName)"
+  APP_ROLE="$(output identityName)"
 fi
-# Production dependencies only, installed clean from the lock file.
-(cd "$PACKAGE_DIR" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund)
-if command -v zip >/dev/null; then
-  (cd "$PACKAGE_DIR" && zip -qr -X "$PACKAGE_ZIP" .)
-else
-  python3 -c 'import shutil, sys; shutil.make_archive(sys.argv[1][:-4], "zip", sys.argv[2])' "$PACKAGE_ZIP" "$PACKAGE_DIR"
-fi
-echo "   $(du -h "$PACKAGE_ZIP" | cut -f1) $PACKAGE_ZIP"
 
 # ---------------------------------------------------------------------------------------------------------------
 log "Database migrations (as $DEPLOYER_NAME, Entra token as password)"
@@ -221,6 +225,11 @@ APP_ROLE="$APP_ROLE" DATABASE_URL="$MIGRATION_URL" node --input-type=module -e '
 '
 close_firewall
 FIREWALL_RULE=""
+
+if ((MIGRATE_ONLY)); then
+  log "Migrated; azd deploys the package next (artifacts/deploy/package, built by its prepackage hook)"
+  exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------------------------
 log "Publish to $FUNCTION_APP (Flex Consumption one deploy)"
