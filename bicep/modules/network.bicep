@@ -42,6 +42,9 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
         name: 'app'
         properties: {
           addressPrefix: appSubnetPrefix
+          // The app reaches Service Bus, Application Insights and Entra ID over the internet; say so explicitly, as
+          // new subnets default to no outbound access in later API versions.
+          defaultOutboundAccess: true
           delegations: [
             {
               name: 'flex-consumption'
