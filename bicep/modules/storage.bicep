@@ -44,12 +44,13 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     dnsEndpointType: 'Standard'
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
-    // Private mode: only the app's private endpoints and trusted Azure services (the Flex deployment service); an
-    // operator who restores a backup from a laptop adds an IP rule for the time of the restore.
+    // Private mode, as in Azure's Flex Consumption quickstarts: only the app's private endpoints (the Flex
+    // deployment service publishes through the platform, not this endpoint). Restoring a backup from a laptop means
+    // opening public access to that laptop's IP for the time of the restore.
+    publicNetworkAccess: privateNetwork ? 'Disabled' : 'Enabled'
     networkAcls: {
       defaultAction: privateNetwork ? 'Deny' : 'Allow'
-      bypass: 'AzureServices'
+      bypass: privateNetwork ? 'None' : 'AzureServices'
     }
   }
 }

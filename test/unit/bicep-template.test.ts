@@ -271,6 +271,7 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
         main.module('postgres').resources('Microsoft.DBforPostgreSQL/flexibleServers/firewallRules'),
       ).toEqual([]);
       const storage = main.module('storage').props('Microsoft.Storage/storageAccounts');
+      expect(storage.publicNetworkAccess).toBe('Disabled');
       expect(storage.networkAcls.defaultAction).toBe('Deny');
       expect(storage.allowSharedKeyAccess).toBe(false);
       const site = main.module('functionapp').props('Microsoft.Web/sites');
@@ -284,6 +285,9 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
         .module('postgres')
         .resources('Microsoft.DBforPostgreSQL/flexibleServers/firewallRules');
       expect(rules.map((r) => (r.properties as Json).startIpAddress)).toEqual(['0.0.0.0']);
+      expect(main.module('storage').props('Microsoft.Storage/storageAccounts').publicNetworkAccess).toBe(
+        'Enabled',
+      );
       const site = main.module('functionapp').props('Microsoft.Web/sites');
       expect(site.virtualNetworkSubnetId).toBeNull();
     });
