@@ -20,7 +20,7 @@ export function createPool(options: PoolOptions): pg.Pool {
   // pg lets every field parsed from connectionString override the config, an absent password included, which
   // would silently drop the token provider. So with a provider the URL is parsed here and passed field by field.
   const target = options.password
-    ? { ...(parse(options.connectionString) as pg.PoolConfig), password: options.password }
+    ? { ...(parse(options.connectionString) as unknown as pg.PoolConfig), password: options.password }
     : { connectionString: options.connectionString };
   const pool = new pg.Pool({
     ...target,

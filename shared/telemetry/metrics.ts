@@ -35,7 +35,7 @@ export function count(name: string, value = 1, attributes?: Attributes): void {
 export function record(name: string, value: number, attributes?: Attributes): void {
   let histogram = histograms.get(name);
   if (!histogram) {
-    histogram = getMeter().createHistogram(name, { unit: name.endsWith('_ms') ? 'ms' : undefined });
+    histogram = getMeter().createHistogram(name, name.endsWith('_ms') ? { unit: 'ms' } : {});
     histograms.set(name, histogram);
   }
   histogram.record(value, attributes);
@@ -54,9 +54,8 @@ export function gauge(
 ): () => void {
   let instrument = gauges.get(name);
   if (!instrument) {
-    instrument = getMeter().createObservableGauge(name, {
-      unit: name.endsWith('_ms') ? 'ms' : name.endsWith('_s') ? 's' : undefined,
-    });
+    const unit = name.endsWith('_ms') ? 'ms' : name.endsWith('_s') ? 's' : undefined;
+    instrument = getMeter().createObservableGauge(name, unit ? { unit } : {});
     gauges.set(name, instrument);
   }
   const callback: ObservableCallback = async (result) => {

@@ -46,7 +46,7 @@ export async function invokeHttp(fn: HttpFunctionDefinition, init: InvokeInit = 
   } else if (typeof init.body === 'string') body = { string: init.body };
   else if (init.body) body = { bytes: init.body };
   const request = new HttpRequest({
-    method: init.method ?? fn.methods[0],
+    method: init.method ?? fn.methods[0] ?? 'GET',
     url: `http://localhost:7071${init.path ?? `/api/${fn.route}`}`,
     headers,
     params: init.params ?? {},

@@ -26,7 +26,7 @@ export async function startTestHost(
     databaseUrl: database.url,
     embeddedDatabase: !realPostgres,
     port: 0,
-    log: process.env.VALERIX_TEST_LOG ? undefined : silentLog,
+    ...(process.env.VALERIX_TEST_LOG ? {} : { log: silentLog }),
     ...options,
   });
   return Object.assign(host, {

@@ -83,7 +83,11 @@ export async function startHostProcess(env: Record<string, string | undefined>):
       return new Promise<HostStats>((resolve, reject) => {
         if (!child.connected) return reject(new Error(`the bench host is gone:\n${output}`));
         waiting.set(id, resolve);
-        child.send({ type: 'stats', id, resetLoopDelay: options.resetLoopDelay } satisfies HostRequest);
+        child.send({
+          type: 'stats',
+          id,
+          ...(options.resetLoopDelay === undefined ? {} : { resetLoopDelay: options.resetLoopDelay }),
+        } satisfies HostRequest);
       });
     },
     async close() {
