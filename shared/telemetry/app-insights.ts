@@ -21,7 +21,7 @@ import type { Settings } from '../config/settings.js';
  * host.json) needs. Only with `"telemetryMode": "OpenTelemetry"` in host.json does the worker also have to declare
  * that it sends logs itself; `@azure/functions-opentelemetry-instrumentation` does that, and it is attempted then.
  * That mode is not supported as built: telemetry starts on the first invocation, after the worker has locked its
- * setup, so the capability cannot be declared any more and the attempt logs a warning (README, Monitoring).
+ * setup, so the capability cannot be declared any more and the attempt logs a warning (docs/monitoring.md).
  */
 
 /**
