@@ -25,7 +25,8 @@ export const ordersFunctions: FunctionSpec[] = [
     name: 'listOrders',
     route: 'orders',
     methods: ['GET'],
-    authLevel: 'anonymous',
+    // Every customer's orders: an operator route. A customer reads their order by its (unguessable) id.
+    authLevel: 'function',
     load: async () => (await import('./read-orders.js')).listOrdersHandler,
   },
   {

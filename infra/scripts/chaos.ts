@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FUNCTION_KEY_HEADER } from '../local-host/function-keys.js';
 import { type ChaosOptions, parseArgs, USAGE, UsageError } from './chaos/args.js';
 import { type ClientOutcome, planOrders, probeReplays, runLoad } from './chaos/driver.js';
 import {
@@ -124,6 +125,7 @@ async function run(
   say: (m: string) => void,
 ): Promise<number> {
   const base = env.host.url;
+  const api = hostApi(base, env.host.functionKey);
   const phasesMs: Record<string, number> = { startup: Math.round(performance.now() - clock.t0) };
   const phase = (name: string, since: number) => {
     phasesMs[name] = Math.round(performance.now() - since);
@@ -138,7 +140,7 @@ async function run(
   const startingStock = Object.fromEntries(inventory.items.map((i) => [i.productId, i.available]));
 
   // 2. Chaos on.
-  const chaos = await api(base, 'PUT', '/api/chaos', {
+  const chaos = await api('PUT', '/api/chaos', {
     gremlin: { enabled: true, mode: 'deterministic', everyN: options.everyN, latencyMs: options.gremlinMs },
     crash: { enabled: true, target: 'both', mode: 'deterministic', everyN: options.crashEveryN },
   });
@@ -192,7 +194,7 @@ async function run(
 
   // 5. Chaos off, then let redeliveries and the outbox drain, so the checks see a quiet database.
   loadStart = performance.now();
-  const chaosOff = await api(base, 'PUT', '/api/chaos', {
+  const chaosOff = await api('PUT', '/api/chaos', {
     gremlin: { enabled: false },
     crash: { enabled: false },
   }).catch((err: Error) => `could not turn chaos off: ${err.message}`);
@@ -270,18 +272,26 @@ async function quiesce(env: ChaosEnvironment, until: number): Promise<void> {
   }
 }
 
-/** One JSON call to the host; anything but 2xx is an error naming the route and the answer. */
-async function api<T = unknown>(base: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new SetupError(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
+/**
+ * One JSON call to the host, with the function key (chaos is an operator route); anything but 2xx is an error
+ * naming the route and the answer.
+ */
+const hostApi =
+  (base: string, functionKey: string) =>
+  async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        [FUNCTION_KEY_HEADER]: functionKey,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new SetupError(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    return JSON.parse(text) as T;
+  };
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -33,6 +33,7 @@ const workbookText = read('bicep/workbook/valerix-workbook.json');
 const SKIPPED_IN_AZURE = [
   'EMBEDDED_DATA_DIR',
   'PORT',
+  'LOCAL_FUNCTION_KEY',
   'LOCAL_DELIVERY_COPIES',
   'ServiceBusConnection',
   'BACKUP_CONNECTION_STRING',
