@@ -1,6 +1,7 @@
 import type { Database } from '../../shared/db/database.js';
 import type { Queryable } from '../../shared/db/pool.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
+import { messageIdFor } from '../../shared/messaging/contracts.js';
 import {
   BatchingQueue,
   outboxInsertSql,
@@ -320,4 +321,35 @@ export async function finalize(
   if (rows[0]) return { outcome: 'applied' as const, order: toOrder(rows[0]) };
   const exists = await client.query('SELECT 1 FROM orders.orders WHERE id = $1', [change.orderId]);
   return { outcome: exists.rowCount ? ('already-final' as const) : ('unknown-order' as const) };
+}
+
+/**
+ * The pending-order sweep: OrderPlaced rows of orders pending for longer than `afterSeconds` whose message went
+ * out at least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or
+ * that the relay gave up on, set to be sent again now — oldest orders first, locked so two sweeps never take the
+ * same row. Rows that are simply waiting for the relay are left to it. Returns the message ids to re-send.
+ */
+export async function resetStaleOrderPlaced(
+  db: Database,
+  input: { afterSeconds: number; limit: number; maxRelayAttempts: number },
+): Promise<string[]> {
+  const { rows } = await db.query<{ message_id: string }>(
+    `WITH stale AS (
+       SELECT ob.id FROM orders.orders o
+         JOIN orders.outbox ob ON ob.message_id = $4 || o.id::text
+        WHERE o.status = 'pending' AND o.created_at < now() - make_interval(secs => $1::int)
+          AND (ob.published_at < now() - make_interval(secs => $1::int)
+               OR (ob.published_at IS NULL AND ob.attempts >= $3))
+        ORDER BY o.created_at
+        LIMIT $2
+        FOR UPDATE OF ob SKIP LOCKED
+     )
+     UPDATE orders.outbox ob
+        SET published_at = NULL, attempts = 0, next_attempt_at = now(),
+            last_error = 'order still pending: re-sent by the pending-order sweeper'
+       FROM stale WHERE ob.id = stale.id
+     RETURNING ob.message_id`,
+    [input.afterSeconds, input.limit, input.maxRelayAttempts, messageIdFor('OrderPlaced', '')],
+  );
+  return rows.map((r) => r.message_id);
 }
