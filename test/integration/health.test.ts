@@ -56,4 +56,21 @@ describe('health', () => {
       await host.runtime.db.query('ALTER TABLE inventory.reservations_moved RENAME TO reservations');
     }
   });
+
+  it('answers 503 while the database breaker is open, even though the database answers its own check', async () => {
+    // Isolated = held open: what the breaker is for the seconds after an outage, while every order gets 503.
+    const held = host.runtime.policies.breakers.database.isolate();
+    try {
+      for (const fn of [health(), details()]) {
+        const res = await invokeHttp(fn, { params: {} });
+        expect(res.status, fn.name).toBe(503);
+        expect(res.headers.get('retry-after')).toBeTruthy();
+        expect(res.body.breakers.database).toBe('isolated');
+        expect(res.body.services.orders.detail).toMatch(/circuit breaker (is )?open/);
+      }
+    } finally {
+      held.dispose();
+    }
+    expect((await invokeHttp(health(), { params: {} })).status).toBe(200);
+  });
 });
