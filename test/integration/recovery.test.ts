@@ -59,28 +59,30 @@ describe('the in-process transport marks a message published only once it is han
   });
 });
 
+/** A pending order whose OrderPlaced was sent (and marked published) `ageSeconds` ago, and nothing since. */
+async function sentPendingOrder(host: TestHost, customerId: string, quantity: number, ageSeconds: number) {
+  const orderId = crypto.randomUUID();
+  const message = envelope('OrderPlaced', { orderId, customerId, productId: 'PROD-003', quantity });
+  const at = `now() - make_interval(secs => ${ageSeconds})`;
+  await host.runtime.db.query(
+    `INSERT INTO orders.orders (id, customer_id, product_id, quantity, created_at, updated_at)
+     VALUES ($1, $2, 'PROD-003', $3, ${at}, ${at})`,
+    [orderId, customerId, quantity],
+  );
+  await host.runtime.db.query(
+    `INSERT INTO orders.outbox (message_id, queue, type, body, created_at, attempts, published_at)
+     VALUES ($1, $2, 'OrderPlaced', $3, ${at}, 1, ${at})`,
+    [message.messageId, QUEUES.reservations, JSON.stringify(message)],
+  );
+  return orderId;
+}
+
 describe('the pending-order sweeper', () => {
   it('re-sends the OrderPlaced of an order pending too long whose message was lost after it was sent', async () => {
     const host = await startTestHost({ PENDING_ORDER_SWEEP_AFTER_SECONDS: '1' });
     cleanups.push(() => host.stop());
-    const orderId = crypto.randomUUID();
-    const message = envelope('OrderPlaced', {
-      orderId,
-      customerId: 'lost',
-      productId: 'PROD-003',
-      quantity: 2,
-    });
     // Sent a minute ago and marked published, then lost (say, dead-lettered while the database was down).
-    await host.runtime.db.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity, created_at, updated_at)
-       VALUES ($1, 'lost', 'PROD-003', 2, now() - interval '1 minute', now() - interval '1 minute')`,
-      [orderId],
-    );
-    await host.runtime.db.query(
-      `INSERT INTO orders.outbox (message_id, queue, type, body, created_at, attempts, published_at)
-       VALUES ($1, $2, 'OrderPlaced', $3, now() - interval '1 minute', 1, now() - interval '1 minute')`,
-      [message.messageId, QUEUES.reservations, JSON.stringify(message)],
-    );
+    const orderId = await sentPendingOrder(host, 'lost', 2, 60);
     const state = await settledState(host.database.url, 20_000);
     expect(state.byStatus).toEqual({ shipped: 1 });
     expect(state.decrease['PROD-003']).toBe(2);
@@ -90,22 +92,7 @@ describe('the pending-order sweeper', () => {
   it('leaves orders alone that are pending for less than the threshold', async () => {
     const host = await startTestHost({ PENDING_ORDER_SWEEP_AFTER_SECONDS: '3600' });
     cleanups.push(() => host.stop());
-    const orderId = crypto.randomUUID();
-    const message = envelope('OrderPlaced', {
-      orderId,
-      customerId: 'fresh',
-      productId: 'PROD-003',
-      quantity: 1,
-    });
-    await host.runtime.db.query(
-      `INSERT INTO orders.orders (id, customer_id, product_id, quantity) VALUES ($1, 'fresh', 'PROD-003', 1)`,
-      [orderId],
-    );
-    await host.runtime.db.query(
-      `INSERT INTO orders.outbox (message_id, queue, type, body, attempts, published_at)
-       VALUES ($1, $2, 'OrderPlaced', $3, 1, now())`,
-      [message.messageId, QUEUES.reservations, JSON.stringify(message)],
-    );
+    const orderId = await sentPendingOrder(host, 'fresh', 1, 0);
     const sweeper = host.functions.find((f) => f.name === 'pendingOrderSweeper');
     if (sweeper?.kind !== 'timer') throw new Error('no pendingOrderSweeper timer');
     await sweeper.handler({} as never, { warn() {}, log() {} } as never);
