@@ -132,11 +132,7 @@ async function run(
   };
 
   // 1. Starting stock (chaos is still off: the gremlin also delays Inventory reads).
-  const inventory = await api<{ items: { productId: string; available: number }[] }>(
-    base,
-    'GET',
-    '/api/inventory',
-  );
+  const inventory = await api<{ items: { productId: string; available: number }[] }>('GET', '/api/inventory');
   const startingStock = Object.fromEntries(inventory.items.map((i) => [i.productId, i.available]));
 
   // 2. Chaos on.
@@ -201,7 +197,7 @@ async function run(
   if (typeof chaosOff === 'string') console.error(`chaos: ${chaosOff}`);
   await quiesce(env, Math.min(clock.hardEnd - reserveFor(clock) / 4, performance.now() + 10_000));
   phase('quiesce', loadStart);
-  const stats = await api<Stats>(base, 'GET', '/api/stats').catch(() => undefined);
+  const stats = await api<Stats>('GET', '/api/stats').catch(() => undefined);
 
   // 6. Replay probe and invariants.
   loadStart = performance.now();
