@@ -300,15 +300,19 @@ function markPublishedSql(owner: OutboxOwner, ids: readonly number[]): string {
  * A redelivery or a client retry is the moment we know the first attempt died after its commit. Its message may
  * still be waiting in the outbox for the relay's grace period: send it now instead (a lookup by unique message id,
  * only on this path). Racing the relay is harmless: duplicate detection and idempotent consumers absorb it.
+ * `evenIfPublished` re-sends rows already marked published too: for a receiver that asks again (a re-sent
+ * request means the answer may have been lost after it was sent).
  */
 export async function publishPending(
   deps: PublishDeps,
   owner: OutboxOwner,
   messageIds: readonly string[],
+  options: { evenIfPublished?: boolean } = {},
 ): Promise<{ published: boolean; error?: Error }> {
   const { rows } = await deps.db.query<OutboxRow>(
-    `SELECT id, queue, body FROM ${owner}.outbox WHERE message_id = ANY($1::text[]) AND published_at IS NULL`,
-    [messageIds],
+    `SELECT id, queue, body FROM ${owner}.outbox
+      WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
+    [messageIds, options.evenIfPublished === true],
   );
   const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
   return publishCommitted(

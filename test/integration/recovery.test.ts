@@ -89,6 +89,40 @@ describe('the pending-order sweeper', () => {
     expect((await outboxRow(host.runtime.db, orderId))?.last_error).toMatch(/pending-order sweeper/);
   });
 
+  it('gets a lost result re-sent too: Inventory answers a re-sent OrderPlaced with its result again', async () => {
+    const host = await startTestHost({ PENDING_ORDER_SWEEP_AFTER_SECONDS: '1' });
+    cleanups.push(() => host.stop());
+    const orderId = await sentPendingOrder(host, 'result-lost', 1, 60);
+    // Inventory handled it a minute ago: stock moved, its InventoryReserved went out and was lost on the way.
+    await host.runtime.db.query(
+      `UPDATE inventory.products SET available = available - 1 WHERE product_id = 'PROD-003'`,
+    );
+    await host.runtime.db.query(
+      `INSERT INTO inventory.reservations (order_id, product_id, quantity, result, message_id)
+       VALUES ($1, 'PROD-003', 1, 'reserved', $2)`,
+      [orderId, `OrderPlaced:${orderId}`],
+    );
+    await host.runtime.db.query(
+      `INSERT INTO inventory.processed_messages (message_id, type) VALUES ($1, 'OrderPlaced')`,
+      [`OrderPlaced:${orderId}`],
+    );
+    const result = envelope('InventoryReserved', {
+      orderId,
+      productId: 'PROD-003',
+      quantity: 1,
+      remaining: 149,
+    });
+    await host.runtime.db.query(
+      `INSERT INTO inventory.outbox (message_id, queue, type, body, attempts, published_at)
+       VALUES ($1, $2, 'InventoryReserved', $3, 1, now() - interval '1 minute')`,
+      [result.messageId, QUEUES.orderStatus, JSON.stringify(result)],
+    );
+    const state = await settledState(host.database.url, 20_000);
+    expect(state.byStatus).toEqual({ shipped: 1 });
+    expect(state.decrease['PROD-003']).toBe(1); // the re-sent OrderPlaced moved no stock
+    expect(state.ordersWithSeveralReservations).toBe(0);
+  });
+
   it('leaves orders alone that are pending for less than the threshold', async () => {
     const host = await startTestHost({ PENDING_ORDER_SWEEP_AFTER_SECONDS: '3600' });
     cleanups.push(() => host.stop());
