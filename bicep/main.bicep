@@ -292,6 +292,7 @@ module rbac 'modules/rbac.bicep' = {
 // Settings the code knows but that are deliberately NOT set in Azure (the skip list):
 //   - EMBEDDED_DATA_DIR      embedded PGlite data directory; Azure uses the real server (DATABASE_URL)
 //   - PORT                   port of the local host (npm run dev); the Functions host owns the port in Azure
+//   - LOCAL_FUNCTION_KEY     the local host's stand-in for function keys; Azure checks its own function keys
 //   - LOCAL_DELIVERY_COPIES  duplicate deliveries of the in-process transport; Azure uses Service Bus
 //   - ServiceBusConnection   connection string; Azure uses the managed identity (ServiceBusConnection__*) and the
 //                            code refuses both at once
@@ -332,6 +333,8 @@ var appSettings = {
   OUTBOX_RELAY_INTERVAL_MS: '1000'
   OUTBOX_RETENTION_HOURS: '72'
   IDEMPOTENCY_TTL_HOURS: '24'
+  // Pending-order sweeper: re-send OrderPlaced after this long (above the PT10M duplicate-detection window)
+  PENDING_ORDER_SWEEP_AFTER_SECONDS: '900'
   // Gremlin
   FEATURE_GREMLIN: featureGremlin ? 'true' : 'false'
   GREMLIN_LATENCY_MS: '3000'

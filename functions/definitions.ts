@@ -27,7 +27,11 @@ export interface HttpFunctionSpec {
   /** Route template relative to /api, in Azure's syntax: `orders/{id}`. */
   route: string;
   methods: HttpMethod[];
-  /** `function` routes need a function key in Azure (admin operations); the local host serves them openly. */
+  /**
+   * `function` routes are operator routes: they need a function key (`x-functions-key` header or `code` query
+   * parameter), checked by the Functions host in Azure and by the local host (infra/local-host/function-keys.ts)
+   * before the handler runs.
+   */
   authLevel: 'anonymous' | 'function';
   load: HandlerLoader<HttpHandler>;
 }

@@ -48,11 +48,14 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         if (outcome.outcome === 'duplicate') {
           rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
           context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
-          // If the first delivery died after its commit, its result is still unsent: send it now.
+          // If the first delivery died after its commit, its result is still unsent; if Orders lost it after it was
+          // sent (dead-lettered while its database was down), the re-sent OrderPlaced — the pending-order sweeper's —
+          // is Orders asking again. Either way: send the result (again). Orders applies a result once.
           await publishPending(
             rt.publishDeps,
             'inventory',
             RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
+            { evenIfPublished: true },
           ).catch(() => {}); // the relay remains the safety net
           return;
         }

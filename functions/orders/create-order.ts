@@ -92,6 +92,8 @@ async function createOrder(
         ...(key
           ? {
               idempotency: {
+                // The customer's own key: another customer sending it gets neither this order nor a 422.
+                scope: customerId,
                 key,
                 fingerprint: payloadFingerprint,
                 ttlHours: rt.settings.idempotencyTtlHours,
@@ -160,7 +162,7 @@ async function createOrder(
   const final = await waitForFinal(rt, order.id, wait * 1000);
   if (final) {
     const finalBody = { order: final };
-    if (key) await updateStoredResponse(rt.db, key, 201, finalBody).catch(() => {});
+    if (key) await updateStoredResponse(rt.db, { scope: customerId, key }, 201, finalBody).catch(() => {});
     return json(201, finalBody, headers);
   }
   return json(

@@ -25,7 +25,8 @@ export const ordersFunctions: FunctionSpec[] = [
     name: 'listOrders',
     route: 'orders',
     methods: ['GET'],
-    authLevel: 'anonymous',
+    // Every customer's orders: an operator route. A customer reads their order by its (unguessable) id.
+    authLevel: 'function',
     load: async () => (await import('./read-orders.js')).listOrdersHandler,
   },
   {
@@ -33,6 +34,15 @@ export const ordersFunctions: FunctionSpec[] = [
     name: 'applyInventoryResult',
     queueName: QUEUES.orderStatus,
     load: async () => (await import('./apply-inventory-result.js')).applyInventoryResultHandler,
+  },
+  {
+    kind: 'timer',
+    name: 'pendingOrderSweeper',
+    schedule: '0 * * * * *', // every minute; the threshold (PENDING_ORDER_SWEEP_AFTER_SECONDS) decides what is stale
+    // Locally: often enough that a short threshold (tests, demos) is honoured within half of it.
+    localIntervalMs: (settings) =>
+      Math.min(60_000, Math.max(200, settings.pendingOrderSweepAfterSeconds * 500)),
+    load: async () => (await import('./pending-order-sweeper.js')).pendingOrderSweeperHandler,
   },
   outboxRelayTimer(
     'orders',

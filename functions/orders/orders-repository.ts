@@ -1,6 +1,7 @@
 import type { Database } from '../../shared/db/database.js';
 import type { Queryable } from '../../shared/db/pool.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
+import { messageIdFor } from '../../shared/messaging/contracts.js';
 import {
   BatchingQueue,
   outboxInsertSql,
@@ -16,7 +17,8 @@ export interface PlaceOrderInput {
   message: OutgoingMessage;
   /** The response to store with the idempotency record (what a replay returns). */
   response: { status: number; body: unknown };
-  idempotency?: { key: string; fingerprint: string; ttlHours: number };
+  /** `scope` is who the key belongs to (the customer id): the same key from another caller is another record. */
+  idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
 }
 
 export type PlaceOrderResult =
@@ -34,10 +36,10 @@ const BOUNDED_WAIT = `(SELECT set_config('lock_timeout', '${IN_FLIGHT_WAIT_MS}ms
  * and returns no row (a replay); a twin still in flight holds the key and this waits for it (bounded).
  */
 const CLAIM_KEY = `
-  INSERT INTO orders.idempotency_keys AS k (key, fingerprint, response_status, response_body, order_id, expires_at)
-  SELECT $1::text, $2::text, $3::int, $4::text, $5::uuid, now() + make_interval(hours => $6::int)
+  INSERT INTO orders.idempotency_keys AS k (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
+  SELECT $12::text, $1::text, $2::text, $3::int, $4::text, $5::uuid, now() + make_interval(hours => $6::int)
     FROM ${BOUNDED_WAIT}
-  ON CONFLICT (key) DO UPDATE
+  ON CONFLICT (scope, key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
         response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,
         created_at = now(), expires_at = EXCLUDED.expires_at
@@ -53,7 +55,8 @@ const INSERT_ORDER = (p: [string, string, string, string, string], from: string)
 
 /**
  * Claim, order and outbox row in ONE statement: one round trip, one (implicit) transaction, all or nothing.
- * $1 key, $2 fingerprint, $3 status, $4 body, $5 order id, $6 ttl hours, $7–$10 order, $11 outbox records.
+ * $1 key, $2 fingerprint, $3 status, $4 body, $5 order id, $6 ttl hours, $7–$10 order, $11 outbox records,
+ * $12 the key's scope.
  */
 const PLACE_WITH_KEY = `
 WITH claim AS (${CLAIM_KEY}
@@ -72,7 +75,7 @@ WITH placed AS (${INSERT_ORDER(['$1', '$2', '$3', '$4', '$5'], '')}
 SELECT true AS claimed, ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids`;
 
 const STORED_RESPONSE =
-  'SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE key = $1';
+  'SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE scope = $1 AND key = $2';
 
 /**
  * One transaction: the idempotency record, the order (pending) and its OrderPlaced outbox row, written by a single
@@ -102,6 +105,7 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
     key.ttlHours,
     ...order.slice(1),
     records,
+    key.scope,
   ];
   for (let attempt = 1; ; attempt++) {
     const { rows } = await runStatement<PlacedRow>(db, 'orders.place_with_key', PLACE_WITH_KEY, values);
@@ -111,7 +115,7 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
       response_status: number;
       response_body: string;
       order_id: string | null;
-    }>(db, 'orders.stored_response', STORED_RESPONSE, [key.key]);
+    }>(db, 'orders.stored_response', STORED_RESPONSE, [key.scope, key.key]);
     const row = stored.rows[0];
     // Expired and purged between the two statements: claim it afresh.
     if (!row && attempt < 3) continue;
@@ -137,13 +141,13 @@ interface PlacedRow {
 /** After a `Prefer: wait` saw the final status: a later replay returns what this client got. */
 export async function updateStoredResponse(
   db: Database,
-  key: string,
+  key: { scope: string; key: string },
   status: number,
   body: unknown,
 ): Promise<void> {
   await db.query(
-    'UPDATE orders.idempotency_keys SET response_status = $2, response_body = $3 WHERE key = $1',
-    [key, status, JSON.stringify(body)],
+    'UPDATE orders.idempotency_keys SET response_status = $3, response_body = $4 WHERE scope = $1 AND key = $2',
+    [key.scope, key.key, status, JSON.stringify(body)],
   );
 }
 
@@ -317,4 +321,35 @@ export async function finalize(
   if (rows[0]) return { outcome: 'applied' as const, order: toOrder(rows[0]) };
   const exists = await client.query('SELECT 1 FROM orders.orders WHERE id = $1', [change.orderId]);
   return { outcome: exists.rowCount ? ('already-final' as const) : ('unknown-order' as const) };
+}
+
+/**
+ * The pending-order sweep: OrderPlaced rows of orders pending for longer than `afterSeconds` whose message went
+ * out at least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or
+ * that the relay gave up on, set to be sent again now — oldest orders first, locked so two sweeps never take the
+ * same row. Rows that are simply waiting for the relay are left to it. Returns the message ids to re-send.
+ */
+export async function resetStaleOrderPlaced(
+  db: Database,
+  input: { afterSeconds: number; limit: number; maxRelayAttempts: number },
+): Promise<string[]> {
+  const { rows } = await db.query<{ message_id: string }>(
+    `WITH stale AS (
+       SELECT ob.id FROM orders.orders o
+         JOIN orders.outbox ob ON ob.message_id = $4 || o.id::text
+        WHERE o.status = 'pending' AND o.created_at < now() - make_interval(secs => $1::int)
+          AND (ob.published_at < now() - make_interval(secs => $1::int)
+               OR (ob.published_at IS NULL AND ob.attempts >= $3))
+        ORDER BY o.created_at
+        LIMIT $2
+        FOR UPDATE OF ob SKIP LOCKED
+     )
+     UPDATE orders.outbox ob
+        SET published_at = NULL, attempts = 0, next_attempt_at = now(),
+            last_error = 'order still pending: re-sent by the pending-order sweeper'
+       FROM stale WHERE ob.id = stale.id
+     RETURNING ob.message_id`,
+    [input.afterSeconds, input.limit, input.maxRelayAttempts, messageIdFor('OrderPlaced', '')],
+  );
+  return rows.map((r) => r.message_id);
 }

@@ -26,7 +26,9 @@ export function getOrderHandler(rt: Runtime): HttpHandler {
 /** GET /api/orders. */
 export function listOrdersHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, async (request) => {
-    const parsed = listOrdersQuery.safeParse(Object.fromEntries(request.query.entries()));
+    // `code` is the function key when sent as a query parameter: the host's business, not a filter.
+    const { code: _functionKey, ...query } = Object.fromEntries(request.query.entries());
+    const parsed = listOrdersQuery.safeParse(query);
     if (!parsed.success) return validationProblem(parsed.error, 'The query string');
     const { status, limit, cursor } = parsed.data;
     const after = cursor === undefined ? undefined : decodeCursor(cursor);

@@ -104,25 +104,86 @@ export async function checkService(
   }
 }
 
-/** GET /api/health/{service?}. */
+/** The database breaker is open: every order gets 503 at once, so health says so rather than "ok". */
+function breakerOpen(rt: Runtime): boolean {
+  const { database } = rt.policies.breakerStates();
+  return database === 'open' || database === 'isolated';
+}
+
+async function checkServices(rt: Runtime, services: Service[]): Promise<Record<Service, ServiceHealth>> {
+  const results = await Promise.all(services.map((s) => checkService(rt.db.pool, s)));
+  if (breakerOpen(rt)) {
+    for (const r of results) {
+      r.status = 'unavailable';
+      r.detail = `The database circuit breaker is open: requests are refused at once until a trial call succeeds (${r.detail})`;
+    }
+  }
+  return Object.fromEntries(services.map((s, i) => [s, results[i]!])) as Record<Service, ServiceHealth>;
+}
+
+/** The services a request asks about, or the 404 for an unknown one. */
+function servicesOf(param: string | undefined): Service[] | HttpResponseInit {
+  if (param === undefined) return SERVICES;
+  if (!SERVICES.includes(param as Service)) {
+    return json(404, { status: 'unknown', detail: `No service "${param}"; try orders or inventory.` });
+  }
+  return [param as Service];
+}
+
+function answer(ok: boolean, body: Record<string, unknown>): HttpResponseInit {
+  return json(
+    ok ? 200 : 503,
+    { status: ok ? 'ok' : 'unavailable', ...body },
+    ok ? {} : { 'Retry-After': '5' },
+  );
+}
+
+/**
+ * GET /api/health/{service?}, anonymous: up or not, with a generic reason. Why exactly (driver errors name the
+ * server, the user, the network) is for operators: GET /api/health/details, which needs a function key.
+ */
 export function healthHandler(rt: Runtime): HttpHandler {
   return async (request): Promise<HttpResponseInit> => {
-    const wanted = request.params.service;
-    if (wanted !== undefined && !SERVICES.includes(wanted as Service)) {
-      return json(404, { status: 'unknown', detail: `No service "${wanted}"; try orders or inventory.` });
-    }
-    const services = wanted ? [wanted as Service] : SERVICES;
-    const results = await Promise.all(services.map((s) => checkService(rt.db.pool, s)));
-    const byName = Object.fromEntries(services.map((s, i) => [s, results[i]!]));
-    const ok = results.every((r) => r.status === 'ok');
-    const body = {
-      status: ok ? 'ok' : 'unavailable',
-      services: byName,
+    const services = servicesOf(request.params.service);
+    if (!Array.isArray(services)) return services;
+    const checked = await checkServices(rt, services);
+    const open = breakerOpen(rt);
+    const generic = Object.fromEntries(
+      Object.entries(checked).map(([name, r]) => [
+        name,
+        {
+          status: r.status,
+          detail:
+            r.status === 'ok'
+              ? `The ${name} service is available.`
+              : open
+                ? `The ${name} service is refusing requests while its database recovers (circuit breaker open); retry shortly.`
+                : `The ${name} service cannot reach its database or tables; operators see why at /api/health/details.`,
+        },
+      ]),
+    );
+    const ok = Object.values(checked).every((r) => r.status === 'ok');
+    return answer(ok, {
+      services: generic,
+      breakers: rt.policies.breakerStates(),
+      checkedAt: new Date().toISOString(),
+    });
+  };
+}
+
+/** GET /api/health/details/{service?}, function key: the same checks with their reasons, backlogs and counters. */
+export function healthDetailsHandler(rt: Runtime): HttpHandler {
+  return async (request): Promise<HttpResponseInit> => {
+    const services = servicesOf(request.params.service);
+    if (!Array.isArray(services)) return services;
+    const checked = await checkServices(rt, services);
+    const ok = Object.values(checked).every((r) => r.status === 'ok');
+    return answer(ok, {
+      services: checked,
       breakers: rt.policies.breakerStates(),
       chaos: rt.chaos.counters,
       transport: rt.publisher.kind,
       checkedAt: new Date().toISOString(),
-    };
-    return json(ok ? 200 : 503, body, ok ? {} : { 'Retry-After': '5' });
+    });
   };
 }

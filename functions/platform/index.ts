@@ -12,6 +12,15 @@ export const platformFunctions: FunctionSpec[] = [
   },
   {
     kind: 'http',
+    name: 'healthDetails',
+    // A literal segment outranks `health/{service?}` in both hosts' routing.
+    route: 'health/details/{service?}',
+    methods: ['GET'],
+    authLevel: 'function',
+    load: async () => (await import('./health.js')).healthDetailsHandler,
+  },
+  {
+    kind: 'http',
     name: 'getChaos',
     route: 'chaos',
     methods: ['GET'],
@@ -41,6 +50,15 @@ export const platformFunctions: FunctionSpec[] = [
     methods: ['GET'],
     authLevel: 'anonymous',
     load: async () => (await import('./ui.js')).uiHandler,
+  },
+  {
+    kind: 'http',
+    name: 'uiAsset',
+    // The page's script and styles: files of their own, so its CSP needs no 'unsafe-inline'.
+    route: 'ui/{asset}',
+    methods: ['GET'],
+    authLevel: 'anonymous',
+    load: async () => (await import('./ui.js')).uiAssetHandler,
   },
   {
     kind: 'timer',

@@ -1,24 +1,65 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { notFound } from '../../shared/http/problem.js';
 import type { HttpHandler } from '../definitions.js';
 
-export const UI_FILE = join(PROJECT_ROOT, 'functions', 'platform', 'ui', 'index.html');
+const UI_DIR = join(PROJECT_ROOT, 'functions', 'platform', 'ui');
+export const UI_FILE = join(UI_DIR, 'index.html');
+
+/**
+ * The page may load only its own files and call only this origin; no inline script or style, no framing (it has
+ * operator controls: clickjacking is the risk), no plugins, no <base> rewriting, forms post only here.
+ */
+export const UI_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The page's own files: GET /api/ui/{asset} serves these and nothing else (no path ever reaches the disk). */
+const ASSETS: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+};
+
+function cachedFile(path: string): () => Promise<string> {
+  let content: Promise<string> | undefined;
+  return () => {
+    content ??= readFile(path, 'utf8');
+    return content;
+  };
+}
+
+const pageHeaders = (contentType: string) => ({
+  'Content-Type': contentType,
+  'Cache-Control': 'no-cache',
+  'Content-Security-Policy': UI_CONTENT_SECURITY_POLICY,
+  // For browsers that predate frame-ancestors.
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+});
 
 /** GET /api/ui: the one-page dashboard (plain HTML, no build step), read once per instance. */
 export function uiHandler(): HttpHandler {
-  let page: Promise<string> | undefined;
-  return async () => {
-    page ??= readFile(UI_FILE, 'utf8');
-    return {
-      status: 200,
-      headers: {
-        'Content-Type': 'text/html; charset=utf-8',
-        'Cache-Control': 'no-cache',
-        'Content-Security-Policy':
-          "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'",
-      },
-      body: await page,
-    };
+  const page = cachedFile(UI_FILE);
+  return async () => ({ status: 200, headers: pageHeaders('text/html; charset=utf-8'), body: await page() });
+}
+
+/** GET /api/ui/{asset}: the page's script and styles. */
+export function uiAssetHandler(): HttpHandler {
+  const files = new Map(Object.keys(ASSETS).map((name) => [name, cachedFile(join(UI_DIR, name))]));
+  return async (request) => {
+    const name = request.params.asset ?? '';
+    const file = Object.hasOwn(ASSETS, name) ? files.get(name) : undefined;
+    if (!file)
+      return notFound(`The page has no file "${name}"; it loads ${Object.keys(ASSETS).join(' and ')}.`);
+    return { status: 200, headers: pageHeaders(ASSETS[name]!), body: await file() };
   };
 }

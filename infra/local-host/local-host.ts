@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpResponse as HttpResponseType, Timer } from '@azure/functions';
 import { loadFunctions } from '../../functions/catalog.js';
@@ -9,10 +11,12 @@ import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import type { Settings } from '../../shared/config/settings.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/db/embedded.js';
 import { migrate } from '../../shared/db/migrate.js';
+import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { HttpRequest, HttpResponse } from '../../shared/http/azure-functions.js';
 import { problem } from '../../shared/http/problem.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
 import { isTraceparent, newTraceparent, traceIdOf } from '../../shared/telemetry/trace-context.js';
+import { authorize, generateFunctionKey, presentedKey } from './function-keys.js';
 import { consoleLog, type LocalLog, localInvocationContext } from './invocation-context.js';
 import { compileRoutes, findRoute } from './router.js';
 
@@ -32,6 +36,8 @@ export interface LocalHostOptions {
   /** Run the outbox relay loops (on by default). */
   timers?: boolean;
   runtime?: Omit<RuntimeOptions, 'databaseUrl'>;
+  /** The key function-level routes need. Defaults to LOCAL_FUNCTION_KEY, else a generated one. */
+  functionKey?: string;
 }
 
 export interface LocalHost {
@@ -41,6 +47,10 @@ export interface LocalHost {
   transport: InProcessTransport | undefined;
   functions: FunctionDefinition[];
   embedded: EmbeddedPostgres | undefined;
+  /** What function-level routes need in `x-functions-key` (or `?code=`); Azure checks its own function keys. */
+  functionKey: string;
+  /** Whether `functionKey` was generated at start-up (then `npm run dev` prints it). */
+  functionKeyGenerated: boolean;
   close(): Promise<void>;
 }
 
@@ -76,6 +86,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     throw err;
   }
   const transport = runtime.publisher instanceof InProcessTransport ? runtime.publisher : undefined;
+  const configuredKey = options.functionKey ?? settings.localFunctionKey;
+  const functionKey = configuredKey ?? generateFunctionKey();
+  const customHeaders = await hostCustomHeaders();
 
   if (transport) {
     for (const fn of functions) {
@@ -108,7 +121,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     });
     handle(req, res).catch((err) => {
       log('error', 'local-host', `unhandled: ${(err as Error).stack ?? err}`);
-      if (!res.headersSent) res.writeHead(500).end();
+      if (!res.headersSent) res.writeHead(500, customHeaders).end();
     });
   });
   server.on('connection', (socket) => {
@@ -135,17 +148,23 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
                 headers: { Allow: found.allow.join(', ') },
               },
             );
-      return send(res, new HttpResponse(response));
+      return send(res, new HttpResponse(response), customHeaders);
     }
     const body = await readBody(req);
     if (body === 'too-large') {
-      return send(res, new HttpResponse(problem(413, 'Content Too Large', 'The body is too large.')));
+      return send(
+        res,
+        new HttpResponse(problem(413, 'Content Too Large', 'The body is too large.')),
+        customHeaders,
+      );
     }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     const { fn, params } = found.match;
+    const refused = authorize(fn, functionKey, presentedKey(req.headers, url.searchParams));
+    if (refused) return send(res, new HttpResponse(refused), customHeaders);
     const request = new HttpRequest({
       method: req.method ?? 'GET',
       url: url.toString(),
@@ -159,7 +178,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       tracestate: headers.tracestate,
     });
     try {
-      send(res, new HttpResponse(await fn.handler(request, context)));
+      send(res, new HttpResponse(await fn.handler(request, context)), customHeaders);
     } catch (err) {
       if (err instanceof SimulatedCrashError) {
         log('warning', fn.name, err.message);
@@ -176,6 +195,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
             'The request failed; retry it with the same Idempotency-Key.',
           ),
         ),
+        customHeaders,
       );
     }
   }
@@ -193,6 +213,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     transport,
     functions,
     embedded,
+    functionKey,
+    functionKeyGenerated: configuredKey === undefined,
     close() {
       closing ??= (async () => {
         // Stop taking requests, let those in flight finish, then stop the background work and the pool.
@@ -226,9 +248,28 @@ async function readBody(req: IncomingMessage): Promise<Uint8Array | 'too-large'>
   return Buffer.concat(chunks);
 }
 
-async function send(res: ServerResponse, response: HttpResponseType): Promise<void> {
-  const body = Buffer.from(await response.arrayBuffer());
+/**
+ * host.json's `extensions.http.customHeaders`: the Functions host adds them to every HTTP response (its own 401s
+ * included), so the local host does too, from the same file.
+ */
+async function hostCustomHeaders(): Promise<Record<string, string>> {
+  const hostJson = JSON.parse(await readFile(join(PROJECT_ROOT, 'host.json'), 'utf8')) as {
+    extensions?: { http?: { customHeaders?: Record<string, string> } };
+  };
   const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(hostJson.extensions?.http?.customHeaders ?? {})) {
+    headers[name.toLowerCase()] = value;
+  }
+  return headers;
+}
+
+async function send(
+  res: ServerResponse,
+  response: HttpResponseType,
+  customHeaders: Record<string, string>,
+): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string> = { ...customHeaders };
   response.headers.forEach((value, name) => {
     headers[name] = value;
   });

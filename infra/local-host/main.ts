@@ -14,15 +14,20 @@ async function main(): Promise<void> {
     ? `embedded PostgreSQL (PGlite, data in ${settings.database.embeddedDataDir ?? '.data/pglite'})`
     : 'DATABASE_URL';
   const base = host.url.replace('127.0.0.1', 'localhost');
+  const key = host.functionKeyGenerated
+    ? `${host.functionKey}  (generated for this run; set LOCAL_FUNCTION_KEY to keep one)`
+    : '(LOCAL_FUNCTION_KEY)';
   console.log(`
 Valerix is running (${Date.now() - started} ms) — database: ${db}; queues: ${host.runtime.publisher.kind}
 
   UI          ${base}/api/ui
-  Orders      POST ${base}/api/orders        GET ${base}/api/orders[/{id}]
-  Inventory   GET  ${base}/api/inventory[/{productId}]   POST ${base}/api/inventory/{productId}/restock
-  Health      GET  ${base}/api/health[/orders|/inventory]
-  Chaos       GET/PUT ${base}/api/chaos
+  Orders      POST ${base}/api/orders        GET ${base}/api/orders/{id}      GET ${base}/api/orders (key)
+  Inventory   GET  ${base}/api/inventory[/{productId}]   POST ${base}/api/inventory/{productId}/restock (key)
+  Health      GET  ${base}/api/health[/orders|/inventory]   GET ${base}/api/health/details[/…] (key)
+  Chaos       GET/PUT ${base}/api/chaos (key)
   Stats       GET  ${base}/api/stats
+
+  Function key for the (key) routes, in the x-functions-key header or ?code=: ${key}
 
 Functions: ${host.functions.map((f) => f.name).join(', ')}
 Press Ctrl+C to stop.`);

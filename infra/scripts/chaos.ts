@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FUNCTION_KEY_HEADER } from '../local-host/function-keys.js';
 import { type ChaosOptions, parseArgs, USAGE, UsageError } from './chaos/args.js';
 import { type ClientOutcome, planOrders, probeReplays, runLoad } from './chaos/driver.js';
 import {
@@ -124,21 +125,18 @@ async function run(
   say: (m: string) => void,
 ): Promise<number> {
   const base = env.host.url;
+  const api = hostApi(base, env.host.functionKey);
   const phasesMs: Record<string, number> = { startup: Math.round(performance.now() - clock.t0) };
   const phase = (name: string, since: number) => {
     phasesMs[name] = Math.round(performance.now() - since);
   };
 
   // 1. Starting stock (chaos is still off: the gremlin also delays Inventory reads).
-  const inventory = await api<{ items: { productId: string; available: number }[] }>(
-    base,
-    'GET',
-    '/api/inventory',
-  );
+  const inventory = await api<{ items: { productId: string; available: number }[] }>('GET', '/api/inventory');
   const startingStock = Object.fromEntries(inventory.items.map((i) => [i.productId, i.available]));
 
   // 2. Chaos on.
-  const chaos = await api(base, 'PUT', '/api/chaos', {
+  const chaos = await api('PUT', '/api/chaos', {
     gremlin: { enabled: true, mode: 'deterministic', everyN: options.everyN, latencyMs: options.gremlinMs },
     crash: { enabled: true, target: 'both', mode: 'deterministic', everyN: options.crashEveryN },
   });
@@ -192,14 +190,14 @@ async function run(
 
   // 5. Chaos off, then let redeliveries and the outbox drain, so the checks see a quiet database.
   loadStart = performance.now();
-  const chaosOff = await api(base, 'PUT', '/api/chaos', {
+  const chaosOff = await api('PUT', '/api/chaos', {
     gremlin: { enabled: false },
     crash: { enabled: false },
   }).catch((err: Error) => `could not turn chaos off: ${err.message}`);
   if (typeof chaosOff === 'string') console.error(`chaos: ${chaosOff}`);
   await quiesce(env, Math.min(clock.hardEnd - reserveFor(clock) / 4, performance.now() + 10_000));
   phase('quiesce', loadStart);
-  const stats = await api<Stats>(base, 'GET', '/api/stats').catch(() => undefined);
+  const stats = await api<Stats>('GET', '/api/stats').catch(() => undefined);
 
   // 6. Replay probe and invariants.
   loadStart = performance.now();
@@ -270,18 +268,26 @@ async function quiesce(env: ChaosEnvironment, until: number): Promise<void> {
   }
 }
 
-/** One JSON call to the host; anything but 2xx is an error naming the route and the answer. */
-async function api<T = unknown>(base: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new SetupError(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
+/**
+ * One JSON call to the host, with the function key (chaos is an operator route); anything but 2xx is an error
+ * naming the route and the answer.
+ */
+const hostApi =
+  (base: string, functionKey: string) =>
+  async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        [FUNCTION_KEY_HEADER]: functionKey,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new SetupError(`${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
+    return JSON.parse(text) as T;
+  };
 
 main(process.argv.slice(2)).then(
   (code) => {

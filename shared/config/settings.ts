@@ -79,6 +79,9 @@ export const settingsSchema = z.object({
   OUTBOX_RETENTION_HOURS: int(72, 1, 24 * 90),
   // Idempotency
   IDEMPOTENCY_TTL_HOURS: int(24, 1, 24 * 30),
+  // Pending-order sweeper: an order pending this long has its OrderPlaced re-sent. The default stays above
+  // Service Bus duplicate detection (PT10M), which would drop a re-send with the same message id sooner.
+  PENDING_ORDER_SWEEP_AFTER_SECONDS: int(900, 1, 7 * 24 * 3600),
   // Monitoring
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   LATENCY_RED_THRESHOLD_MS: int(1000, 1, 600000),
@@ -106,6 +109,10 @@ export const settingsSchema = z.object({
     }),
   // Local host
   PORT: int(7071, 0, 65535),
+  /** The key function-level routes need on the local host (Azure has its own function keys); absent → generated. */
+  LOCAL_FUNCTION_KEY: optionalText.refine((v) => v === undefined || /^[\x21-\x7e]{16,128}$/.test(v), {
+    message: 'must be 16 to 128 printable ASCII characters without spaces',
+  }),
 });
 
 export type RawSettings = z.input<typeof settingsSchema>;
@@ -138,6 +145,8 @@ export interface Settings {
   publishTimeoutMs: number;
   outbox: { relayIntervalMs: number; retentionHours: number };
   idempotencyTtlHours: number;
+  /** Seconds an order may stay pending before the sweeper re-sends its OrderPlaced. */
+  pendingOrderSweepAfterSeconds: number;
   appInsightsConnectionString: string | undefined;
   latencyRedThresholdMs: number;
   gremlin: {
@@ -160,6 +169,8 @@ export interface Settings {
     | { kind: 'connection-string'; connectionString: string; containerName: string }
     | { kind: 'identity'; containerUrl: string; clientId: string | undefined };
   port: number;
+  /** The local host's function key, when set (else it generates one at start-up). */
+  localFunctionKey: string | undefined;
 }
 
 /** Parses settings from an environment-like record; throws SettingsError naming every bad setting. */
@@ -203,6 +214,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     publishTimeoutMs: s.PUBLISH_TIMEOUT_MS,
     outbox: { relayIntervalMs: s.OUTBOX_RELAY_INTERVAL_MS, retentionHours: s.OUTBOX_RETENTION_HOURS },
     idempotencyTtlHours: s.IDEMPOTENCY_TTL_HOURS,
+    pendingOrderSweepAfterSeconds: s.PENDING_ORDER_SWEEP_AFTER_SECONDS,
     appInsightsConnectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
     latencyRedThresholdMs: s.LATENCY_RED_THRESHOLD_MS,
     gremlin: {
@@ -229,6 +241,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
         ? { kind: 'identity', containerUrl: s.BACKUP_CONTAINER_URL, clientId: s.AZURE_CLIENT_ID }
         : { kind: 'off' },
     port: s.PORT,
+    localFunctionKey: s.LOCAL_FUNCTION_KEY,
   };
 }
 

@@ -8,7 +8,9 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import type { z } from 'zod';
+import { isConnectionError } from '../db/errors.js';
 import { contextFromTraceContext, isTraceparent } from '../telemetry/trace-context.js';
 import { decodeBody, orderIdOf } from './contracts.js';
 
@@ -106,11 +108,26 @@ async function consumeInSpan<S extends z.ZodType>(
       context.warn(`${about}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
       throw err;
     }
+    if (databaseDown(err)) {
+      // Not poison: the message is fine, the database is not there. Failing its order would give it a false
+      // final status; the broker keeps the message (Service Bus dead-letters it durably; the in-process
+      // transport forgets it and its outbox row stays unpublished), and the outbox relay or the pending-order
+      // sweeper sends it again once the database is back.
+      context.error(
+        `${about}: ${deliveryCount} deliveries failed while the database was down; left to the broker: ${error}`,
+      );
+      throw err;
+    }
     context.error(`${about}: giving up after ${deliveryCount} deliveries: ${error}`);
     span.recordException(err as Error);
     span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${error}` });
     await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
   }
+}
+
+/** The database could not be reached at all (or its breaker is open), as opposed to rejecting the work. */
+function databaseDown(err: unknown): boolean {
+  return err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || isConnectionError(err);
 }
 
 /**

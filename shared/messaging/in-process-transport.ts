@@ -1,5 +1,5 @@
 import type { Envelope, QueueName } from './contracts.js';
-import type { DeliveryMetadata, OutgoingMessage, Publisher } from './publisher.js';
+import type { DeliveryMetadata, OutgoingMessage, Publisher, PublishReceipt } from './publisher.js';
 
 /** Called for each delivery; throwing abandons the message (it is redelivered until maxDeliveryCount). */
 export type DeliveryHandler = (body: Envelope, metadata: Required<DeliveryMetadata>) => Promise<void>;
@@ -23,6 +23,36 @@ export interface InProcessTransportOptions {
   duplicateDetectionWindowMs?: number;
 }
 
+/** A message id the transport has accepted: when, and whether it has been handled yet. */
+interface Accepted {
+  at: number;
+  handled: Promise<void>;
+  settle(error?: Error): void;
+  settled: boolean;
+}
+
+function accepted(at: number): Accepted {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const handled = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  handled.catch(() => {}); // a loss nobody asked about is not an unhandled rejection
+  const entry: Accepted = {
+    at,
+    handled,
+    settled: false,
+    settle(error) {
+      if (entry.settled) return;
+      entry.settled = true;
+      if (error) reject(error);
+      else resolve();
+    },
+  };
+  return entry;
+}
+
 interface Delivery {
   queue: QueueName;
   body: Envelope;
@@ -34,6 +64,11 @@ interface Delivery {
  * A Service Bus queue stand-in for the local host and tests, faithful where it matters: at-least-once delivery,
  * `deliveryCount` in the metadata, a throwing handler gets the message again after a short backoff, and after
  * `maxDeliveryCount` attempts the message is dead-lettered. Duplicate detection drops re-sent message ids.
+ *
+ * Unlike Service Bus it keeps messages in memory, so it never claims they are safe before they are: `publish`
+ * returns a receipt whose `handled` resolves once a delivery completed, and the sender marks its outbox row
+ * published only then. A message dead-lettered here is lost with the process, so its receipt rejects and its id
+ * is forgotten: the outbox relay's re-send is accepted again.
  */
 export class InProcessTransport implements Publisher {
   readonly kind = 'in-process' as const;
@@ -43,7 +78,7 @@ export class InProcessTransport implements Publisher {
   private readonly handlers = new Map<QueueName, DeliveryHandler>();
   private readonly pending = new Map<QueueName, Delivery[]>();
   private readonly active = new Map<QueueName, number>();
-  private readonly seen = new Map<string, number>();
+  private readonly seen = new Map<string, Accepted>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private idleWaiters: (() => void)[] = [];
   private closed = false;
@@ -66,27 +101,36 @@ export class InProcessTransport implements Publisher {
     this.pump(queue);
   }
 
-  async publish(messages: readonly OutgoingMessage[]): Promise<void> {
+  async publish(messages: readonly OutgoingMessage[]): Promise<PublishReceipt> {
     if (this.closed) throw new Error('in-process transport is closed');
     if (this.paused) throw new Error('in-process transport is unavailable (paused)');
     const now = Date.now();
     // The map is in insertion (= time) order: evict from the front until the first id still inside the window.
-    for (const [id, at] of this.seen) {
-      if (now - at <= this.opts.duplicateDetectionWindowMs) break;
+    for (const [id, entry] of this.seen) {
+      if (now - entry.at <= this.opts.duplicateDetectionWindowMs) break;
       this.seen.delete(id);
     }
+    const handled: Promise<void>[] = [];
     for (const { queue, envelope } of messages) {
-      if (this.seen.has(envelope.messageId)) {
+      const known = this.seen.get(envelope.messageId);
+      if (known) {
+        // Dropped, like Service Bus does; handled when the copy already accepted is.
         this.duplicatesDropped++;
+        handled.push(known.handled);
         continue;
       }
-      this.seen.set(envelope.messageId, now);
+      const entry = accepted(now);
+      this.seen.set(envelope.messageId, entry);
+      handled.push(entry.handled);
       // Deep copy: a consumer must never see the publisher's object (a real broker serializes).
       const body = JSON.parse(JSON.stringify(envelope)) as Envelope;
       for (let i = 0; i < this.opts.deliveryCopies; i++) {
         this.enqueue({ queue, body, deliveryCount: 1, enqueuedTimeUtc: new Date(now).toISOString() });
       }
     }
+    const all = Promise.all(handled).then(() => undefined);
+    all.catch(() => {});
+    return { handled: all };
   }
 
   /** Simulates the broker being unreachable: publish rejects until resumed. */
@@ -150,15 +194,18 @@ export class InProcessTransport implements Publisher {
         deliveryCount: delivery.deliveryCount,
         enqueuedTimeUtc: delivery.enqueuedTimeUtc,
       });
+      this.seen.get(delivery.body.messageId)?.settle();
     } catch (err) {
       if (this.closed) return;
       if (delivery.deliveryCount >= this.opts.maxDeliveryCount) {
+        const error = (err as Error)?.message ?? String(err);
         this.deadLetters.push({
           queue: delivery.queue,
           body: delivery.body,
           deliveryCount: delivery.deliveryCount,
-          error: (err as Error)?.message ?? String(err),
+          error,
         });
+        this.forgetLost(delivery.body.messageId, error);
         return;
       }
       const timer = setTimeout(() => {
@@ -167,6 +214,14 @@ export class InProcessTransport implements Publisher {
       }, this.opts.redeliveryBaseMs * delivery.deliveryCount);
       this.timers.add(timer);
     }
+  }
+
+  /** A dead letter here lives in memory only: the sender must not count the message as safe, and may send it again. */
+  private forgetLost(messageId: string, error: string): void {
+    const entry = this.seen.get(messageId);
+    if (!entry || entry.settled) return;
+    entry.settle(new Error(`dead-lettered by the in-process transport (kept in memory only): ${error}`));
+    this.seen.delete(messageId);
   }
 
   private notifyIdle(): void {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Database } from '../db/database.js';
 import type { Queryable } from '../db/pool.js';
-import type { OutgoingMessage, Publisher } from './publisher.js';
+import type { OutgoingMessage, Publisher, PublishReceipt } from './publisher.js';
 
 /** The services that own an outbox table (`<schema>.outbox`). */
 export type OutboxOwner = 'orders' | 'inventory';
@@ -187,6 +187,9 @@ export async function addToOutbox(
   return rows.map((r) => r.id);
 }
 
+/** What `publish` resolves to: nothing (a durable broker) or a receipt (the in-process transport). */
+type PublishResult = Awaited<ReturnType<Publisher['publish']>>;
+
 export interface PublishDeps {
   db: Database;
   publisher: Publisher;
@@ -195,7 +198,8 @@ export interface PublishDeps {
 }
 
 /**
- * Right after commit: sends what was just written, then has it marked published in the background. Any
+ * Right after commit: sends what was just written, then has it marked published in the background — at once
+ * for a durable broker, once the messages are handled for the in-process one (see `PublishReceipt`). Any
  * failure is fine and only reported: the rows stay unpublished and the relay sends them later.
  */
 export async function publishCommitted(
@@ -205,16 +209,48 @@ export async function publishCommitted(
   messages: readonly OutgoingMessage[],
 ): Promise<{ published: boolean; error?: Error }> {
   if (ids.length === 0) return { published: true };
+  let receipt: PublishResult;
   try {
-    await deps.publishPolicy.execute(() => deps.publisher.publish(messages));
+    receipt = await deps.publishPolicy.execute(() => deps.publisher.publish(messages));
   } catch (err) {
     return { published: false, error: err as Error };
   }
   // Bookkeeping, not part of the answer: the caller (an HTTP response, a consumer's next message) does not wait
   // for it. Sent but not marked (the update failed, the process died first): the relay sends it again after
   // RELAY_GRACE_MS; duplicate detection and the idempotent consumers absorb it.
-  markPublished(deps.db, owner, ids).catch(() => {});
+  markWhenSafe(deps.db, owner, ids, receipt);
   return { published: true };
+}
+
+/**
+ * Marks the rows published once their messages cannot be lost any more: now for a durable broker, once handled
+ * for the in-process one. A message the in-process transport lost counts as a failed attempt, and the relay
+ * sends it again (after backoff; a row lost MAX_RELAY_ATTEMPTS times shows up as stuck in health).
+ */
+function markWhenSafe(
+  db: Database,
+  owner: OutboxOwner,
+  ids: readonly number[],
+  receipt: PublishResult,
+): void {
+  if (!receipt) {
+    markPublished(db, owner, ids).catch(() => {});
+    return;
+  }
+  receipt.handled.then(
+    () => markPublished(db, owner, ids).catch(() => {}),
+    (err: Error) => markLost(db, owner, ids, err).catch(() => {}),
+  );
+}
+
+async function markLost(db: Database, owner: OutboxOwner, ids: readonly number[], err: Error): Promise<void> {
+  await db.query(
+    `UPDATE ${table(owner)}
+        SET attempts = attempts + 1, last_error = $2,
+            next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
+      WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
+    [ids, err.message.slice(0, 500)],
+  );
 }
 
 /**
@@ -264,15 +300,19 @@ function markPublishedSql(owner: OutboxOwner, ids: readonly number[]): string {
  * A redelivery or a client retry is the moment we know the first attempt died after its commit. Its message may
  * still be waiting in the outbox for the relay's grace period: send it now instead (a lookup by unique message id,
  * only on this path). Racing the relay is harmless: duplicate detection and idempotent consumers absorb it.
+ * `evenIfPublished` re-sends rows already marked published too: for a receiver that asks again (a re-sent
+ * request means the answer may have been lost after it was sent).
  */
 export async function publishPending(
   deps: PublishDeps,
   owner: OutboxOwner,
   messageIds: readonly string[],
+  options: { evenIfPublished?: boolean } = {},
 ): Promise<{ published: boolean; error?: Error }> {
   const { rows } = await deps.db.query<OutboxRow>(
-    `SELECT id, queue, body FROM ${owner}.outbox WHERE message_id = ANY($1::text[]) AND published_at IS NULL`,
-    [messageIds],
+    `SELECT id, queue, body FROM ${owner}.outbox
+      WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
+    [messageIds, options.evenIfPublished === true],
   );
   const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
   return publishCommitted(
@@ -297,7 +337,8 @@ export async function relayOutbox(
   owner: OutboxOwner,
   batchSize = 100,
 ): Promise<RelayResult> {
-  return deps.db.transaction(async (client: pg.PoolClient) => {
+  let handedOver: { ids: number[]; receipt: PublishReceipt } | undefined;
+  const result = await deps.db.transaction(async (client: pg.PoolClient): Promise<RelayResult> => {
     const { rows } = await client.query<OutboxRow>(
       `SELECT id, queue, body FROM ${table(owner)}
         WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
@@ -308,8 +349,9 @@ export async function relayOutbox(
     );
     if (rows.length === 0) return { sent: 0, failed: 0 };
     const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
+    let receipt: PublishResult;
     try {
-      await deps.publishPolicy.execute(() => deps.publisher.publish(messages));
+      receipt = await deps.publishPolicy.execute(() => deps.publisher.publish(messages));
     } catch (err) {
       await client.query(
         `UPDATE ${table(owner)}
@@ -320,12 +362,26 @@ export async function relayOutbox(
       );
       return { sent: 0, failed: rows.length };
     }
+    const ids = rows.map((r) => Number(r.id));
+    if (receipt) {
+      // Held in memory until handled: not published yet. Not due again for a grace period (a re-send meanwhile
+      // is dropped as a duplicate and harmless); marked once handled, after this transaction has let go.
+      await client.query(
+        `UPDATE ${table(owner)} SET next_attempt_at = now() + interval '${RELAY_GRACE_MS} milliseconds'
+          WHERE id = ANY($1::bigint[])`,
+        [ids],
+      );
+      handedOver = { ids, receipt };
+      return { sent: rows.length, failed: 0 };
+    }
     await client.query(
       `UPDATE ${table(owner)} SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])`,
-      [rows.map((r) => r.id)],
+      [ids],
     );
     return { sent: rows.length, failed: 0 };
   });
+  if (handedOver) markWhenSafe(deps.db, owner, handedOver.ids, handedOver.receipt);
+  return result;
 }
 
 /** Deletes published rows older than the retention period, in bounded batches. */

@@ -12,9 +12,20 @@ export interface OutgoingMessage {
  */
 export interface Publisher {
   readonly kind: 'service-bus' | 'in-process';
-  /** Sends all messages (batched per queue where the transport can); resolves once the broker has them. */
-  publish(messages: readonly OutgoingMessage[]): Promise<void>;
+  /**
+   * Sends all messages (batched per queue where the transport can); resolves once the broker has them. A broker
+   * that stores them durably (Service Bus) returns nothing: accepted is safe, the outbox row may be marked
+   * published. One that holds them in memory (the in-process transport) returns a receipt instead, and the row is
+   * marked only once the messages are handled — a process that dies first leaves it for the relay.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a durable broker's publish returns nothing at all
+  publish(messages: readonly OutgoingMessage[]): Promise<void | PublishReceipt>;
   close(): Promise<void>;
+}
+
+export interface PublishReceipt {
+  /** Resolves once every message was handled (its consumer returned); rejects if one was lost. */
+  handled: Promise<void>;
 }
 
 /** Trigger metadata as the Functions host gives it for a Service Bus message (the fields we read). */

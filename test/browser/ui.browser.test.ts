@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
-import { startTestHost, type TestHost } from '../support/test-host.js';
+import { postOrder, startTestHost, type TestHost, withFunctionKey } from '../support/test-host.js';
 
 // The web page (GET /api/ui) in a real headless Chromium, against the local host over HTTP.
 // CI installs Debian's `chromium` (.ci/run); without it the whole file is skipped with a message saying so.
@@ -64,12 +64,28 @@ describe.skipIf(!hasChromium)(title, () => {
   });
 
   const api = (path: string, init?: RequestInit) => fetch(`${host?.url}/api${path}`, init);
+  /** An operator call of the test itself (the chaos document), with the host's function key. */
+  const operatorApi = (path: string) => api(path, { headers: host ? withFunctionKey(host) : {} });
+  const useKey = async (p: Page, key: string) => {
+    await p.fill(sel('operator-key'), key);
+    await p.click(sel('operator-key-save'));
+  };
   const available = async (productId: string): Promise<number> => {
     const res = await api(`/inventory/${productId}`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { item: { available: number } };
     return body.item.available;
   };
+
+  it('without the operator key: a read-only view that says why, and the orders placed in this tab', async () => {
+    await page.waitForSelector(sel('operator-key-status', { state: 'none' }));
+    expect(await page.textContent(sel('operator-key-status'))).toMatch(/read-only/);
+    await page.waitForSelector(`${sel('orders-note')}:text-matches("operator view")`);
+    expect(await page.textContent(sel('orders-scope'))).toBe('this tab only');
+    expect(await page.isDisabled(sel('gremlin-toggle'))).toBe(true);
+    expect(await page.isDisabled(sel('chaos-save'))).toBe(true);
+    expect(await page.textContent(sel('chaos-note'))).toMatch(/operator key/);
+  });
 
   it('places an order through the form and sees its row become shipped', async () => {
     const before = await available('PROD-002');
@@ -103,6 +119,44 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await page.locator(sel('order-row', { 'order-id': orderId })).count()).toBe(1);
   });
 
+  it('refuses a wrong operator key with a clear message, and keeps the read-only view', async () => {
+    await useKey(page, 'not-the-operator-key');
+    await page.waitForSelector(sel('operator-key-status', { state: 'refused' }));
+    expect(await page.textContent(sel('operator-key-status'))).toMatch(/refused \(HTTP 401\)/);
+    await page.waitForSelector(`${sel('orders-note')}:text-matches("refused")`);
+    // The tab's own order is still shown.
+    await page.waitForSelector(sel('order-row', { 'order-id': orderId }));
+  });
+
+  it("with the operator key: every customer's orders, health details and the chaos switches", async () => {
+    if (!host) throw new Error('host did not start');
+    const res = await postOrder(host.url, { customerId: 'someone-else', productId: 'PROD-005', quantity: 1 });
+    const other = ((await res.json()) as { order: { id: string } }).order.id;
+    await useKey(page, host.functionKey);
+    await page.waitForSelector(sel('operator-key-status', { state: 'set' }));
+    await page.waitForSelector(sel('order-row', { 'order-id': other }));
+    expect(await page.textContent(sel('orders-scope'))).toBe('all customers');
+    await page.waitForSelector(`${sel('health-orders')}:has-text("outbox")`);
+    await page.waitForSelector(`${sel('gremlin-toggle')}:enabled`);
+    // Kept in this tab's session storage: a reload keeps it…
+    expect(await page.evaluate<string | null>("sessionStorage.getItem('valerix.functionKey')")).toBe(
+      host.functionKey,
+    );
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.waitForSelector(sel('operator-key-status', { state: 'set' }));
+    await page.waitForSelector(sel('order-row', { 'order-id': other }));
+    // …another tab (a new browsing context) does not have it.
+    if (!browser) throw new Error('browser did not start');
+    const otherTab = await browser.newContext();
+    try {
+      const p = await otherTab.newPage();
+      await p.goto(`${host.url}/api/ui`, { waitUntil: 'domcontentloaded' });
+      await p.waitForSelector(sel('operator-key-status', { state: 'none' }));
+    } finally {
+      await otherTab.close();
+    }
+  });
+
   it('shows both services up and a green latency tile', async () => {
     await page.waitForSelector(sel('health-orders', { status: 'up' }));
     await page.waitForSelector(sel('health-inventory', { status: 'up' }));
@@ -116,14 +170,14 @@ describe.skipIf(!hasChromium)(title, () => {
     await page.check(sel('gremlin-toggle'));
     await page.waitForSelector(`${sel('gremlin-status')}[data-enabled="true"]`);
     expect(await page.textContent(sel('gremlin-status'))).toMatch(/Gremlin ON/);
-    const on = (await (await api('/chaos')).json()) as { gremlin: { enabled: boolean } };
+    const on = (await (await operatorApi('/chaos')).json()) as { gremlin: { enabled: boolean } };
     expect(on.gremlin.enabled).toBe(true);
 
     // The toggle is disabled while its PUT is in flight; uncheck waits for it to be enabled again.
     await page.uncheck(sel('gremlin-toggle'));
     await page.waitForSelector(`${sel('gremlin-status')}[data-enabled="false"]`);
     expect(await page.textContent(sel('gremlin-status'))).toMatch(/Gremlin OFF/);
-    const off = (await (await api('/chaos')).json()) as { gremlin: { enabled: boolean } };
+    const off = (await (await operatorApi('/chaos')).json()) as { gremlin: { enabled: boolean } };
     expect(off.gremlin.enabled).toBe(false);
   });
 
@@ -140,6 +194,7 @@ describe.skipIf(!hasChromium)(title, () => {
       p.setDefaultTimeout(WAIT_MS);
       p.on('pageerror', (err) => pageErrors.push(err.message));
       await p.goto(`${host.url}/api/ui`, { waitUntil: 'domcontentloaded' });
+      await useKey(p, host.functionKey);
       await p.waitForSelector(sel('order-row', { 'order-id': orderId, status: 'shipped' }));
       await p.waitForSelector(sel('health-inventory', { status: 'up' }));
       await p.waitForSelector(sel('latency-tile', { state: 'green' }));

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postOrder, startTestHost, type TestHost, waitForOrderFinal } from '../support/test-host.js';
+import {
+  postOrder,
+  startTestHost,
+  type TestHost,
+  waitForOrderFinal,
+  withFunctionKey,
+} from '../support/test-host.js';
 
 // The whole pipeline through the local host over HTTP: intake → queue → Inventory → queue → Orders.
 let host: TestHost;
@@ -61,19 +67,19 @@ describe('order pipeline over HTTP', () => {
   it('restocks a product (admin) and validates the quantity', async () => {
     const res = await fetch(`${host.url}/api/inventory/PROD-001/restock`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: withFunctionKey(host, { 'content-type': 'application/json' }),
       body: JSON.stringify({ quantity: 10 }),
     });
     expect(res.status).toBe(200);
     const bad = await fetch(`${host.url}/api/inventory/PROD-001/restock`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: withFunctionKey(host, { 'content-type': 'application/json' }),
       body: JSON.stringify({ quantity: -1 }),
     });
     expect(bad.status).toBe(400);
     const unknown = await fetch(`${host.url}/api/inventory/NOPE/restock`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: withFunctionKey(host, { 'content-type': 'application/json' }),
       body: JSON.stringify({ quantity: 1 }),
     });
     expect(unknown.status).toBe(404);

@@ -132,8 +132,8 @@ async function seed(pool: pg.Pool): Promise<void> {
       ('${ORDER.shipped}', 'pending', 'shipped', NULL, 'msg-r-1', '2025-01-31 10:00:01.5+00'),
       ('${ORDER.rejected}', 'pending', 'rejected', 'out_of_stock', 'msg-r-2', '2025-01-31 10:01:02+00'),
       ('${ORDER.failed}', 'pending', 'failed', 'poison', NULL, '2025-01-31 10:02:03+00');
-    INSERT INTO orders.idempotency_keys (key, fingerprint, response_status, response_body, order_id, expires_at) VALUES
-      ('key-1', 'sha256:abc', 202, '{"order":{"id":"${ORDER.shipped}","status":"pending"}}', '${ORDER.shipped}', '2025-02-01 10:00:00+00');
+    INSERT INTO orders.idempotency_keys (scope, key, fingerprint, response_status, response_body, order_id, expires_at) VALUES
+      ('cust-1', 'key-1', 'sha256:abc', 202, '{"order":{"id":"${ORDER.shipped}","status":"pending"}}', '${ORDER.shipped}', '2025-02-01 10:00:00+00');
     INSERT INTO orders.outbox (id, message_id, queue, type, body, attempts, published_at) VALUES
       (1, 'op-1', 'inventory-reservations', 'OrderPlaced', '{"orderId":"${ORDER.shipped}","quantity":2,"nested":{"a":[1,2.5,null,true]}}', 1, '2025-01-31 10:00:00.2+00'),
       (7, 'op-4', 'inventory-reservations', 'OrderPlaced', '{"orderId":"${ORDER.pending}","note":"line\\nbreak"}', 3, NULL);

@@ -64,9 +64,9 @@ async function insertOrder(o: {
   }
   if (o.key) {
     await client.query(
-      `INSERT INTO orders.idempotency_keys (key, fingerprint, response_status, response_body, order_id, expires_at)
-       VALUES ($1, 'fp', 202, '{}', $2, now() + interval '1 day')`,
-      [o.key, o.id],
+      `INSERT INTO orders.idempotency_keys (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
+       VALUES ($3, $1, 'fp', 202, '{}', $2, now() + interval '1 day')`,
+      [o.key, o.id, o.customer],
     );
   }
 }

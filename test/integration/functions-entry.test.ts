@@ -45,15 +45,15 @@ afterAll(async () => {
   await db.drop();
 });
 
-function healthFunction() {
-  const options = registered.http.get('health');
-  if (!options) throw new Error('health was not registered');
+function healthFunction(name = 'health') {
+  const options = registered.http.get(name);
+  if (!options) throw new Error(`${name} was not registered`);
   return {
     kind: 'http' as const,
-    name: 'health',
+    name,
     route: options.route ?? '',
     methods: (options.methods ?? ['GET']) as HttpMethod[],
-    authLevel: 'anonymous' as const,
+    authLevel: options.authLevel === 'function' ? ('function' as const) : ('anonymous' as const),
     handler: options.handler as never,
   };
 }
@@ -108,14 +108,18 @@ describe('the Azure Functions entry point (functions/index.ts)', () => {
   });
 
   it('serves every invocation, concurrent ones too, from the one runtime built on first use', async () => {
-    const fn = healthFunction();
+    // The details route: the anonymous one does not say which transport runs.
+    const fn = healthFunction('healthDetails');
     const [first, second] = await Promise.all([invokeHttp(fn), invokeHttp(fn)]);
     for (const res of [first, second]) {
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('ok');
       expect(res.body.transport).toBe('service-bus');
     }
-    const again = await invokeHttp(fn, { path: '/api/health/orders', params: { service: 'orders' } });
+    const again = await invokeHttp(fn, {
+      path: '/api/health/details/orders',
+      params: { service: 'orders' },
+    });
     expect(Object.keys(again.body.services)).toEqual(['orders']);
     const runtime = await appRuntime();
     expect(await appRuntime()).toBe(runtime);

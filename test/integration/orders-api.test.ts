@@ -60,6 +60,27 @@ describe('POST /api/orders', () => {
     expect(res.body.detail).toMatch(/different request body/);
   });
 
+  it("another customer's key neither replays nor reveals the order it placed", async () => {
+    const key = `shared-${Date.now()}`;
+    const mine = await invokeHttp(create(), { json: order, headers: { 'Idempotency-Key': key } });
+    expect(mine.status).toBe(202);
+    // Another customer sends the same key: with their own body, and with a body of a different shape.
+    for (const body of [
+      { ...order, customerId: 'cust-2' },
+      { ...order, customerId: 'cust-3', quantity: 9 },
+    ]) {
+      const theirs = await invokeHttp(create(), { json: body, headers: { 'Idempotency-Key': key } });
+      expect(theirs.status).toBe(202);
+      expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+      expect(theirs.body.order.id).not.toBe(mine.body.order.id);
+      expect(theirs.body.order.customerId).toBe(body.customerId);
+    }
+    // The key still replays for its owner.
+    const again = await invokeHttp(create(), { json: order, headers: { 'Idempotency-Key': key } });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.order.id).toBe(mine.body.order.id);
+  });
+
   it.each([
     [
       'malformed JSON',
@@ -116,9 +137,9 @@ describe('POST /api/orders', () => {
     try {
       await blocker.query('BEGIN');
       await blocker.query(
-        `INSERT INTO orders.idempotency_keys (key, fingerprint, response_status, response_body, expires_at)
-         VALUES ($1, 'x', 202, '{}', now() + interval '1 hour')`,
-        [key],
+        `INSERT INTO orders.idempotency_keys (scope, key, fingerprint, response_status, response_body, expires_at)
+         VALUES ($2, $1, 'x', 202, '{}', now() + interval '1 hour')`,
+        [key, order.customerId],
       );
       const res = await invokeHttp(create(), { json: order, headers: { 'Idempotency-Key': key } });
       expect(res.status).toBe(409);

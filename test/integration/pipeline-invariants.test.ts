@@ -214,7 +214,7 @@ describe('poison messages', () => {
     expect(dead.rows[0]!.error).toMatch(/invalid message: data.quantity/);
     const order = await invokeHttp(httpFunction(host.functions, 'getOrder'), { params: { id: orderId } });
     expect(order.body.order.reason).toMatch(/inventory gave up/);
-    const health = await invokeHttp(httpFunction(host.functions, 'health'), { params: {} });
+    const health = await invokeHttp(httpFunction(host.functions, 'healthDetails'), { params: {} });
     expect(health.body.services.inventory.deadLetters).toBe(1);
   });
 

@@ -7,7 +7,13 @@ import { outboxBacklog } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { resetMetricsForTests } from '../../shared/telemetry/metrics.js';
 import { OUTBOX_READ_INTERVAL_MS, registerRuntimeGauges } from '../../shared/telemetry/runtime-gauges.js';
-import { postOrder, startTestHost, type TestHost, waitForOrderFinal } from '../support/test-host.js';
+import {
+  postOrder,
+  startTestHost,
+  type TestHost,
+  waitForOrderFinal,
+  withFunctionKey,
+} from '../support/test-host.js';
 
 /**
  * Every custom metric, read through an in-memory OpenTelemetry reader installed as the global MeterProvider before
@@ -92,7 +98,7 @@ async function placeAndFinish(body = order(), headers: Record<string, string> = 
 async function putChaos(patch: unknown): Promise<void> {
   const res = await fetch(`${host.url}/api/chaos`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: withFunctionKey(host, { 'content-type': 'application/json' }),
     body: JSON.stringify(patch),
   });
   expect(res.status).toBe(200);

@@ -1,3 +1,4 @@
+import { FUNCTION_KEY_HEADER } from '../../infra/local-host/function-keys.js';
 import { silentLog } from '../../infra/local-host/invocation-context.js';
 import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../infra/local-host/local-host.js';
 import { loadSettings, type Settings } from '../../shared/config/settings.js';
@@ -39,6 +40,14 @@ export async function startTestHost(
       await database.drop();
     },
   });
+}
+
+/** Headers for an operator (function-level) route of this host, plus any others given. */
+export function withFunctionKey(
+  host: Pick<LocalHost, 'functionKey'>,
+  headers: Record<string, string> = {},
+): Record<string, string> {
+  return { [FUNCTION_KEY_HEADER]: host.functionKey, ...headers };
 }
 
 export async function postOrder(

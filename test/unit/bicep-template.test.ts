@@ -34,6 +34,7 @@ const inCi = Boolean(process.env.CI);
 const SKIPPED_IN_AZURE = [
   'EMBEDDED_DATA_DIR',
   'PORT',
+  'LOCAL_FUNCTION_KEY',
   'LOCAL_DELIVERY_COPIES',
   'ServiceBusConnection',
   'BACKUP_CONNECTION_STRING',

@@ -59,7 +59,43 @@ describe('in-process transport (a Service Bus queue where it matters)', () => {
     t.setAvailable(false);
     await expect(t.publish([message()])).rejects.toThrow(/unavailable/);
     t.setAvailable(true);
-    await expect(t.publish([message()])).resolves.toBeUndefined();
+    await expect(t.publish([message()])).resolves.toHaveProperty('handled');
+    await t.close();
+  });
+
+  it("resolves a publish's receipt only once the message is handled; a lost one rejects and may be sent again", async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 2, redeliveryBaseMs: 1 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let failing = false;
+    const handled: string[] = [];
+    t.subscribe(QUEUES.reservations, async (body) => {
+      if (failing) throw new Error('database down');
+      await gate;
+      handled.push(body.messageId);
+    });
+    const m = message();
+    const receipt = await t.publish([m]);
+    let settled = false;
+    void receipt.handled.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false); // queued in memory is not safe yet
+    // A re-send meanwhile is dropped, and its receipt waits for the same delivery.
+    const again = await t.publish([m]);
+    release();
+    await Promise.all([receipt.handled, again.handled]);
+    expect(handled).toEqual([m.envelope.messageId]);
+    expect(t.duplicatesDropped).toBe(1);
+
+    failing = true;
+    const lost = message();
+    const first = await t.publish([lost]);
+    await expect(first.handled).rejects.toThrow(/dead-lettered by the in-process transport/);
+    // Forgotten with the dead letter: the outbox relay's re-send is accepted, not dropped as a duplicate.
+    failing = false;
+    const resent = await t.publish([lost]);
+    await resent.handled;
+    expect(handled).toEqual([m.envelope.messageId, lost.envelope.messageId]);
     await t.close();
   });
 });

@@ -111,6 +111,11 @@ function intakeInput(key: string, i: number, ttlHours: number) {
     order,
     message,
     response: { status: 202, body: { order } },
-    idempotency: { key, fingerprint: fingerprint({ customerId, productId, quantity }), ttlHours },
+    idempotency: {
+      scope: customerId,
+      key,
+      fingerprint: fingerprint({ customerId, productId, quantity }),
+      ttlHours,
+    },
   };
 }

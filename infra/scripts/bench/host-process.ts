@@ -27,6 +27,8 @@ export interface HostProcess {
   poolMax: number;
   stats(options?: { resetLoopDelay?: boolean }): Promise<HostStats>;
   close(): Promise<void>;
+  /** SIGKILL: the process dies at once, with whatever it holds in memory (the recovery tests). */
+  kill(): Promise<void>;
 }
 
 /** CPU seconds (user + system) between two `process.cpuUsage()` readings. */
@@ -89,6 +91,10 @@ export async function startHostProcess(env: Record<string, string | undefined>):
           ...(options.resetLoopDelay === undefined ? {} : { resetLoopDelay: options.resetLoopDelay }),
         } satisfies HostRequest);
       });
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
     },
     async close() {
       if (child.exitCode === null && child.connected) child.send({ type: 'close' } satisfies HostRequest);

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { migrate } from '../../../shared/db/migrate.js';
 import { createPool } from '../../../shared/db/pool.js';
 import { PROJECT_ROOT } from '../../../shared/db/project-root.js';
+import { FUNCTION_KEY_HEADER, generateFunctionKey } from '../../local-host/function-keys.js';
 import { type CeilingResult, runCeiling } from './ceiling.js';
 import { type ColdStartResult, measureColdStart } from './cold-start.js';
 import { cpuSeconds, type HostProcess, startHostProcess } from './host-process.js';
@@ -243,10 +244,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     });
     cleanups.unshift(() => observer.end());
 
+    // The bench knows the child's function key (chaos is an operator route) because it chooses it.
+    const functionKey = generateFunctionKey();
     const env: Record<string, string | undefined> = {
       ...process.env,
       ...opts.hostEnv,
       DATABASE_URL: hostUrl,
+      LOCAL_FUNCTION_KEY: functionKey,
     };
     for (const name of [
       'ServiceBusConnection',
@@ -350,7 +354,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await checkpoint(admin);
     const on = await scenario(`gremlin-on-c${opts.gremlinConnections}`, opts.gremlinConnections, {
       gremlin: opts.gremlin,
-      chaosUrl: `${host.url}/api/chaos`,
+      chaos: { url: `${host.url}/api/chaos`, functionKey },
     });
     checkAborted();
 
@@ -478,13 +482,16 @@ async function waitForDrain(observer: pg.Pool, timeoutS: number): Promise<{ seco
 interface ScenarioExtra {
   ratePerS?: number;
   gremlin?: { everyN: number; latencyMs: number };
-  chaosUrl?: string;
+  chaos?: { url: string; functionKey: string };
 }
 
-async function putChaos(url: string, gremlin: Record<string, unknown>): Promise<void> {
-  const res = await fetch(url, {
+async function putChaos(
+  chaos: { url: string; functionKey: string },
+  gremlin: Record<string, unknown>,
+): Promise<void> {
+  const res = await fetch(chaos.url, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', [FUNCTION_KEY_HEADER]: chaos.functionKey },
     body: JSON.stringify({ gremlin }),
   });
   if (!res.ok) throw new Error(`PUT /api/chaos answered ${res.status}: ${await res.text()}`);
@@ -503,8 +510,8 @@ async function runScenario(
 ): Promise<ScenarioResult> {
   const { host, observer } = input;
   await input.restock();
-  if (input.gremlin && input.chaosUrl) {
-    await putChaos(input.chaosUrl, {
+  if (input.gremlin && input.chaos) {
+    await putChaos(input.chaos, {
       enabled: true,
       mode: 'deterministic',
       everyN: input.gremlin.everyN,
@@ -543,7 +550,7 @@ async function runScenario(
   const pendingAtEnd = await pendingCount(observer);
   samples.push({ tS: round((performance.now() - t0) / 1000, 2), pending: pendingAtEnd });
 
-  if (input.gremlin && input.chaosUrl) await putChaos(input.chaosUrl, { enabled: false });
+  if (input.gremlin && input.chaos) await putChaos(input.chaos, { enabled: false });
   const drain = await waitForDrain(observer, input.drainTimeoutS);
   const after = await host.stats();
   const postgresAfter = postgresCpuSeconds();

@@ -1,0 +1,35 @@
+import { MAX_RELAY_ATTEMPTS, publishPending } from '../../shared/messaging/outbox.js';
+import type { TimerHandler } from '../definitions.js';
+import type { Runtime } from '../runtime.js';
+import { resetStaleOrderPlaced } from './orders-repository.js';
+
+/** Orders re-sent per run at most; the next run takes the rest. */
+const BATCH = 500;
+
+/**
+ * The safety net behind the outbox relay: an order still `pending` after PENDING_ORDER_SWEEP_AFTER_SECONDS has
+ * its OrderPlaced re-sent from the outbox. The relay covers what was never sent; this covers what was sent and
+ * then lost — a message the broker dead-lettered while the database was down (so no poison record failed the
+ * order), or a row the relay gave up on. Downstream is idempotent (one reservation per order, processed-message
+ * records), so a re-send of an order that is merely slow costs a duplicate delivery, nothing more.
+ */
+export function pendingOrderSweeperHandler(rt: Runtime): TimerHandler {
+  return async (_timer, context) => {
+    const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
+    const messageIds = await resetStaleOrderPlaced(rt.db, {
+      afterSeconds,
+      limit: BATCH,
+      maxRelayAttempts: MAX_RELAY_ATTEMPTS,
+    });
+    if (messageIds.length === 0) return;
+    context.warn(
+      `${messageIds.length} order(s) pending for over ${afterSeconds} s: OrderPlaced re-sent (${messageIds.slice(0, 5).join(', ')}${messageIds.length > 5 ? ', …' : ''})`,
+    );
+    // Sent now; should that fail, the rows are due for the relay already.
+    const sent = await publishPending(rt.publishDeps, 'orders', messageIds).catch((err: Error) => ({
+      published: false,
+      error: err,
+    }));
+    if (!sent.published) context.warn(`re-send deferred to the outbox relay: ${sent.error?.message}`);
+  };
+}
