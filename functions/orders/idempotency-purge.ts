@@ -1,10 +1,7 @@
 import type { Database } from '../../shared/db/database.js';
+import { boundedDelete, pruneInBatches } from '../../shared/db/prune.js';
 
 /** Deletes expired Idempotency-Key records in bounded batches (a key may be reused once its record expired). */
-export async function purgeExpiredIdempotencyKeys(db: Database): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM orders.idempotency_keys WHERE key IN (
-       SELECT key FROM orders.idempotency_keys WHERE expires_at <= now() LIMIT 5000)`,
-  );
-  return rowCount ?? 0;
+export function purgeExpiredIdempotencyKeys(db: Database): Promise<number> {
+  return pruneInBatches(db, boundedDelete('orders.idempotency_keys', 'key', 'expires_at <= now()'));
 }

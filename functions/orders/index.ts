@@ -34,8 +34,5 @@ export const ordersFunctions: FunctionSpec[] = [
     queueName: QUEUES.orderStatus,
     load: async () => (await import('./apply-inventory-result.js')).applyInventoryResultHandler,
   },
-  outboxRelayTimer(
-    'orders',
-    async () => (await import('./idempotency-purge.js')).purgeExpiredIdempotencyKeys,
-  ),
+  outboxRelayTimer('orders', async () => (await import('./retention.js')).pruneOrders),
 ];

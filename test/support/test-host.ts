@@ -3,9 +3,17 @@ import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../inf
 import { loadSettings, type Settings } from '../../shared/config/settings.js';
 import { realPostgres, type TestDatabase, testDatabase } from './test-database.js';
 
-/** Settings as a test wants them: defaults, plus the overrides given (string values, like app settings). */
+/**
+ * Settings as a test wants them: defaults, plus the overrides given (string values, like app settings). Relay
+ * passes and delayed retries come back within a fraction of a second, so a recovery never waits for minutes.
+ */
 export function testSettings(overrides: Record<string, string> = {}): Settings {
-  return loadSettings({ OUTBOX_RELAY_INTERVAL_MS: '200', ...overrides });
+  return loadSettings({
+    OUTBOX_RELAY_INTERVAL_MS: '200',
+    DELAYED_RETRY_BASE_MS: '100',
+    DELAYED_RETRY_MAX_MS: '1000',
+    ...overrides,
+  });
 }
 
 export interface TestHost extends LocalHost {
