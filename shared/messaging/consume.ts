@@ -18,6 +18,7 @@ import type { OutgoingMessage } from './publisher.js';
 export interface PoisonInfo {
   body: unknown;
   orderId: string | undefined;
+  /** The message's logical id (its envelope's, which processed-message records are keyed on). */
   messageId: string | undefined;
   deliveryCount: number;
   error: string;
@@ -67,8 +68,12 @@ export async function consume<S extends z.ZodType>(
 ): Promise<void> {
   const body = decodeBody(message);
   const deliveryCount = deliveryCountOf(context);
-  const messageId =
+  // The broker's id differs from the envelope's for a delayed-retry copy (`…:retry-<n>`); the envelope's is the
+  // one processed-message records are keyed on, so it is the one a poison record claims.
+  const brokerMessageId =
     typeof context.triggerMetadata?.messageId === 'string' ? context.triggerMetadata.messageId : undefined;
+  const carriedId = (body as { messageId?: unknown } | undefined)?.messageId;
+  const messageId = typeof carriedId === 'string' && carriedId ? carriedId : brokerMessageId;
   const type =
     typeof (body as { type?: unknown })?.type === 'string' ? (body as { type: string }).type : undefined;
   const orderId = orderIdOf(body);
@@ -77,7 +82,7 @@ export async function consume<S extends z.ZodType>(
     'messaging.message.delivery_count': deliveryCount,
     'valerix.function': context.functionName,
   };
-  if (messageId) attributes['messaging.message.id'] = messageId;
+  if (brokerMessageId) attributes['messaging.message.id'] = brokerMessageId;
   if (orderId) attributes['valerix.order_id'] = orderId;
   const parent = parentContextOf(body, context);
   const span = trace

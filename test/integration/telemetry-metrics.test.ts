@@ -333,6 +333,12 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
     }
     expect(host.runtime.policies.breakerStates().publish).toBe('open');
     expect(await state('publish')).toBe(2);
+    // /api/stats says since when.
+    const stats = (await (await fetch(`${host.url}/api/stats`)).json()) as {
+      breakerChanges: Record<string, { state: string; from: string; at: string } | null>;
+    };
+    expect(stats.breakerChanges.publish).toMatchObject({ state: 'open', from: 'closed' });
+    expect(Date.parse(stats.breakerChanges.publish!.at)).toBeGreaterThan(Date.now() - 60_000);
   });
 
   it('every metric in METRICS was seen with data', () => {

@@ -25,29 +25,36 @@ const placed = () =>
 async function deliver(
   body: unknown,
   err: unknown,
-  opts: { deliveryCount?: number; scheduleFails?: boolean } = {},
+  opts: { deliveryCount?: number; scheduleFails?: boolean; brokerMessageId?: string } = {},
 ) {
   const scheduled: OutgoingMessage[] = [];
   const poison: PoisonInfo[] = [];
-  const run = consume(body, queueContext('reserveStock', { deliveryCount: opts.deliveryCount ?? 1 }), {
-    schema: orderPlaced,
-    maxDeliveryCount: 5,
-    deadline: { execute: (fn) => fn() },
-    async process() {
-      throw err;
-    },
-    async deadLetter(info) {
-      poison.push(info);
-    },
-    delayedRetry: {
-      queue: QUEUES.reservations,
-      policy,
-      async schedule(message) {
-        if (opts.scheduleFails) throw new Error('broker down too');
-        scheduled.push(message);
+  const run = consume(
+    body,
+    queueContext('reserveStock', {
+      deliveryCount: opts.deliveryCount ?? 1,
+      ...(opts.brokerMessageId ? { messageId: opts.brokerMessageId } : {}),
+    }),
+    {
+      schema: orderPlaced,
+      maxDeliveryCount: 5,
+      deadline: { execute: (fn) => fn() },
+      async process() {
+        throw err;
+      },
+      async deadLetter(info) {
+        poison.push(info);
+      },
+      delayedRetry: {
+        queue: QUEUES.reservations,
+        policy,
+        async schedule(message) {
+          if (opts.scheduleFails) throw new Error('broker down too');
+          scheduled.push(message);
+        },
       },
     },
-  });
+  );
   const outcome = await run.then(
     () => 'completed' as const,
     () => 'abandoned' as const,
@@ -95,9 +102,14 @@ describe('delayed retries', () => {
     const last = { ...placed(), retryRound: policy.rounds };
     expect(nextDelayedRetry(last, QUEUES.reservations, policy)).toBeUndefined();
     expect((await deliver(last, new BrokenCircuitError(), { deliveryCount: 1 })).outcome).toBe('abandoned');
-    const final = await deliver(last, new BrokenCircuitError(), { deliveryCount: 5 });
+    const final = await deliver(last, new BrokenCircuitError(), {
+      deliveryCount: 5,
+      brokerMessageId: transportMessageId(last),
+    });
     expect(final.outcome).toBe('completed');
     expect(final.poison).toHaveLength(1);
+    // The poison record claims the logical id, so no other copy of this message can apply later.
+    expect(final.poison[0]!.messageId).toBe(last.messageId);
     expect(final.scheduled).toEqual([]);
   });
 });
