@@ -1,12 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLog } from '../../infra/local-host/invocation-context.js';
-import { type LocalHost, startLocalHost } from '../../infra/local-host/local-host.js';
 import { QUEUES } from '../../shared/messaging/contracts.js';
 import { settledState } from '../support/invariants.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
-import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
-import { postOrder, testSettings } from '../support/test-host.js';
+import { type ProxiedTestHost, postOrder, startProxiedTestHost } from '../support/test-host.js';
 
 // The database goes down while every reservation is in flight, and stays down far longer than MAX_DELIVERY_COUNT
 // immediate deliveries take (the in-process broker redelivers at once, as Service Bus does: milliseconds).
@@ -15,34 +11,22 @@ import { postOrder, testSettings } from '../support/test-host.js';
 const MAX_DELIVERY_COUNT = 5;
 const OUTAGE_MS = 4000;
 const GREMLIN_MS = 1000;
-let db: TestDatabase;
-let proxy: TcpProxy;
-let host: LocalHost;
+let host: ProxiedTestHost;
 
 beforeAll(async () => {
-  db = await testDatabase();
-  const target = new URL(db.url);
-  proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-  await proxy.start();
-  host = await startLocalHost({
-    settings: testSettings({
+  host = await startProxiedTestHost(
+    {
       MAX_DELIVERY_COUNT: String(MAX_DELIVERY_COUNT),
       DATABASE_TIMEOUT_MS: '1000',
       DELAYED_RETRY_ROUNDS: '20',
       DELAYED_RETRY_BASE_MS: '200',
       DELAYED_RETRY_MAX_MS: '1000',
-    }),
-    databaseUrl: proxy.urlFor(db.url),
-    embeddedDatabase: !realPostgres,
-    port: 0,
-    log: silentLog,
-    runtime: { resilience: { breakerHalfOpenAfterMs: 300 } },
-  });
+    },
+    { runtime: { resilience: { breakerHalfOpenAfterMs: 300 } } },
+  );
 });
 afterAll(async () => {
-  await host?.close();
-  await proxy?.stop();
-  await db?.drop();
+  await host?.stop();
 });
 
 const orders = [
@@ -56,7 +40,7 @@ const orders = [
 ];
 
 async function deadLetterRows(): Promise<number> {
-  const client = new pg.Client({ connectionString: db.url });
+  const client = new pg.Client({ connectionString: host.database.url });
   await client.connect();
   try {
     const { rows } = await client.query<{ n: number }>(
@@ -82,15 +66,15 @@ describe('a database outage longer than the immediate deliveries', () => {
     const placed = await Promise.all(orders.map((o) => postOrder(host.url, o)));
     expect(placed.map((r) => r.status)).toEqual(orders.map(() => 202));
 
-    await proxy.stop();
+    await host.proxy.stop();
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     // Every message failed its immediate deliveries long ago, and none was given up on.
     expect(host.transport!.deadLetters).toEqual([]);
     const retried = host.runtime.signals.snapshot();
     expect(retried[`delayedRetries.${QUEUES.reservations}`] ?? 0).toBeGreaterThanOrEqual(orders.length);
-    await proxy.start(proxy.port);
+    await host.proxy.start(host.proxy.port);
 
-    const state = await settledState(db.url, 45_000);
+    const state = await settledState(host.database.url, 45_000);
     expect(state.pending).toBe(0);
     expect(state.byStatus).toEqual({ shipped: 10, rejected: 2 });
     expect(state.decrease).toEqual(state.shippedQuantity);
