@@ -17,6 +17,8 @@ export type IgnoredFailureKind =
   | 'publish_poison_result'
   /** `Prefer: wait` saw the final status but could not store it: a replay answers 202 pending instead. */
   | 'store_final_response'
+  /** A `Prefer: wait` poll for the final status failed: the wait goes on (reported once per wait). */
+  | 'wait_poll'
   /** A pooled connection broke: the pool replaces it; the query in flight (if any) failed on its own. */
   | 'pool_connection';
 

@@ -5,16 +5,16 @@ import { postOrder, startTestHost, type TestHost } from '../support/test-host.js
 
 // A broker that hangs must cost the database nothing: the relay claims rows with a lease and commits before it
 // publishes, so no database call waits on the broker, the database breaker never sees a failure, and intake keeps
-// answering 202 while only the publish breaker opens. Timeouts are short so that a publish the policy gives up
-// on (three tries of 400 ms) outlasts the database timeout: a relay that published inside its transaction would
-// time that transaction out on every pass.
+// answering 202 while only the publish breaker opens. A publish the policy gives up on (three tries of 800 ms)
+// outlasts the database timeout (2 s, generous for a loaded machine): a relay that published inside its
+// transaction would time that transaction out on every pass.
 let host: TestHost;
 let broker: HangingBroker;
 
 beforeAll(async () => {
   broker = new HangingBroker({ maxDeliveryCount: 10, concurrency: 16 });
   host = await startTestHost(
-    { PUBLISH_TIMEOUT_MS: '400', DATABASE_TIMEOUT_MS: '1000', OUTBOX_RELAY_INTERVAL_MS: '300' },
+    { PUBLISH_TIMEOUT_MS: '800', DATABASE_TIMEOUT_MS: '2000', OUTBOX_RELAY_INTERVAL_MS: '300' },
     { runtime: { publisher: broker, resilience: { breakerHalfOpenAfterMs: 300 } } },
   );
 });
