@@ -4,11 +4,15 @@ import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, type Database } from '../shared/db/database.js';
 import { passwordForSettings } from '../shared/db/password-for-settings.js';
 import { createPool } from '../shared/db/pool.js';
+import type { DelayedRetryOptions } from '../shared/messaging/consume.js';
+import type { QueueName } from '../shared/messaging/contracts.js';
 import { InProcessTransport } from '../shared/messaging/in-process-transport.js';
 import type { PublishDeps } from '../shared/messaging/outbox.js';
 import type { Publisher } from '../shared/messaging/publisher.js';
 import { createServiceBusPublisher } from '../shared/messaging/service-bus-publisher.js';
 import { createPolicies, type Policies } from '../shared/resilience/policies.js';
+import { type IgnoredFailureReporter, ignoredFailureReporter } from '../shared/telemetry/ignored-failures.js';
+import { METRICS } from '../shared/telemetry/metric-names.js';
 import { RollingLatency } from '../shared/telemetry/order-api-stats.js';
 import { registerRuntimeGauges } from '../shared/telemetry/runtime-gauges.js';
 import { Signals } from '../shared/telemetry/signals.js';
@@ -28,8 +32,19 @@ export interface Runtime {
   readonly orderApiLatency: RollingLatency;
   /** Emits `final:<orderId>` when this instance applies a final status (wakes `Prefer: wait` early). */
   readonly orderEvents: EventEmitter;
+  /** Instance-level log lines (breaker transitions, broken connections): not tied to one invocation. */
+  readonly log: RuntimeLog;
+  /** Logs (once) and counts a failure that is survived on purpose. */
+  readonly reportIgnored: IgnoredFailureReporter;
+  /** The delayed-retry options of the consumer of `queue`: copies go through the broker, under the publish policy. */
+  delayedRetryFor(queue: QueueName): DelayedRetryOptions;
   close(): Promise<void>;
 }
+
+export type RuntimeLog = (level: 'information' | 'warning' | 'error', message: string) => void;
+
+const consoleRuntimeLog: RuntimeLog = (level, message) =>
+  (level === 'information' ? console.log : console.warn)(`[valerix] ${message}`);
 
 export interface RuntimeOptions {
   /** The PostgreSQL URL to use (the local host passes the embedded server's). Defaults to DATABASE_URL. */
@@ -41,6 +56,8 @@ export interface RuntimeOptions {
   resilience?: Partial<Parameters<typeof createPolicies>[0]>;
   /** The clock of the 30 s order-API window (tests move it instead of waiting). Defaults to Date.now. */
   clock?: () => number;
+  /** Where instance-level lines go (the local host passes its own log). Defaults to the console. */
+  log?: RuntimeLog;
 }
 
 /**
@@ -87,10 +104,18 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     );
   }
   const poolMax = options.poolMax ?? settings.database.poolMax;
+  const log = options.log ?? consoleRuntimeLog;
+  const signals = new Signals();
+  const reportIgnored = ignoredFailureReporter(signals, (message) => log('warning', message));
   const policies = createPolicies({
     databaseTimeoutMs: settings.database.timeoutMs,
     publishTimeoutMs: settings.publishTimeoutMs,
     ...intakeShare(poolMax),
+    onBreakerChange: (c) =>
+      log(
+        c.state === 'closed' ? 'information' : 'warning',
+        `${c.breaker} circuit breaker ${c.from} → ${c.state} at ${c.at}`,
+      ),
     ...options.resilience,
   });
   const pool = createPool({
@@ -98,6 +123,8 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     max: poolMax,
     connectionTimeoutMs: settings.database.timeoutMs,
     password: passwordForSettings(settings),
+    onConnectionError: (error) =>
+      reportIgnored({ kind: 'pool_connection', error, fallback: 'the pool opens a new connection' }),
   });
   const db = createDatabase(pool, policies);
   const publisher = options.publisher ?? publisherFor(settings);
@@ -112,11 +139,21 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     db,
     policies,
     publisher,
-    publishDeps: { db, publisher, publishPolicy: policies.publish },
+    publishDeps: { db, publisher, publishPolicy: policies.publish, reportIgnored },
     chaos: new ChaosFlags(db, defaultChaos(settings)),
-    signals: new Signals(),
+    signals,
     orderApiLatency: new RollingLatency(settings.latencyRedThresholdMs, 30_000, options.clock ?? Date.now),
     orderEvents,
+    log,
+    reportIgnored,
+    delayedRetryFor: (queue) => ({
+      queue,
+      policy: settings.delayedRetry,
+      async schedule(message) {
+        await policies.publish.execute(() => publisher.publish([message]));
+        signals.count(METRICS.delayedRetries, { queue });
+      },
+    }),
     close() {
       closing ??= (async () => {
         unregisterGauges();

@@ -3,6 +3,7 @@
 // "Azure Service Bus Data Sender" and "Azure Service Bus Data Receiver" on each queue, scoped to the queue, not the
 // namespace. The Functions app sends to and receives from both queues (Orders sends OrderPlaced and receives
 // results; Inventory receives OrderPlaced and sends results), so it needs both roles on both queues and nothing else.
+// (Each consumer also sends its delayed retries, scheduled, back onto the queue it reads.)
 
 @description('Service Bus namespace name (6-50 characters).')
 @minLength(6)

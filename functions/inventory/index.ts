@@ -34,5 +34,5 @@ export const inventoryFunctions: FunctionSpec[] = [
     authLevel: 'function',
     load: async () => (await import('./inventory-http.js')).restockInventoryHandler,
   },
-  outboxRelayTimer('inventory'),
+  outboxRelayTimer('inventory', async () => (await import('./retention.js')).pruneInventory),
 ];

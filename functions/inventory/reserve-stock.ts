@@ -19,6 +19,7 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
       schema: orderPlaced,
       maxDeliveryCount: rt.settings.maxDeliveryCount,
       deadline: rt.policies.consumerDeadline,
+      delayedRetry: rt.delayedRetryFor(QUEUES.reservations),
       async deadLetter(info) {
         // Inside the consumer span: the InventoryFailed message continues the order's trace from it.
         const carried = (info.body as { traceparent?: unknown } | undefined)?.traceparent;
@@ -27,7 +28,18 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         };
         const written = await recordPoison(rt.db, info, trace);
         rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
-        await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
+        const sent = await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
+        if (!sent.published) {
+          rt.reportIgnored(
+            {
+              kind: 'publish_poison_result',
+              orderId: info.orderId,
+              error: sent.error,
+              fallback: 'the outbox relay sends InventoryFailed later',
+            },
+            (line) => context.warn(line),
+          );
+        }
       },
       async process(event) {
         const { orderId } = event.data;
@@ -51,12 +63,23 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
           // If the first delivery died after its commit, its result is still unsent; if Orders lost it after it was
           // sent (dead-lettered while its database was down), the re-sent OrderPlaced — the pending-order sweeper's —
           // is Orders asking again. Either way: send the result (again). Orders applies a result once.
-          await publishPending(
+          const pending = await publishPending(
             rt.publishDeps,
             'inventory',
             RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
             { evenIfPublished: true },
-          ).catch(() => {}); // the relay remains the safety net
+          ).catch((error: unknown) => ({ published: false, error }));
+          if (!pending.published) {
+            rt.reportIgnored(
+              {
+                kind: 'publish_pending',
+                orderId,
+                error: pending.error,
+                fallback: 'the outbox relay sends the result later',
+              },
+              (line) => context.warn(line),
+            );
+          }
           return;
         }
         rt.signals.count(METRICS.reservations, { result: outcome.result });
@@ -67,8 +90,17 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
           throw new SimulatedCrashError('inventory');
         }
         const sent = await publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages);
-        if (!sent.published)
-          context.warn(`order ${orderId}: result left to the outbox relay: ${sent.error?.message}`);
+        if (!sent.published) {
+          rt.reportIgnored(
+            {
+              kind: 'publish_after_commit',
+              orderId,
+              error: sent.error,
+              fallback: 'the result is left to the outbox relay',
+            },
+            (line) => context.warn(line),
+          );
+        }
       },
     });
 }

@@ -58,6 +58,7 @@ export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
       schema: inventoryResult,
       maxDeliveryCount: rt.settings.maxDeliveryCount,
       deadline: rt.policies.consumerDeadline,
+      delayedRetry: rt.delayedRetryFor(QUEUES.orderStatus),
       deadLetter,
       async process(event) {
         const change =

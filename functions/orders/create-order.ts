@@ -125,10 +125,22 @@ async function createOrder(
     }
     rt.signals.count(METRICS.idempotentReplays);
     // A retry after a crash: the first attempt may have committed without publishing. Send it now.
-    if (result.stored.orderId) {
-      await publishPending(rt.publishDeps, 'orders', [
-        messageIdFor('OrderPlaced', result.stored.orderId),
-      ]).catch(() => {});
+    const storedOrderId = result.stored.orderId;
+    if (storedOrderId) {
+      const pending = await publishPending(rt.publishDeps, 'orders', [
+        messageIdFor('OrderPlaced', storedOrderId),
+      ]).catch((error: unknown) => ({ published: false, error }));
+      if (!pending.published) {
+        rt.reportIgnored(
+          {
+            kind: 'publish_pending',
+            orderId: storedOrderId,
+            error: pending.error,
+            fallback: 'the outbox relay sends OrderPlaced later',
+          },
+          (line) => context.warn(line),
+        );
+      }
     }
     const headers: Record<string, string> = { [REPLAYED_HEADER]: 'true' };
     if (result.stored.orderId) headers.Location = locationOf(result.stored.orderId);
@@ -150,8 +162,17 @@ async function createOrder(
   }
 
   const sent = await publishCommitted(rt.publishDeps, 'orders', result.outboxIds, [message]);
-  if (!sent.published)
-    context.warn(`order ${order.id}: publish deferred to the outbox relay: ${sent.error?.message}`);
+  if (!sent.published) {
+    rt.reportIgnored(
+      {
+        kind: 'publish_after_commit',
+        orderId: order.id,
+        error: sent.error,
+        fallback: 'OrderPlaced is left to the outbox relay',
+      },
+      (line) => context.warn(line),
+    );
+  }
 
   const headers: Record<string, string> = { Location: locationOf(order.id) };
   if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;
@@ -162,7 +183,19 @@ async function createOrder(
   const final = await waitForFinal(rt, order.id, wait * 1000);
   if (final) {
     const finalBody = { order: final };
-    if (key) await updateStoredResponse(rt.db, { scope: customerId, key }, 201, finalBody).catch(() => {});
+    if (key) {
+      await updateStoredResponse(rt.db, { scope: customerId, key }, 201, finalBody).catch((error: unknown) =>
+        rt.reportIgnored(
+          {
+            kind: 'store_final_response',
+            orderId: order.id,
+            error,
+            fallback: 'a replay of this key answers with the accepted (pending) response',
+          },
+          (line) => context.warn(line),
+        ),
+      );
+    }
     return json(201, finalBody, headers);
   }
   return json(

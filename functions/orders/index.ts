@@ -44,8 +44,5 @@ export const ordersFunctions: FunctionSpec[] = [
       Math.min(60_000, Math.max(200, settings.pendingOrderSweepAfterSeconds * 500)),
     load: async () => (await import('./pending-order-sweeper.js')).pendingOrderSweeperHandler,
   },
-  outboxRelayTimer(
-    'orders',
-    async () => (await import('./idempotency-purge.js')).purgeExpiredIdempotencyKeys,
-  ),
+  outboxRelayTimer('orders', async () => (await import('./retention.js')).pruneOrders),
 ];

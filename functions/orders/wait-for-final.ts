@@ -22,9 +22,22 @@ export function waitForFinal(rt: Runtime, orderId: string, ms: number): Promise<
     };
     rt.orderEvents.on(event, finish);
     const deadline = Date.now() + ms;
+    let reported = false;
     const poll = async () => {
       if (settled) return;
-      const order = await findOrder(rt.db, orderId).catch(() => undefined);
+      const order = await findOrder(rt.db, orderId).catch((error: unknown) => {
+        // Once per wait, however many polls fail: the wait goes on, and ends in 202 pending at worst.
+        if (!reported) {
+          reported = true;
+          rt.reportIgnored({
+            kind: 'wait_poll',
+            orderId,
+            error,
+            fallback: 'the wait goes on; past its deadline the answer is 202 pending',
+          });
+        }
+        return undefined;
+      });
       if (order && FINAL_STATUSES.includes(order.status)) return finish(order);
       const left = deadline - Date.now();
       if (left <= 0) return finish(undefined);

@@ -1,26 +1,30 @@
+import type { Settings } from '../../shared/config/settings.js';
 import type { Database } from '../../shared/db/database.js';
 import type { OutboxOwner } from '../../shared/messaging/outbox.js';
+import type { Pruned } from '../../shared/messaging/retention.js';
 import type { TimerFunctionSpec } from '../definitions.js';
 
-/** Other clean-up a service runs with its relay's housekeeping (loaded with the relay). */
-export type HousekeepingLoader = () => Promise<(db: Database) => Promise<number>>;
+/** A service's retention work, run with its relay's housekeeping: rows deleted per table. */
+export type Housekeeping = (db: Database, settings: Settings) => Promise<Pruned>;
+/** Loads a service's housekeeping (with the relay, on its first run). */
+export type HousekeepingLoader = () => Promise<Housekeeping>;
 
 /**
  * The table entry of a service's outbox relay timer (`ordersOutboxRelay`, `inventoryOutboxRelay`): every 5 s in
  * Azure, every OUTBOX_RELAY_INTERVAL_MS on the local host. The code is `outbox-relay.ts`, loaded on first run.
  */
-export function outboxRelayTimer(owner: OutboxOwner, housekeeping?: HousekeepingLoader): TimerFunctionSpec {
+export function outboxRelayTimer(owner: OutboxOwner, housekeeping: HousekeepingLoader): TimerFunctionSpec {
   return {
     kind: 'timer',
     name: `${owner}OutboxRelay`,
     schedule: '*/5 * * * * *',
     localIntervalMs: (settings) => settings.outbox.relayIntervalMs,
     load: async () => {
-      const [{ outboxRelayHandler }, extra] = await Promise.all([
+      const [{ outboxRelayHandler }, prune] = await Promise.all([
         import('./outbox-relay.js'),
-        housekeeping?.(),
+        housekeeping(),
       ]);
-      return (rt) => outboxRelayHandler(rt, owner, extra);
+      return (rt) => outboxRelayHandler(rt, owner, prune);
     },
   };
 }

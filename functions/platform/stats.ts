@@ -8,6 +8,8 @@ export function statsHandler(rt: Runtime): HttpHandler {
     json(200, {
       orderApi: rt.orderApiLatency.snapshot(),
       breakers: rt.policies.breakerStates(),
+      // When each breaker last changed and from what (null: not since this instance started).
+      breakerChanges: rt.policies.breakerChanges(),
       counters: rt.signals.snapshot(),
       chaos: rt.chaos.counters,
       transport: rt.publisher.kind,

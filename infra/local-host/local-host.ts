@@ -74,6 +74,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const runtime = createRuntime(settings, {
     databaseUrl,
     ...(embedded || options.embeddedDatabase ? { poolMax: 1 } : {}),
+    log: (level, message) => log(level, 'runtime', message),
     ...options.runtime,
   });
   let functions: FunctionDefinition[];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { delayedRetrySpanMs } from '../messaging/delayed-retry.js';
 
 /**
  * Every setting the app reads, validated once: by `npm run dev` at start-up, by the Functions app on its first
@@ -77,6 +78,14 @@ export const settingsSchema = z.object({
   PUBLISH_TIMEOUT_MS: int(3000, 50, 60000),
   OUTBOX_RELAY_INTERVAL_MS: int(1000, 50, 600000),
   OUTBOX_RETENTION_HOURS: int(72, 1, 24 * 90),
+  // Delayed retries of a consumer failure classed as transient (database unreachable, breaker open, timeout)
+  DELAYED_RETRY_ROUNDS: int(8, 0, 50),
+  DELAYED_RETRY_BASE_MS: int(5000, 10, 3_600_000),
+  DELAYED_RETRY_MAX_MS: int(300_000, 10, 24 * 3_600_000),
+  // Retention of what grows with traffic (pruned by the relay timers' housekeeping)
+  PROCESSED_MESSAGE_RETENTION_HOURS: int(168, 1, 24 * 365),
+  DEAD_LETTER_RETENTION_DAYS: int(30, 1, 3650),
+  ORDER_HISTORY_RETENTION_DAYS: int(365, 1, 3650),
   // Idempotency
   IDEMPOTENCY_TTL_HOURS: int(24, 1, 24 * 30),
   // Pending-order sweeper: an order pending this long has its OrderPlaced re-sent. The default stays above
@@ -144,6 +153,9 @@ export interface Settings {
   maxDeliveryCount: number;
   publishTimeoutMs: number;
   outbox: { relayIntervalMs: number; retentionHours: number };
+  /** Re-sends of a transiently failed message, scheduled later: round n waits min(maxMs, baseMs × 2^(n−1)). */
+  delayedRetry: { rounds: number; baseMs: number; maxMs: number };
+  retention: { processedMessageHours: number; deadLetterDays: number; orderHistoryDays: number };
   idempotencyTtlHours: number;
   /** Seconds an order may stay pending before the sweeper re-sends its OrderPlaced. */
   pendingOrderSweepAfterSeconds: number;
@@ -192,6 +204,23 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       'ServiceBusConnection: set either ServiceBusConnection (connection string) or ServiceBusConnection__fullyQualifiedNamespace (managed identity), not both',
     ]);
   }
+  if (s.DELAYED_RETRY_MAX_MS < s.DELAYED_RETRY_BASE_MS) {
+    throw new SettingsError([
+      `DELAYED_RETRY_MAX_MS: must be at least DELAYED_RETRY_BASE_MS (${s.DELAYED_RETRY_BASE_MS}), got ${s.DELAYED_RETRY_MAX_MS}`,
+    ]);
+  }
+  const delayedRetry = {
+    rounds: s.DELAYED_RETRY_ROUNDS,
+    baseMs: s.DELAYED_RETRY_BASE_MS,
+    maxMs: s.DELAYED_RETRY_MAX_MS,
+  };
+  // A processed-message record is what makes a late copy a no-op: it must outlive the last delayed retry.
+  const retrySpanHours = delayedRetrySpanMs(delayedRetry) / 3_600_000;
+  if (s.PROCESSED_MESSAGE_RETENTION_HOURS <= retrySpanHours) {
+    throw new SettingsError([
+      `PROCESSED_MESSAGE_RETENTION_HOURS: must exceed the ${retrySpanHours.toFixed(1)} h the DELAYED_RETRY_* settings let a message come back after, got ${s.PROCESSED_MESSAGE_RETENTION_HOURS}`,
+    ]);
+  }
   return {
     database: {
       url: s.DATABASE_URL,
@@ -213,6 +242,12 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     maxDeliveryCount: s.MAX_DELIVERY_COUNT,
     publishTimeoutMs: s.PUBLISH_TIMEOUT_MS,
     outbox: { relayIntervalMs: s.OUTBOX_RELAY_INTERVAL_MS, retentionHours: s.OUTBOX_RETENTION_HOURS },
+    delayedRetry,
+    retention: {
+      processedMessageHours: s.PROCESSED_MESSAGE_RETENTION_HOURS,
+      deadLetterDays: s.DEAD_LETTER_RETENTION_DAYS,
+      orderHistoryDays: s.ORDER_HISTORY_RETENTION_DAYS,
+    },
     idempotencyTtlHours: s.IDEMPOTENCY_TTL_HOURS,
     pendingOrderSweepAfterSeconds: s.PENDING_ORDER_SWEEP_AFTER_SECONDS,
     appInsightsConnectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -11,6 +11,8 @@ export interface PoolOptions {
   connectionTimeoutMs: number;
   password?: PasswordProvider | undefined;
   applicationName?: string;
+  /** Told once per broken connection (the runtime logs and counts it). */
+  onConnectionError?: (err: Error) => void;
 }
 
 // Return BIGINT and NUMERIC as numbers where they fit: counts and stock levels in this app are small.
@@ -31,9 +33,11 @@ export function createPool(options: PoolOptions): pg.Pool {
   });
   // A client losing its connection (idle in the pool, or checked out between two queries) emits 'error'; without a
   // listener that is an uncaught exception that kills the worker. The query in flight still fails, and the pool
-  // replaces the broken client.
+  // replaces the broken client. The client's own event is the one reported: the pool re-emits an idle client's
+  // error, so reporting both would log one failure twice.
+  const report = options.onConnectionError ?? (() => {});
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => client.on('error', (err) => report(err)));
   return pool;
 }
 

@@ -11,12 +11,16 @@ import {
 import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import type { z } from 'zod';
 import { isConnectionError } from '../db/errors.js';
+import { isTransientFailure } from '../resilience/policies.js';
 import { contextFromTraceContext, isTraceparent } from '../telemetry/trace-context.js';
-import { decodeBody, orderIdOf } from './contracts.js';
+import { decodeBody, type Envelope, orderIdOf, type QueueName } from './contracts.js';
+import { type DelayedRetryPolicy, nextDelayedRetry } from './delayed-retry.js';
+import type { OutgoingMessage } from './publisher.js';
 
 export interface PoisonInfo {
   body: unknown;
   orderId: string | undefined;
+  /** The message's logical id (its envelope's, which processed-message records are keyed on). */
   messageId: string | undefined;
   deliveryCount: number;
   error: string;
@@ -30,6 +34,16 @@ export interface ConsumeOptions<S extends z.ZodType> {
   process(message: z.output<S>): Promise<void>;
   /** Records a poison message durably (and fails its order). Throwing here leaves the message to the broker. */
   deadLetter(info: PoisonInfo): Promise<void>;
+  /** Delayed retries of transient failures (see delayed-retry.ts); absent: every failure is redelivered at once. */
+  delayedRetry?: DelayedRetryOptions;
+}
+
+export interface DelayedRetryOptions {
+  /** The queue this consumer reads: the copy goes back to it. */
+  queue: QueueName;
+  policy: DelayedRetryPolicy;
+  /** Sends the copy, scheduled for later (through the broker, never the database, which may be the thing down). */
+  schedule(message: OutgoingMessage, round: number): Promise<void>;
 }
 
 export function deliveryCountOf(context: InvocationContext): number {
@@ -39,8 +53,10 @@ export function deliveryCountOf(context: InvocationContext): number {
 
 /**
  * The contract of every queue consumer. Returning completes the message; throwing abandons it, and the broker
- * redelivers it. A message that can never succeed (fails validation) or that is on its last delivery is
- * recorded as poison instead, so it is visible and its order ends `failed` rather than hanging in `pending`.
+ * redelivers it at once. A transient failure (database unreachable, breaker open, timeout) is instead re-sent
+ * scheduled for later and the original completed (delayed retries), for a bounded number of rounds. A message
+ * that can never succeed (fails validation) or that is on its last delivery is recorded as poison, so it is
+ * visible and its order ends `failed` rather than hanging in `pending`.
  *
  * Each delivery runs in a CONSUMER span (`process <type>`) whose parent is the message's `traceparent`, so the
  * order's HTTP request, its reservation and its status update are one trace (one operation in Application
@@ -54,8 +70,12 @@ export async function consume<S extends z.ZodType>(
 ): Promise<void> {
   const body = decodeBody(message);
   const deliveryCount = deliveryCountOf(context);
-  const messageId =
+  // The broker's id differs from the envelope's for a delayed-retry copy (`…:retry-<n>`); the envelope's is the
+  // one processed-message records are keyed on, so it is the one a poison record claims.
+  const brokerMessageId =
     typeof context.triggerMetadata?.messageId === 'string' ? context.triggerMetadata.messageId : undefined;
+  const carriedId = (body as { messageId?: unknown } | undefined)?.messageId;
+  const messageId = typeof carriedId === 'string' && carriedId ? carriedId : brokerMessageId;
   const type =
     typeof (body as { type?: unknown })?.type === 'string' ? (body as { type: string }).type : undefined;
   const orderId = orderIdOf(body);
@@ -64,7 +84,7 @@ export async function consume<S extends z.ZodType>(
     'messaging.message.delivery_count': deliveryCount,
     'valerix.function': context.functionName,
   };
-  if (messageId) attributes['messaging.message.id'] = messageId;
+  if (brokerMessageId) attributes['messaging.message.id'] = brokerMessageId;
   if (orderId) attributes['valerix.order_id'] = orderId;
   const parent = parentContextOf(body, context);
   const span = trace
@@ -104,6 +124,29 @@ async function consumeInSpan<S extends z.ZodType>(
     await options.deadline.execute(() => options.process(parsed.data));
   } catch (err) {
     const error = (err as Error)?.message ?? String(err);
+    if (options.delayedRetry && options.delayedRetry.policy.rounds > 0 && isTransientFailure(err)) {
+      const retry = nextDelayedRetry(
+        parsed.data as Envelope,
+        options.delayedRetry.queue,
+        options.delayedRetry.policy,
+      );
+      if (retry) {
+        try {
+          await options.delayedRetry.schedule(retry.message, retry.round);
+          context.warn(
+            `${about}: transient failure, retrying in ${retry.delayMs} ms (delayed round ${retry.round} of ${options.delayedRetry.policy.rounds}): ${error}`,
+          );
+          span.addEvent('delayed retry scheduled', { round: retry.round, delay_ms: retry.delayMs });
+          return; // completes this copy; the scheduled one carries on
+        } catch (scheduleErr) {
+          context.warn(
+            `${about}: could not schedule delayed round ${retry.round} (${(scheduleErr as Error)?.message ?? scheduleErr}); the broker redelivers instead`,
+          );
+        }
+      } else {
+        context.warn(`${about}: delayed retries used up (${options.delayedRetry.policy.rounds} rounds)`);
+      }
+    }
     if (deliveryCount < options.maxDeliveryCount) {
       context.warn(`${about}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
       throw err;

@@ -44,6 +44,8 @@ const envelopeBase = {
     .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
     .optional(),
   tracestate: z.string().max(512).optional(),
+  /** Set on a copy re-sent by a delayed retry: which round it is (shared/messaging/delayed-retry.ts). */
+  retryRound: z.number().int().min(1).max(50).optional(),
 };
 
 export const orderPlaced = z.strictObject({

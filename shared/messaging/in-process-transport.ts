@@ -1,7 +1,8 @@
 import type { Envelope, QueueName } from './contracts.js';
+import { transportMessageId } from './delayed-retry.js';
 import type { DeliveryMetadata, OutgoingMessage, Publisher, PublishReceipt } from './publisher.js';
 
-/** Called for each delivery; throwing abandons the message (it is redelivered until maxDeliveryCount). */
+/** Called for each delivery; throwing abandons the message (it is redelivered at once, until maxDeliveryCount). */
 export type DeliveryHandler = (body: Envelope, metadata: Required<DeliveryMetadata>) => Promise<void>;
 
 export interface DeadLetteredMessage {
@@ -15,8 +16,6 @@ export interface InProcessTransportOptions {
   maxDeliveryCount: number;
   /** Deliver every message this many times (at-least-once made visible, for tests and demos). */
   deliveryCopies?: number;
-  /** Redelivery backoff after a failed delivery: baseMs × deliveryCount. */
-  redeliveryBaseMs?: number;
   /** Deliveries in flight per queue (like the trigger's maxConcurrentCalls). */
   concurrency?: number;
   /** Service Bus drops a re-sent messageId within this window; so does this transport. */
@@ -58,12 +57,17 @@ interface Delivery {
   body: Envelope;
   deliveryCount: number;
   enqueuedTimeUtc: string;
+  /** What the broker knows the message by (differs from the envelope's id for a delayed-retry copy). */
+  messageId: string;
 }
 
 /**
  * A Service Bus queue stand-in for the local host and tests, faithful where it matters: at-least-once delivery,
- * `deliveryCount` in the metadata, a throwing handler gets the message again after a short backoff, and after
- * `maxDeliveryCount` attempts the message is dead-lettered. Duplicate detection drops re-sent message ids.
+ * `deliveryCount` in the metadata, a throwing handler gets the message again AT ONCE (as an abandoned Service
+ * Bus message is), and after `maxDeliveryCount` deliveries the message is dead-lettered — so a failure that
+ * lasts longer than a few quick deliveries behaves here as it does in Azure. Duplicate detection drops a re-sent
+ * message id when it is sent (scheduled messages included); a message with `scheduledEnqueueTime` is delivered
+ * no earlier than that.
  *
  * Unlike Service Bus it keeps messages in memory, so it never claims they are safe before they are: `publish`
  * returns a receipt whose `handled` resolves once a delivery completed, and the sender marks its outbox row
@@ -88,7 +92,6 @@ export class InProcessTransport implements Publisher {
   constructor(options: InProcessTransportOptions) {
     this.opts = {
       deliveryCopies: 1,
-      redeliveryBaseMs: 50,
       concurrency: 16,
       duplicateDetectionWindowMs: 10 * 60_000,
       ...options,
@@ -111,8 +114,9 @@ export class InProcessTransport implements Publisher {
       this.seen.delete(id);
     }
     const handled: Promise<void>[] = [];
-    for (const { queue, envelope } of messages) {
-      const known = this.seen.get(envelope.messageId);
+    for (const { queue, envelope, scheduledEnqueueTime } of messages) {
+      const messageId = transportMessageId(envelope);
+      const known = this.seen.get(messageId);
       if (known) {
         // Dropped, like Service Bus does; handled when the copy already accepted is.
         this.duplicatesDropped++;
@@ -120,17 +124,35 @@ export class InProcessTransport implements Publisher {
         continue;
       }
       const entry = accepted(now);
-      this.seen.set(envelope.messageId, entry);
+      this.seen.set(messageId, entry);
       handled.push(entry.handled);
       // Deep copy: a consumer must never see the publisher's object (a real broker serializes).
       const body = JSON.parse(JSON.stringify(envelope)) as Envelope;
-      for (let i = 0; i < this.opts.deliveryCopies; i++) {
-        this.enqueue({ queue, body, deliveryCount: 1, enqueuedTimeUtc: new Date(now).toISOString() });
+      const enqueue = () => {
+        const enqueuedTimeUtc = new Date().toISOString();
+        for (let i = 0; i < this.opts.deliveryCopies; i++) {
+          this.enqueue({ queue, body, deliveryCount: 1, enqueuedTimeUtc, messageId });
+        }
+      };
+      const delayMs = scheduledEnqueueTime ? scheduledEnqueueTime.getTime() - now : 0;
+      if (delayMs <= 0) {
+        enqueue();
+        continue;
       }
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.closed) enqueue();
+      }, delayMs);
+      this.timers.add(timer);
     }
     const all = Promise.all(handled).then(() => undefined);
     all.catch(() => {});
     return { handled: all };
+  }
+
+  /** Messages scheduled for later and not yet enqueued. */
+  get scheduled(): number {
+    return this.timers.size;
   }
 
   /** Simulates the broker being unreachable: publish rejects until resumed. */
@@ -146,7 +168,7 @@ export class InProcessTransport implements Publisher {
     return n;
   }
 
-  /** Resolves when nothing is queued, waiting for redelivery or being handled. */
+  /** Resolves when nothing is queued, scheduled for later or being handled. */
   idle(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
@@ -190,11 +212,11 @@ export class InProcessTransport implements Publisher {
   private async deliver(handler: DeliveryHandler, delivery: Delivery): Promise<void> {
     try {
       await handler(delivery.body, {
-        messageId: delivery.body.messageId,
+        messageId: delivery.messageId,
         deliveryCount: delivery.deliveryCount,
         enqueuedTimeUtc: delivery.enqueuedTimeUtc,
       });
-      this.seen.get(delivery.body.messageId)?.settle();
+      this.seen.get(delivery.messageId)?.settle();
     } catch (err) {
       if (this.closed) return;
       if (delivery.deliveryCount >= this.opts.maxDeliveryCount) {
@@ -205,14 +227,11 @@ export class InProcessTransport implements Publisher {
           deliveryCount: delivery.deliveryCount,
           error,
         });
-        this.forgetLost(delivery.body.messageId, error);
+        this.forgetLost(delivery.messageId, error);
         return;
       }
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.enqueue({ ...delivery, deliveryCount: delivery.deliveryCount + 1 });
-      }, this.opts.redeliveryBaseMs * delivery.deliveryCount);
-      this.timers.add(timer);
+      // Abandoned: available again at once, one delivery more.
+      this.enqueue({ ...delivery, deliveryCount: delivery.deliveryCount + 1 });
     }
   }
 

@@ -1,7 +1,10 @@
+import { BrokenCircuitError } from 'cockatiel';
 import type pg from 'pg';
 import type { Database } from '../db/database.js';
 import type { Queryable } from '../db/pool.js';
-import type { OutgoingMessage, Publisher, PublishReceipt } from './publisher.js';
+import { boundedDelete, pruneInBatches } from '../db/prune.js';
+import type { IgnoredFailureReporter } from '../telemetry/ignored-failures.js';
+import type { OutgoingMessage, Publisher } from './publisher.js';
 
 /** The services that own an outbox table (`<schema>.outbox`). */
 export type OutboxOwner = 'orders' | 'inventory';
@@ -195,6 +198,8 @@ export interface PublishDeps {
   publisher: Publisher;
   /** Timeout + retry + breaker for the broker. */
   publishPolicy: { execute<T>(fn: () => Promise<T>): Promise<T> };
+  /** Told about a failure survived on purpose (a mark that failed: the relay re-sends). */
+  reportIgnored?: IgnoredFailureReporter;
 }
 
 /**
@@ -218,7 +223,7 @@ export async function publishCommitted(
   // Bookkeeping, not part of the answer: the caller (an HTTP response, a consumer's next message) does not wait
   // for it. Sent but not marked (the update failed, the process died first): the relay sends it again after
   // RELAY_GRACE_MS; duplicate detection and the idempotent consumers absorb it.
-  markWhenSafe(deps.db, owner, ids, receipt);
+  markWhenSafe(deps.db, owner, ids, receipt, reportMarkFailure(deps, messages));
   return { published: true };
 }
 
@@ -227,19 +232,37 @@ export async function publishCommitted(
  * for the in-process one. A message the in-process transport lost counts as a failed attempt, and the relay
  * sends it again (after backoff; a row lost MAX_RELAY_ATTEMPTS times shows up as stuck in health).
  */
+/** A failed mark is survived (the relay sends the messages again) and reported once per message. */
+function reportMarkFailure(
+  deps: PublishDeps,
+  messages: readonly OutgoingMessage[],
+): (error: unknown) => void {
+  return (error) => {
+    for (const m of messages) {
+      deps.reportIgnored?.({
+        kind: 'mark_published',
+        orderId: m.envelope.correlationId,
+        error,
+        fallback: 'the outbox relay sends it again; duplicate detection absorbs it',
+      });
+    }
+  };
+}
+
 function markWhenSafe(
   db: Database,
   owner: OutboxOwner,
   ids: readonly number[],
   receipt: PublishResult,
+  onMarkFailure: (error: unknown) => void,
 ): void {
   if (!receipt) {
-    markPublished(db, owner, ids).catch(() => {});
+    markPublished(db, owner, ids).catch(onMarkFailure);
     return;
   }
   receipt.handled.then(
-    () => markPublished(db, owner, ids).catch(() => {}),
-    (err: Error) => markLost(db, owner, ids, err).catch(() => {}),
+    () => markPublished(db, owner, ids).catch(onMarkFailure),
+    (err: Error) => markLost(db, owner, ids, err).catch(onMarkFailure),
   );
 }
 
@@ -326,74 +349,102 @@ export async function publishPending(
 export interface RelayResult {
   sent: number;
   failed: number;
+  /** The publish breaker was open: nothing was claimed, nothing counted as an attempt. */
+  skipped?: boolean;
 }
 
+export interface RelayOptions {
+  batchSize?: number;
+  /** How long a claimed row stays reserved to this relay; past it, another relay may send it (a duplicate at worst). */
+  leaseMs?: number;
+  /** False while the publish breaker is open: the pass claims nothing rather than burn the rows' attempts. */
+  publishAvailable?: () => boolean;
+}
+
+/** Longer than the slowest publish the policy allows (timeout × attempts + backoff), with room to mark the rows. */
+export const DEFAULT_RELAY_LEASE_MS = 30_000;
+
 /**
- * One relay pass: oldest-first batch of due rows, locked with SKIP LOCKED so several relays (instances) never
- * send the same row at once; failures back off exponentially and stop after MAX_RELAY_ATTEMPTS.
+ * One relay pass, in three short steps so that no transaction, row lock or pooled connection is held while the
+ * broker is asked (a hung broker must open the publish breaker, never the database's):
+ *   1. claim: one statement picks the oldest due rows with SKIP LOCKED and sets their lease, then commits;
+ *   2. publish the batch, under the publish policy only;
+ *   3. mark them published, or failed with exponential backoff (stopping after MAX_RELAY_ATTEMPTS).
+ * A relay that dies between 1 and 3 leaves rows leased: they are due again when the lease ends.
  */
 export async function relayOutbox(
   deps: PublishDeps,
   owner: OutboxOwner,
-  batchSize = 100,
+  options: RelayOptions = {},
 ): Promise<RelayResult> {
-  let handedOver: { ids: number[]; receipt: PublishReceipt } | undefined;
-  const result = await deps.db.transaction(async (client: pg.PoolClient): Promise<RelayResult> => {
-    const { rows } = await client.query<OutboxRow>(
-      `SELECT id, queue, body FROM ${table(owner)}
-        WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
-        ORDER BY id
-        LIMIT $1
-        FOR UPDATE SKIP LOCKED`,
-      [batchSize, MAX_RELAY_ATTEMPTS],
+  if (options.publishAvailable && !options.publishAvailable()) return { sent: 0, failed: 0, skipped: true };
+  const leaseMs = options.leaseMs ?? DEFAULT_RELAY_LEASE_MS;
+  const { rows } = await deps.db.query<OutboxRow>(
+    `UPDATE ${table(owner)} o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
+      WHERE o.id IN (
+        SELECT id FROM ${table(owner)}
+         WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
+           AND (lease_until IS NULL OR lease_until <= now())
+         ORDER BY id
+         LIMIT $1
+         FOR UPDATE SKIP LOCKED)
+      RETURNING o.id, o.queue, o.body`,
+    [options.batchSize ?? 100, MAX_RELAY_ATTEMPTS, leaseMs],
+  );
+  if (rows.length === 0) return { sent: 0, failed: 0 };
+  rows.sort((a, b) => Number(a.id) - Number(b.id)); // RETURNING has no order; keep the oldest first
+  const ids = rows.map((r) => r.id);
+  const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
+  let receipt: PublishResult;
+  try {
+    receipt = await deps.publishPolicy.execute(() => deps.publisher.publish(messages));
+  } catch (err) {
+    if (err instanceof BrokenCircuitError) {
+      // The breaker opened meanwhile: not an attempt. Release the rows for the next pass.
+      await deps.db.query(`UPDATE ${table(owner)} SET lease_until = NULL WHERE id = ANY($1::bigint[])`, [
+        ids,
+      ]);
+      return { sent: 0, failed: 0, skipped: true };
+    }
+    await deps.db.query(
+      `UPDATE ${table(owner)}
+          SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
+              next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
+        WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
+      [ids, String((err as Error).message).slice(0, 500)],
     );
-    if (rows.length === 0) return { sent: 0, failed: 0 };
-    const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
-    let receipt: PublishResult;
-    try {
-      receipt = await deps.publishPolicy.execute(() => deps.publisher.publish(messages));
-    } catch (err) {
-      await client.query(
-        `UPDATE ${table(owner)}
-            SET attempts = attempts + 1, last_error = $2,
-                next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
-          WHERE id = ANY($1::bigint[])`,
-        [rows.map((r) => r.id), String((err as Error).message).slice(0, 500)],
-      );
-      return { sent: 0, failed: rows.length };
-    }
-    const ids = rows.map((r) => Number(r.id));
-    if (receipt) {
-      // Held in memory until handled: not published yet. Not due again for a grace period (a re-send meanwhile
-      // is dropped as a duplicate and harmless); marked once handled, after this transaction has let go.
-      await client.query(
-        `UPDATE ${table(owner)} SET next_attempt_at = now() + interval '${RELAY_GRACE_MS} milliseconds'
-          WHERE id = ANY($1::bigint[])`,
-        [ids],
-      );
-      handedOver = { ids, receipt };
-      return { sent: rows.length, failed: 0 };
-    }
-    await client.query(
-      `UPDATE ${table(owner)} SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])`,
+    return { sent: 0, failed: rows.length };
+  }
+  if (receipt) {
+    // Held in memory until handled: not published yet. Not due again for a grace period (a re-send meanwhile
+    // is dropped as a duplicate and harmless); marked once handled.
+    await deps.db.query(
+      `UPDATE ${table(owner)} SET lease_until = NULL, next_attempt_at = now() + interval '${RELAY_GRACE_MS} milliseconds'
+        WHERE id = ANY($1::bigint[])`,
       [ids],
     );
+    markWhenSafe(deps.db, owner, ids.map(Number), receipt, reportMarkFailure(deps, messages));
     return { sent: rows.length, failed: 0 };
-  });
-  if (handedOver) markWhenSafe(deps.db, owner, handedOver.ids, handedOver.receipt);
-  return result;
+  }
+  await deps.db.query(
+    `UPDATE ${table(owner)} SET published_at = now(), attempts = attempts + 1, lease_until = NULL
+      WHERE id = ANY($1::bigint[])`,
+    [ids],
+  );
+  return { sent: rows.length, failed: 0 };
 }
 
 /** Deletes published rows older than the retention period, in bounded batches. */
-export async function pruneOutbox(db: Database, owner: OutboxOwner, retentionHours: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM ${table(owner)} WHERE id IN (
-       SELECT id FROM ${table(owner)}
-        WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1::int)
-        LIMIT 5000)`,
+export function pruneOutbox(db: Database, owner: OutboxOwner, retentionHours: number): Promise<number> {
+  return pruneInBatches(
+    db,
+    boundedDelete(
+      table(owner),
+      'id',
+      'published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1::int)',
+    ),
     [retentionHours],
   );
-  return rowCount ?? 0;
 }
 
 export interface OutboxBacklog {

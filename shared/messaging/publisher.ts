@@ -4,6 +4,8 @@ import type { Envelope, QueueName } from './contracts.js';
 export interface OutgoingMessage {
   queue: QueueName;
   envelope: Envelope;
+  /** Not delivered before this time (Service Bus scheduled enqueue); absent: at once. */
+  scheduledEnqueueTime?: Date;
 }
 
 /**

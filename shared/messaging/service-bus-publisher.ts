@@ -2,6 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { ServiceBusMessage } from '@azure/service-bus';
 import type { Settings } from '../config/settings.js';
 import type { Envelope, QueueName } from './contracts.js';
+import { transportMessageId } from './delayed-retry.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
 
 /**
@@ -13,6 +14,8 @@ import type { OutgoingMessage, Publisher } from './publisher.js';
  * - Every message carries the envelope's deterministic `messageId`, so a re-send (outbox relay after a crash,
  *   a retry after a timeout) is dropped by the queue's duplicate detection.
  * - Messages are sent in batches per queue; within a queue they keep the order they were given in.
+ * - A message with `scheduledEnqueueTime` (a delayed retry) goes through `scheduleMessages`: the broker holds it
+ *   until then. Its messageId is derived per round (see delayed-retry.ts), or duplicate detection would drop it.
  */
 
 /** How to reach the namespace: the non-local variants of `Settings['serviceBus']`. */
@@ -35,6 +38,8 @@ export interface ServiceBusBatchLike {
 export interface ServiceBusSenderLike {
   createMessageBatch(): Promise<ServiceBusBatchLike>;
   sendMessages(batch: ServiceBusBatchLike): Promise<void>;
+  /** Resolves to the sequence numbers (Long in the SDK) of the scheduled messages. */
+  scheduleMessages(messages: ServiceBusMessage[], scheduledEnqueueTimeUtc: Date): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -83,7 +88,7 @@ export function toServiceBusMessage(envelope: Envelope): ServiceBusMessage {
   }
   if (envelope.tracestate) applicationProperties.tracestate = envelope.tracestate;
   return {
-    messageId: envelope.messageId,
+    messageId: transportMessageId(envelope),
     body: envelope,
     contentType: 'application/json',
     subject: envelope.type,
@@ -166,15 +171,26 @@ export function createServiceBusPublisher(
 
   async function doPublish(messages: readonly OutgoingMessage[]): Promise<void> {
     const byQueue = new Map<QueueName, Envelope[]>();
-    for (const { queue, envelope } of messages) {
-      const list = byQueue.get(queue);
-      if (list) list.push(envelope);
-      else byQueue.set(queue, [envelope]);
+    const scheduled: OutgoingMessage[] = [];
+    for (const message of messages) {
+      if (message.scheduledEnqueueTime) {
+        scheduled.push(message);
+        continue;
+      }
+      const list = byQueue.get(message.queue);
+      if (list) list.push(message.envelope);
+      else byQueue.set(message.queue, [message.envelope]);
     }
     const sbClient = await client();
-    const results = await Promise.allSettled(
-      [...byQueue].map(([queue, envelopes]) => sendToQueue(sender(sbClient, queue), queue, envelopes)),
-    );
+    const results = await Promise.allSettled([
+      ...[...byQueue].map(([queue, envelopes]) => sendToQueue(sender(sbClient, queue), queue, envelopes)),
+      ...scheduled.map((m) =>
+        sender(sbClient, m.queue).scheduleMessages(
+          [toServiceBusMessage(m.envelope)],
+          m.scheduledEnqueueTime as Date,
+        ),
+      ),
+    ]);
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) {

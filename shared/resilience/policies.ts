@@ -34,6 +34,16 @@ export interface ResilienceOptions {
   breakerHalfOpenAfterMs?: number;
   /** Deadline for one reservation/status message, kept below the 60 s message lock. */
   consumerDeadlineMs?: number;
+  /** Told about every breaker transition (the runtime logs it); the time is also kept for `/api/stats`. */
+  onBreakerChange?: (change: BreakerChange) => void;
+}
+
+/** A breaker's latest transition: what it is now, what it was, and when it changed. */
+export interface BreakerChange {
+  breaker: 'database' | 'publish';
+  state: BreakerStateName;
+  from: BreakerStateName;
+  at: string;
 }
 
 export type BreakerStateName = 'closed' | 'open' | 'halfOpen' | 'isolated';
@@ -115,6 +125,23 @@ export function createPolicies(options: ResilienceOptions) {
 
   const breakers = { database: databaseBreaker, publish: publishBreaker };
 
+  // The last transition of each breaker (null until the first), kept so `/api/stats` can say since when.
+  const lastChange: Record<keyof typeof breakers, BreakerChange | null> = { database: null, publish: null };
+  for (const name of Object.keys(breakers) as (keyof typeof breakers)[]) {
+    let previous: BreakerStateName = 'closed';
+    breakers[name].onStateChange((next) => {
+      const change: BreakerChange = {
+        breaker: name,
+        state: STATE_NAMES[next],
+        from: previous,
+        at: new Date().toISOString(),
+      };
+      previous = change.state;
+      lastChange[name] = change;
+      options.onBreakerChange?.(change);
+    });
+  }
+
   return {
     /** Breaker outermost: while open, calls fail at once without touching the pool. */
     database: observed(wrap(databaseBreaker, databaseRetry, databaseTimeout) as IPolicy),
@@ -129,6 +156,21 @@ export function createPolicies(options: ResilienceOptions) {
         publish: STATE_NAMES[publishBreaker.state],
       };
     },
+    /**
+     * Whether a call through this breaker would be tried now: not while it is isolated, or open and still inside
+     * its half-open delay (once that has passed, the next call is the trial that can close it).
+     */
+    breakerWouldTry(name: keyof typeof breakers): boolean {
+      const state = STATE_NAMES[breakers[name].state];
+      if (state === 'isolated') return false;
+      if (state !== 'open') return true;
+      const openedAt = Date.parse(lastChange[name]?.at ?? '');
+      return !(Date.now() - openedAt < halfOpenAfter);
+    },
+    /** Each breaker's last transition (`null`: unchanged since this instance started). */
+    breakerChanges(): Record<keyof typeof breakers, BreakerChange | null> {
+      return { ...lastChange };
+    },
   };
 }
 
@@ -142,6 +184,21 @@ export function isUnavailable(err: unknown): boolean {
     err instanceof BulkheadRejectedError ||
     err instanceof TaskCancelledError ||
     isConnectionError(err)
+  );
+}
+
+/**
+ * Worth trying again later rather than at once: the database unreachable (connection refused, lost, breaker
+ * open) or too slow (a timeout). A crash, a constraint violation or a bug is not: immediate redelivery and, in
+ * the end, the poison path stay right for those.
+ */
+export function isTransientFailure(err: unknown): boolean {
+  return (
+    err instanceof BrokenCircuitError ||
+    err instanceof IsolatedCircuitError ||
+    err instanceof TaskCancelledError ||
+    isConnectionError(err) ||
+    isTransientDbError(err)
   );
 }
 

@@ -29,4 +29,10 @@ export const METRICS = {
   outboxOldestAge: 'valerix.outbox.oldest_age_s',
   /** counter; dims: queue */
   deadLetters: 'valerix.messages.dead_letters',
+  /** counter of transient consumer failures re-sent for later (delayed retries); dims: queue */
+  delayedRetries: 'valerix.messages.delayed_retries',
+  /** counter of failures survived on purpose (logged once each); dims: kind (shared/telemetry/ignored-failures.ts) */
+  ignoredFailures: 'valerix.failures.ignored',
+  /** counter of rows deleted by retention; dims: table */
+  rowsPruned: 'valerix.retention.rows_pruned',
 } as const;

@@ -1,35 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLog } from '../../infra/local-host/invocation-context.js';
-import { type LocalHost, startLocalHost } from '../../infra/local-host/local-host.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
-import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
-import { postOrder, testSettings } from '../support/test-host.js';
+import { type ProxiedTestHost, postOrder, startProxiedTestHost } from '../support/test-host.js';
 
 // The app reaches its database through a proxy the test can stop, so "the database is down" is real to the app.
 const TIMEOUT_MS = 1000;
-let db: TestDatabase;
-let proxy: TcpProxy;
-let host: LocalHost;
+let host: ProxiedTestHost;
+let proxy: ProxiedTestHost['proxy'];
 
 beforeAll(async () => {
-  db = await testDatabase();
-  const target = new URL(db.url);
-  proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-  await proxy.start();
-  host = await startLocalHost({
-    settings: testSettings({ DATABASE_TIMEOUT_MS: String(TIMEOUT_MS) }),
-    databaseUrl: proxy.urlFor(db.url),
-    embeddedDatabase: !realPostgres,
-    port: 0,
-    log: silentLog,
-    timers: false,
-    runtime: { resilience: { breakerHalfOpenAfterMs: 300 } },
-  });
+  host = await startProxiedTestHost(
+    { DATABASE_TIMEOUT_MS: String(TIMEOUT_MS) },
+    { timers: false, runtime: { resilience: { breakerHalfOpenAfterMs: 300 } } },
+  );
+  proxy = host.proxy;
 });
 afterAll(async () => {
-  await host?.close();
-  await proxy?.stop();
-  await db?.drop();
+  await host?.stop();
 });
 
 const order = { customerId: 'breaker', productId: 'PROD-001', quantity: 1 };

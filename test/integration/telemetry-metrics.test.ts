@@ -1,7 +1,11 @@
+import type { Timer } from '@azure/functions';
 import { type Attributes, metrics } from '@opentelemetry/api';
 import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pruneOrders } from '../../functions/orders/retention.js';
+import { outboxRelayHandler } from '../../functions/platform/outbox-relay.js';
 import type { Database } from '../../shared/db/database.js';
+import { InvocationContext } from '../../shared/http/azure-functions.js';
 import { type Envelope, QUEUES } from '../../shared/messaging/contracts.js';
 import { outboxBacklog } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
@@ -257,6 +261,62 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
     expect(delta(METRICS.deadLetters, { queue: QUEUES.orderStatus })).toBeGreaterThanOrEqual(1);
   });
 
+  it('delayed retries, by queue: a transient failure is re-sent for later instead of redelivered at once', async () => {
+    const res = await postOrder(host.url, order());
+    const { order: placed } = (await res.json()) as { order: { id: string } };
+    await host.settle();
+    // The database breaker isolated: every consumer call fails as if the database were unreachable.
+    const isolation = host.runtime.policies.breakers.database.isolate();
+    const delta = await moved(async () => {
+      try {
+        await host.transport!.publish([
+          {
+            queue: QUEUES.reservations,
+            envelope: {
+              messageId: `OrderPlaced:${placed.id}-again`,
+              type: 'OrderPlaced',
+              occurredAt: new Date().toISOString(),
+              correlationId: placed.id,
+              data: { orderId: placed.id, customerId: 'metrics', productId: 'PROD-001', quantity: 1 },
+            },
+          },
+        ]);
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        isolation.dispose();
+      }
+      await host.settle();
+    });
+    expect(delta(METRICS.delayedRetries, { queue: QUEUES.reservations })).toBeGreaterThanOrEqual(1);
+    expect(host.transport!.deadLetters).toEqual([]);
+  });
+
+  it('rows pruned by retention, by table', async () => {
+    await host.runtime.db.query(
+      `INSERT INTO orders.processed_messages (message_id, type, processed_at)
+       VALUES ('metrics-old', 'InventoryReserved', now() - interval '400 days')`,
+    );
+    const relay = outboxRelayHandler(host.runtime, 'orders', pruneOrders);
+    const delta = await moved(() =>
+      relay({} as Timer, new InvocationContext({ functionName: 'ordersOutboxRelay', logHandler: () => {} })),
+    );
+    expect(delta(METRICS.rowsPruned, { table: 'orders.processed_messages' })).toBe(1);
+  });
+
+  it('failures survived on purpose, by kind', async () => {
+    // The broker refuses: the publish after commit fails and OrderPlaced is left to the relay.
+    host.transport!.setAvailable(false);
+    try {
+      const delta = await moved(async () => {
+        expect((await postOrder(host.url, order())).status).toBe(202);
+      });
+      expect(delta(METRICS.ignoredFailures, { kind: 'publish_after_commit' })).toBe(1);
+    } finally {
+      host.transport!.setAvailable(true);
+    }
+    await host.settle();
+  });
+
   // Last: it leaves the publish breaker open for its half-open delay.
   it('circuit breaker state per policy: 0 closed, 3 isolated, 2 open', async () => {
     const state = async (policy: string) => {
@@ -279,6 +339,12 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
     }
     expect(host.runtime.policies.breakerStates().publish).toBe('open');
     expect(await state('publish')).toBe(2);
+    // /api/stats says since when.
+    const stats = (await (await fetch(`${host.url}/api/stats`)).json()) as {
+      breakerChanges: Record<string, { state: string; from: string; at: string } | null>;
+    };
+    expect(stats.breakerChanges.publish).toMatchObject({ state: 'open', from: 'closed' });
+    expect(Date.parse(stats.breakerChanges.publish!.at)).toBeGreaterThan(Date.now() - 60_000);
   });
 
   it('every metric in METRICS was seen with data', () => {

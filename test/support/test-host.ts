@@ -2,11 +2,20 @@ import { FUNCTION_KEY_HEADER } from '../../infra/local-host/function-keys.js';
 import { silentLog } from '../../infra/local-host/invocation-context.js';
 import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../infra/local-host/local-host.js';
 import { loadSettings, type Settings } from '../../shared/config/settings.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { realPostgres, type TestDatabase, testDatabase } from './test-database.js';
 
-/** Settings as a test wants them: defaults, plus the overrides given (string values, like app settings). */
+/**
+ * Settings as a test wants them: defaults, plus the overrides given (string values, like app settings). Relay
+ * passes and delayed retries come back within a fraction of a second, so a recovery never waits for minutes.
+ */
 export function testSettings(overrides: Record<string, string> = {}): Settings {
-  return loadSettings({ OUTBOX_RELAY_INTERVAL_MS: '200', ...overrides });
+  return loadSettings({
+    OUTBOX_RELAY_INTERVAL_MS: '200',
+    DELAYED_RETRY_BASE_MS: '100',
+    DELAYED_RETRY_MAX_MS: '1000',
+    ...overrides,
+  });
 }
 
 export interface TestHost extends LocalHost {
@@ -22,9 +31,39 @@ export async function startTestHost(
   options: Partial<Omit<LocalHostOptions, 'settings' | 'databaseUrl'>> = {},
 ): Promise<TestHost> {
   const database = await testDatabase();
+  return startHostOver(database, database.url, overrides, options);
+}
+
+export interface ProxiedTestHost extends TestHost {
+  /** Between the app and its database: `proxy.stop()` is "the database is down", `proxy.start(proxy.port)` back. */
+  proxy: TcpProxy;
+}
+
+/** `startTestHost`, with the app reaching its database through a TCP proxy the test can stop. */
+export async function startProxiedTestHost(
+  overrides: Record<string, string> = {},
+  options: Partial<Omit<LocalHostOptions, 'settings' | 'databaseUrl'>> = {},
+): Promise<ProxiedTestHost> {
+  const database = await testDatabase();
+  const target = new URL(database.url);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  await proxy.start();
+  const host = await startHostOver(database, proxy.urlFor(database.url), overrides, options, () =>
+    proxy.stop(),
+  );
+  return Object.assign(host, { proxy });
+}
+
+async function startHostOver(
+  database: TestDatabase,
+  databaseUrl: string,
+  overrides: Record<string, string>,
+  options: Partial<Omit<LocalHostOptions, 'settings' | 'databaseUrl'>>,
+  beforeDrop: () => Promise<void> = async () => {},
+): Promise<TestHost> {
   const host = await startLocalHost({
     settings: testSettings(overrides),
-    databaseUrl: database.url,
+    databaseUrl,
     embeddedDatabase: !realPostgres,
     port: 0,
     ...(process.env.VALERIX_TEST_LOG ? {} : { log: silentLog }),
@@ -37,6 +76,7 @@ export async function startTestHost(
     },
     async stop() {
       await host.close();
+      await beforeDrop();
       await database.drop();
     },
   });

@@ -9,7 +9,7 @@ const message = (orderId = crypto.randomUUID()) => ({
 
 describe('in-process transport (a Service Bus queue where it matters)', () => {
   it('delivers at least once, with deliveryCount, and redelivers after a throw', async () => {
-    const t = new InProcessTransport({ maxDeliveryCount: 5, redeliveryBaseMs: 1 });
+    const t = new InProcessTransport({ maxDeliveryCount: 5 });
     const counts: number[] = [];
     t.subscribe(QUEUES.reservations, async (_body, meta) => {
       counts.push(meta.deliveryCount);
@@ -23,7 +23,7 @@ describe('in-process transport (a Service Bus queue where it matters)', () => {
   });
 
   it('dead-letters after maxDeliveryCount', async () => {
-    const t = new InProcessTransport({ maxDeliveryCount: 3, redeliveryBaseMs: 1 });
+    const t = new InProcessTransport({ maxDeliveryCount: 3 });
     t.subscribe(QUEUES.reservations, async () => {
       throw new Error('always');
     });
@@ -36,6 +36,50 @@ describe('in-process transport (a Service Bus queue where it matters)', () => {
       error: 'always',
       body: { messageId: m.envelope.messageId },
     });
+    await t.close();
+  });
+
+  it('redelivers at once, as Service Bus does: a failure longer than the deliveries dead-letters the message', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 10 });
+    let failing = true;
+    const counts: number[] = [];
+    t.subscribe(QUEUES.reservations, async (_body, meta) => {
+      counts.push(meta.deliveryCount);
+      if (failing) throw new Error('database down');
+    });
+    await t.publish([message()]);
+    await t.idle();
+    // A "database outage" that lasts as long as this test never ends before all ten deliveries are used up.
+    failing = false;
+    expect(counts).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(t.deadLetters).toHaveLength(1);
+    await t.close();
+  });
+
+  it('holds a scheduled message until its time and deduplicates on the broker-level id', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 3 });
+    const got: { id: string; envelopeId: string; round: number | undefined }[] = [];
+    t.subscribe(QUEUES.reservations, async (body, meta) => {
+      got.push({ id: meta.messageId, envelopeId: body.messageId, round: body.retryRound });
+    });
+    const m = message();
+    const copy = {
+      ...m,
+      envelope: { ...m.envelope, retryRound: 1 },
+      scheduledEnqueueTime: new Date(Date.now() + 150),
+    };
+    await t.publish([m]);
+    await t.publish([copy]);
+    await t.publish([copy]); // the same round scheduled twice: dropped
+    await new Promise((r) => setTimeout(r, 20));
+    expect(got).toHaveLength(1);
+    expect(t.scheduled).toBe(1);
+    await t.idle();
+    expect(got).toEqual([
+      { id: m.envelope.messageId, envelopeId: m.envelope.messageId, round: undefined },
+      { id: `${m.envelope.messageId}:retry-1`, envelopeId: m.envelope.messageId, round: 1 },
+    ]);
+    expect(t.duplicatesDropped).toBe(1);
     await t.close();
   });
 
@@ -64,7 +108,7 @@ describe('in-process transport (a Service Bus queue where it matters)', () => {
   });
 
   it("resolves a publish's receipt only once the message is handled; a lost one rejects and may be sent again", async () => {
-    const t = new InProcessTransport({ maxDeliveryCount: 2, redeliveryBaseMs: 1 });
+    const t = new InProcessTransport({ maxDeliveryCount: 2 });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let failing = false;

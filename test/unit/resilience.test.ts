@@ -1,7 +1,8 @@
-import { BrokenCircuitError, BulkheadRejectedError } from 'cockatiel';
+import { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError } from 'cockatiel';
 import { describe, expect, it } from 'vitest';
+import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { isTransientDbError } from '../../shared/db/errors.js';
-import { createPolicies } from '../../shared/resilience/policies.js';
+import { createPolicies, isTransientFailure } from '../../shared/resilience/policies.js';
 
 const pgError = (code: string) => Object.assign(new Error(`pg error ${code}`), { code });
 
@@ -76,6 +77,50 @@ describe('database policy', () => {
         .catch(() => {});
     }
     expect(policies.breakerStates().database).toBe('closed');
+  });
+});
+
+describe('breaker transitions', () => {
+  it('are reported with the time they changed, and kept for /api/stats', async () => {
+    const changes: unknown[] = [];
+    const policies = createPolicies({
+      databaseTimeoutMs: 1000,
+      publishTimeoutMs: 1000,
+      breakerHalfOpenAfterMs: 60_000,
+      onBreakerChange: (c) => changes.push(c),
+    });
+    expect(policies.breakerChanges()).toEqual({ database: null, publish: null });
+    expect(policies.breakerWouldTry('publish')).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      await policies.publish.execute(() => Promise.reject(new Error('broker down'))).catch(() => {});
+    }
+    const opened = policies.breakerChanges().publish;
+    expect(opened).toMatchObject({ breaker: 'publish', state: 'open', from: 'closed' });
+    expect(Date.now() - Date.parse(opened!.at)).toBeLessThan(60_000);
+    expect(changes).toEqual([opened]);
+    // Open and inside its half-open delay: a call would be refused without being tried.
+    expect(policies.breakerWouldTry('publish')).toBe(false);
+    expect(policies.breakerChanges().database).toBeNull();
+  });
+});
+
+describe('transient failures (worth a delayed retry)', () => {
+  it.each([
+    ['an open breaker', new BrokenCircuitError()],
+    ['a timeout', new TaskCancelledError()],
+    ['a refused connection', pgError('ECONNREFUSED')],
+    ['a lost connection', new Error('Connection terminated unexpectedly')],
+    ['a server shutting down', pgError('57P01')],
+  ])('%s is transient', (_what, err) => {
+    expect(isTransientFailure(err)).toBe(true);
+  });
+
+  it.each([
+    ['a constraint violation', pgError('23505')],
+    ['a bug', new TypeError('x is undefined')],
+    ['a simulated crash', new SimulatedCrashError('inventory')],
+  ])('%s is not', (_what, err) => {
+    expect(isTransientFailure(err)).toBe(false);
   });
 });
 

@@ -50,6 +50,7 @@ interface FakeOptions {
 
 class FakeSender implements ServiceBusSenderLike {
   readonly sent: ServiceBusMessage[][] = [];
+  readonly scheduled: { messages: ServiceBusMessage[]; at: Date }[] = [];
   closeCalls = 0;
   constructor(
     readonly queue: string,
@@ -64,6 +65,10 @@ class FakeSender implements ServiceBusSenderLike {
     // Checked after the (possibly slow) send, as a real link closed mid-send would fail it.
     if (this.closeCalls > 0) throw new Error(`sender for ${this.queue} is closed`);
     this.sent.push([...fake.messages]);
+  }
+  async scheduleMessages(messages: ServiceBusMessage[], at: Date): Promise<unknown> {
+    this.scheduled.push({ messages, at });
+    return messages.map((_, i) => i);
   }
   async close(): Promise<void> {
     this.closeCalls++;
@@ -193,6 +198,28 @@ describe('createServiceBusPublisher', () => {
     expect(idsOf(client.sentTo(QUEUES.orderStatus))).toEqual([
       [`InventoryReserved:${orderId(2)}`, `InventoryReserved:${orderId(4)}`],
     ]);
+  });
+
+  it("schedules a delayed-retry copy under its round's derived id, and sends the rest at once", async () => {
+    const { publisher, clients } = setup();
+    const at = new Date(Date.now() + 60_000);
+    const copy = placed(2);
+    await publisher.publish([
+      placed(1),
+      { ...copy, envelope: { ...copy.envelope, retryRound: 3 }, scheduledEnqueueTime: at },
+    ]);
+    const [sender] = clients[0]!.senders;
+    expect(idsOf(sender!.sent)).toEqual([[`OrderPlaced:${orderId(1)}`]]);
+    expect(sender!.scheduled).toHaveLength(1);
+    expect(sender!.scheduled[0]!.at).toEqual(at);
+    // Not the original id: duplicate detection would drop a re-send of it inside its window.
+    expect(sender!.scheduled[0]!.messages.map((m) => m.messageId)).toEqual([
+      `OrderPlaced:${orderId(2)}:retry-3`,
+    ]);
+    expect(sender!.scheduled[0]!.messages[0]!.body).toMatchObject({
+      messageId: `OrderPlaced:${orderId(2)}`,
+      retryRound: 3,
+    });
   });
 
   it('sends a full batch and starts a new one when tryAddMessage refuses', async () => {

@@ -41,9 +41,24 @@ describe('settings', () => {
     [{ PORT: '70000' }, 'PORT'],
     [{ CRASH_TARGET: 'payments' }, 'CRASH_TARGET'],
     [{ DATABASE_AUTH: 'entra' }, 'DATABASE_URL'],
+    [{ DELAYED_RETRY_ROUNDS: '-1' }, 'DELAYED_RETRY_ROUNDS'],
+    [{ DELAYED_RETRY_BASE_MS: '60000', DELAYED_RETRY_MAX_MS: '1000' }, 'DELAYED_RETRY_MAX_MS'],
+    // 12 rounds of up to a day outlast a week of processed-message records: a late copy would apply again.
+    [
+      { DELAYED_RETRY_ROUNDS: '12', DELAYED_RETRY_BASE_MS: '3600000', DELAYED_RETRY_MAX_MS: '86400000' },
+      'PROCESSED_MESSAGE_RETENTION_HOURS',
+    ],
+    [{ DEAD_LETTER_RETENTION_DAYS: '0' }, 'DEAD_LETTER_RETENTION_DAYS'],
+    [{ ORDER_HISTORY_RETENTION_DAYS: 'forever' }, 'ORDER_HISTORY_RETENTION_DAYS'],
   ])('fails fast naming the bad setting: %o', (env, name) => {
     expect(() => loadSettings(env)).toThrow(SettingsError);
     expect(() => loadSettings(env)).toThrow(new RegExp(name));
+  });
+
+  it('has delayed-retry and retention defaults that fit together', () => {
+    const s = loadSettings({});
+    expect(s.delayedRetry).toEqual({ rounds: 8, baseMs: 5000, maxMs: 300_000 });
+    expect(s.retention).toEqual({ processedMessageHours: 168, deadLetterDays: 30, orderHistoryDays: 365 });
   });
 
   it('accepts the usual spellings of booleans', () => {

@@ -467,11 +467,14 @@ function renderStats(r) {
     ...(names.length
       ? names.map((n) => {
           const st = br[n] && typeof br[n] === 'object' ? br[n].state : br[n];
+          const change = b.breakerChanges?.[n];
+          const since = change?.at ? ` since ${new Date(change.at).toLocaleTimeString()}` : '';
           const s = el(
             'span',
             { class: `badge b-${st}`, 'data-breaker': n, 'data-state': st },
-            `${n}: ${st}`,
+            `${n}: ${st}${since}`,
           );
+          if (change) s.title = `${change.from} → ${change.state} at ${change.at}`;
           return s;
         })
       : [el('span', { class: 'note', text: 'none reported' })]),
