@@ -1,6 +1,6 @@
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { invalidField, json, notFound } from '../../shared/http/problem.js';
-import { validationProblem } from '../../shared/http/request-body.js';
+import { parseRequestPart } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { timedOrderApi } from './order-api-timing.js';
@@ -26,9 +26,13 @@ export function getOrderHandler(rt: Runtime): HttpHandler {
 /** GET /api/orders. */
 export function listOrdersHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, async (request) => {
-    const parsed = listOrdersQuery.safeParse(Object.fromEntries(request.query.entries()));
-    if (!parsed.success) return validationProblem(parsed.error, 'The query string');
-    const { status, limit, cursor } = parsed.data;
+    const query = parseRequestPart(
+      listOrdersQuery,
+      Object.fromEntries(request.query.entries()),
+      'The query string',
+    );
+    if (!query.ok) return query.response;
+    const { status, limit, cursor } = query.value;
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     if (cursor !== undefined && !after) {
       return invalidField(

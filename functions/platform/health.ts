@@ -1,6 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type pg from 'pg';
-import { json } from '../../shared/http/problem.js';
+import { json, notFound } from '../../shared/http/problem.js';
 import { MAX_RELAY_ATTEMPTS } from '../../shared/messaging/outbox.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -109,7 +109,9 @@ export function healthHandler(rt: Runtime): HttpHandler {
   return async (request): Promise<HttpResponseInit> => {
     const wanted = request.params.service;
     if (wanted !== undefined && !SERVICES.includes(wanted as Service)) {
-      return json(404, { status: 'unknown', detail: `No service "${wanted}"; try orders or inventory.` });
+      return notFound(
+        `There is no service "${wanted}" to check; use /api/health/orders or /api/health/inventory.`,
+      );
     }
     const services = wanted ? [wanted as Service] : SERVICES;
     const results = await Promise.all(services.map((s) => checkService(rt.db.pool, s)));

@@ -29,4 +29,6 @@ export const METRICS = {
   outboxOldestAge: 'valerix.outbox.oldest_age_s',
   /** counter; dims: queue */
   deadLetters: 'valerix.messages.dead_letters',
+  /** counter of HTTP requests that failed unexpectedly (a 500 from the error boundary); dims: function */
+  httpUnexpectedFailures: 'valerix.http.unexpected_failures',
 } as const;
