@@ -203,3 +203,97 @@ describe('hostile requests against the local host (fast-check)', () => {
     expect(seen.refused).toBeGreaterThan(500);
   });
 });
+
+/** The cases of the report that started this suite, one by one, so that each stays fixed by name. */
+describe('the reported cases', () => {
+  const send = async (
+    request: Omit<HostileRequest, 'aimedAt' | 'headers'> & { headers?: [string, string][] },
+  ) => {
+    const outcome = await sendRaw(host.url, { headers: [], ...request });
+    if (outcome.kind === 'dropped') throw new Error(`connection dropped: ${outcome.detail}`);
+    const { response } = outcome;
+    const problem =
+      response.headers['content-type'] === 'application/problem+json' ? JSON.parse(response.body) : undefined;
+    return { ...response, problem };
+  };
+  const json: [string, string][] = [['Content-Type', 'application/json']];
+
+  it('a NUL in customerId or productId is a 400 naming the field', async () => {
+    for (const field of ['customerId', 'productId']) {
+      const body = { customerId: 'c', productId: 'PROD-001', quantity: 1, [field]: 'PROD\u0000' };
+      const res = await send({
+        method: 'POST',
+        target: '/api/orders',
+        headers: json,
+        body: Buffer.from(JSON.stringify(body)),
+      });
+      expect(res.status).toBe(400);
+      expect(res.problem.errors).toEqual([{ field, message: expect.stringMatching(/control characters/) }]);
+    }
+  });
+
+  it('a path segment that is not valid percent-encoded UTF-8 is a 400, under orders, inventory and restock', async () => {
+    for (const [method, target] of [
+      ['GET', '/api/orders/%E0%A4%A'],
+      ['GET', '/api/inventory/%E0%A4%A'],
+      ['POST', '/api/inventory/%E0%A4%A/restock'],
+    ] as const) {
+      const res = await send({ method, target, body: Buffer.from('{"quantity":1}'), headers: json });
+      expect(res.status, target).toBe(400);
+      expect(res.problem.detail).toMatch(/not valid percent-encoded UTF-8/);
+    }
+    const nul = await send({ method: 'GET', target: '/api/inventory/%00' });
+    expect(nul.status).toBe(400);
+    expect(nul.problem.errors[0].field).toBe('productId');
+  });
+
+  it('a forged, well-formed cursor is a 400', async () => {
+    const cursor = Buffer.from(JSON.stringify(['0000-01-01T00:00:00.000Z', crypto.randomUUID()])).toString(
+      'base64url',
+    );
+    const res = await send({ method: 'GET', target: `/api/orders?cursor=${cursor}` });
+    expect(res.status).toBe(400);
+    expect(res.problem.errors[0].field).toBe('cursor');
+  });
+
+  it('an unknown method, CONNECT and OPTIONS get 405 with Allow; an unknown path 404', async () => {
+    for (const method of ['FOO', 'CONNECT', 'OPTIONS', 'get']) {
+      const res = await send({ method, target: '/api/orders' });
+      expect(res.status, method).toBe(405);
+      expect(res.headers.allow, method).toMatch(/GET/);
+      expect(res.problem.detail).toMatch(/is not supported/);
+    }
+    expect((await send({ method: 'FOO', target: '/api/nowhere' })).status).toBe(404);
+  });
+
+  it('odd Host, Expect and malformed header lines are problem documents, not bare statuses', async () => {
+    const cases: [Partial<HostileRequest>, number][] = [
+      [{ host: 'a b' }, 400],
+      [{ host: null }, 400],
+      [{ headers: [['Expect', 'nothing']] }, 417],
+      [{ headers: [['Bad Header', 'x']] }, 400],
+      [{ headers: [['X-Long', 'y'.repeat(20_000)]] }, 431],
+    ];
+    for (const [request, status] of cases) {
+      const res = await send({ method: 'GET', target: '/api/health', ...request });
+      expect(res.status, JSON.stringify(request).slice(0, 80)).toBe(status);
+      expect(res.problem.detail).toBeTruthy();
+    }
+  });
+
+  it('an oversized tracestate is dropped at intake: the order still ships', async () => {
+    const res = await send({
+      method: 'POST',
+      target: '/api/orders',
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['Prefer', 'wait=5'],
+        ['traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'],
+        ['tracestate', `vendor=${'x'.repeat(600)}`],
+      ],
+      body: Buffer.from(JSON.stringify({ customerId: 'trace', productId: 'PROD-005', quantity: 1 })),
+    });
+    expect(res.status).toBe(201);
+    expect(JSON.parse(res.body).order).toMatchObject({ status: 'shipped', reason: null });
+  });
+});
