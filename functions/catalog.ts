@@ -42,7 +42,7 @@ export function loadFunctions(
 export async function loadFunction(spec: FunctionSpec, rt: Runtime): Promise<FunctionDefinition> {
   switch (spec.kind) {
     case 'http': {
-      const { load, ...trigger } = spec;
+      const { load: _load, ...trigger } = spec;
       return { ...trigger, handler: (await boundedHttpLoader(spec)())(rt) };
     }
     case 'serviceBusQueue': {

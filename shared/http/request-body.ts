@@ -32,7 +32,7 @@ export function validationProblem(error: z.ZodError, what = 'The request'): Http
 export function parseRequestPart<S extends z.ZodType>(
   schema: S,
   value: unknown,
-  what: 'The path' | 'The query string' | 'The headers',
+  what: 'The path' | 'The query string',
 ): Parsed<z.output<S>> {
   const result = schema.safeParse(value);
   return result.success

@@ -281,6 +281,17 @@ describe('the reported cases', () => {
     }
   });
 
+  it('a body over the host limit (1 MiB) is a 413 problem, not a closed connection', async () => {
+    const res = await send({
+      method: 'POST',
+      target: '/api/orders',
+      headers: json,
+      body: Buffer.alloc(2 * 1024 * 1024, 0x20),
+    });
+    expect(res.status).toBe(413);
+    expect(res.problem.detail).toMatch(/at most/);
+  });
+
   it('an oversized tracestate is dropped at intake: the order still ships', async () => {
     const res = await send({
       method: 'POST',

@@ -338,6 +338,8 @@ const headerEntry: fc.Arbitrary<[string, string]> = fc.oneof(
     fc.constantFrom('localhost', 'a b', '[::', 'x:99999', 'user@host', 'h/p', ''),
   ),
   fc.tuple(fc.constant('Expect'), fc.constantFrom('100-continue', 'nothing')),
+  fc.tuple(fc.constant('Upgrade'), fc.constantFrom('websocket', 'h2c', 'HTTP/2.0')),
+  fc.tuple(fc.constant('Connection'), fc.constantFrom('upgrade', 'keep-alive', 'close, upgrade')),
   fc.tuple(fc.constantFrom('Accept', 'Content-Encoding', 'Cookie', 'X-Forwarded-For', 'Origin'), headerValue),
   fc.tuple(fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,20}$/), headerValue),
   fc.tuple(fc.constantFrom('Bad Header', 'X:Y', 'Ä'), fc.constant('x')),
