@@ -1,4 +1,10 @@
-import type { FunctionDefinition, FunctionSpec } from './definitions.js';
+import type {
+  FunctionDefinition,
+  FunctionSpec,
+  HandlerLoader,
+  HttpFunctionSpec,
+  HttpHandler,
+} from './definitions.js';
 import { inventoryFunctions } from './inventory/index.js';
 import { ordersFunctions } from './orders/index.js';
 import { platformFunctions } from './platform/index.js';
@@ -11,6 +17,20 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   ...platformFunctions,
 ];
 
+/**
+ * An HTTP function's code inside the one error boundary (shared/http/error-boundary.ts), for both hosts. The
+ * boundary loads with the handler, on first use, so registering the table still loads nothing.
+ */
+export function boundedHttpLoader(spec: HttpFunctionSpec): HandlerLoader<HttpHandler> {
+  return async () => {
+    const [{ withErrorBoundary }, build] = await Promise.all([
+      import('../shared/http/error-boundary.js'),
+      spec.load(),
+    ]);
+    return (rt) => withErrorBoundary(spec.name, build(rt), rt.signals);
+  };
+}
+
 /** Loads every function's code now and binds it to `rt`: the local host and tests, which want it all up front. */
 export function loadFunctions(
   rt: Runtime,
@@ -22,8 +42,8 @@ export function loadFunctions(
 export async function loadFunction(spec: FunctionSpec, rt: Runtime): Promise<FunctionDefinition> {
   switch (spec.kind) {
     case 'http': {
-      const { load, ...trigger } = spec;
-      return { ...trigger, handler: (await load())(rt) };
+      const { load: _load, ...trigger } = spec;
+      return { ...trigger, handler: (await boundedHttpLoader(spec)())(rt) };
     }
     case 'serviceBusQueue': {
       const { load, ...trigger } = spec;

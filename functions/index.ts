@@ -1,6 +1,6 @@
 import { app } from '../shared/http/azure-functions.js';
 import { assertConnectionSettings, closeAppRuntime, onFirstUse } from './app-runtime.js';
-import { FUNCTIONS } from './catalog.js';
+import { boundedHttpLoader, FUNCTIONS } from './catalog.js';
 import { SERVICE_BUS_CONNECTION } from './definitions.js';
 
 /**
@@ -20,7 +20,7 @@ for (const fn of FUNCTIONS) {
         route: fn.route,
         methods: fn.methods,
         authLevel: fn.authLevel,
-        handler: onFirstUse(fn.load),
+        handler: onFirstUse(boundedHttpLoader(fn)),
       });
       break;
     case 'serviceBusQueue':

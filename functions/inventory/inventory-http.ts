@@ -3,7 +3,8 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { json, notFound } from '../../shared/http/problem.js';
-import { readJsonBody } from '../../shared/http/request-body.js';
+import { parseRequestPart, readJsonBody } from '../../shared/http/request-body.js';
+import { identifierText } from '../../shared/http/text-field.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -18,6 +19,12 @@ const restockBody = z.strictObject({
     .min(1, 'must be at least 1')
     .max(100_000, 'must be at most 100000'),
 });
+
+/** The `{productId}` of a route: the same rule as the productId of an order. */
+const productPath = z.strictObject({ productId: identifierText(64) });
+
+const productIdOf = (request: HttpRequest) =>
+  parseRequestPart(productPath, { productId: request.params.productId ?? '' }, 'The path');
 
 /** Inventory reads are Inventory work too: the gremlin may delay them, and says so in a header. */
 async function gremlin(rt: Runtime): Promise<Record<string, string>> {
@@ -49,8 +56,10 @@ export function listInventoryHandler(rt: Runtime): HttpHandler {
 /** GET /api/inventory/{productId}. */
 export function getInventoryItemHandler(rt: Runtime): HttpHandler {
   return guarded(rt, async (request) => {
+    const path = productIdOf(request);
+    if (!path.ok) return path.response;
+    const { productId } = path.value;
     const headers = await gremlin(rt);
-    const productId = request.params.productId ?? '';
     const item = await findProduct(rt.db, productId);
     return item
       ? json(200, { item }, headers)
@@ -61,9 +70,11 @@ export function getInventoryItemHandler(rt: Runtime): HttpHandler {
 /** POST /api/inventory/{productId}/restock (function key in Azure). */
 export function restockInventoryHandler(rt: Runtime): HttpHandler {
   return guarded(rt, async (request) => {
+    const path = productIdOf(request);
+    if (!path.ok) return path.response;
+    const { productId } = path.value;
     const body = await readJsonBody(request, restockBody);
     if (!body.ok) return body.response;
-    const productId = request.params.productId ?? '';
     const item = await restock(rt.db, productId, body.value.quantity);
     return item ? json(200, { item }) : notFound(`There is no product "${productId}" in the catalog.`);
   });

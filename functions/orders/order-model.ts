@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { identifierText, plainText } from '../../shared/http/text-field.js';
 import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
@@ -45,26 +46,19 @@ export function toOrder(row: OrderRow): Order {
   };
 }
 
-const trimmed = (max: number) =>
-  z
-    .string({ error: 'must be a string' })
-    .trim()
-    .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`);
-
 /** POST /api/orders body. Unknown fields are refused so that a typo never goes unnoticed. */
 export const createOrderBody = z.strictObject({
-  customerId: trimmed(128),
-  productId: trimmed(64),
+  customerId: identifierText(128),
+  productId: identifierText(64),
   quantity: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')
     .min(1, 'must be at least 1')
     .max(1000, 'must be at most 1000'),
   /** Accepted from seed clients; the catalog is Inventory's, so the name is informational only. */
-  productName: z.string().max(200).optional(),
+  productName: plainText().max(200, 'must be at most 200 characters').optional(),
   /** Accepted from seed clients that cannot set headers; the `Idempotency-Key` header is preferred. */
-  idempotencyKey: z.string().optional(),
+  idempotencyKey: z.string({ error: 'must be a string' }).optional(),
 });
 export type CreateOrderBody = z.output<typeof createOrderBody>;
 
@@ -76,22 +70,37 @@ export const listOrdersQuery = z.strictObject({
     .min(1, 'must be at least 1')
     .max(100, 'must be at most 100')
     .default(20),
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().max(200, 'must be at most 200 characters').optional(),
 });
 
-/** Opaque keyset cursor: the (createdAt, id) of the last order on the previous page. */
+/**
+ * Opaque keyset cursor: the (createdAt, id) of the last order on the previous page, as base64url JSON. Not signed:
+ * it only says where a page starts, in a list anyone may read. It is validated strictly instead: only a cursor
+ * that encodeCursor could have produced is accepted (canonical timestamp and id, same bytes when re-encoded), so a
+ * forged or tampered one is a 400, never a value the database refuses.
+ */
 export function encodeCursor(order: Pick<Order, 'createdAt' | 'id'>): string {
   return Buffer.from(JSON.stringify([order.createdAt, order.id])).toString('base64url');
 }
 
+const cursorPosition = z.tuple([z.iso.datetime({ precision: 3 }), z.uuid()]);
+
 export function decodeCursor(cursor: string): { createdAt: string; id: string } | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+  let value: unknown;
   try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const parsed = z.tuple([z.iso.datetime({ offset: true }), z.uuid()]).safeParse(value);
-    return parsed.success ? { createdAt: parsed.data[0], id: parsed.data[1] } : undefined;
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
     return undefined;
   }
+  const parsed = cursorPosition.safeParse(value);
+  if (!parsed.success) return undefined;
+  const [createdAt, id] = parsed.data;
+  // toISOString() is what wrote it: a date that does not survive the round trip (year 0, Feb 30) was not.
+  const at = new Date(createdAt);
+  if (Number.isNaN(at.getTime()) || at.getTime() < 0 || at.toISOString() !== createdAt) return undefined;
+  if (id !== id.toLowerCase() || encodeCursor({ createdAt, id }) !== cursor) return undefined;
+  return { createdAt, id };
 }
 
 /** A new pending order and the OrderPlaced message that announces it (written together, in one transaction). */

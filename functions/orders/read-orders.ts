@@ -1,6 +1,6 @@
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { invalidField, json, notFound } from '../../shared/http/problem.js';
-import { validationProblem } from '../../shared/http/request-body.js';
+import { parseRequestPart } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { timedOrderApi } from './order-api-timing.js';
@@ -27,10 +27,10 @@ export function getOrderHandler(rt: Runtime): HttpHandler {
 export function listOrdersHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, async (request) => {
     // `code` is the function key when sent as a query parameter: the host's business, not a filter.
-    const { code: _functionKey, ...query } = Object.fromEntries(request.query.entries());
-    const parsed = listOrdersQuery.safeParse(query);
-    if (!parsed.success) return validationProblem(parsed.error, 'The query string');
-    const { status, limit, cursor } = parsed.data;
+    const { code: _functionKey, ...queryString } = Object.fromEntries(request.query.entries());
+    const query = parseRequestPart(listOrdersQuery, queryString, 'The query string');
+    if (!query.ok) return query.response;
+    const { status, limit, cursor } = query.value;
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     if (cursor !== undefined && !after) {
       return invalidField(

@@ -1,6 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type pg from 'pg';
-import { json } from '../../shared/http/problem.js';
+import { json, notFound } from '../../shared/http/problem.js';
 import { MAX_RELAY_ATTEMPTS } from '../../shared/messaging/outbox.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -125,7 +125,7 @@ async function checkServices(rt: Runtime, services: Service[]): Promise<Record<S
 function servicesOf(param: string | undefined): Service[] | HttpResponseInit {
   if (param === undefined) return SERVICES;
   if (!SERVICES.includes(param as Service)) {
-    return json(404, { status: 'unknown', detail: `No service "${param}"; try orders or inventory.` });
+    return notFound(`There is no service "${param}" to check; use /api/health/orders or /api/health/inventory.`);
   }
   return [param as Service];
 }

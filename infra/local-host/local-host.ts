@@ -2,23 +2,31 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HttpResponse as HttpResponseType, Timer } from '@azure/functions';
+import type { HttpResponseInit, Timer } from '@azure/functions';
 import { loadFunctions } from '../../functions/catalog.js';
 import type { FunctionDefinition, HttpFunctionDefinition } from '../../functions/definitions.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../functions/runtime.js';
-import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import type { Settings } from '../../shared/config/settings.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/db/embedded.js';
 import { migrate } from '../../shared/db/migrate.js';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { HttpRequest, HttpResponse } from '../../shared/http/azure-functions.js';
+import { operationIdOf, unexpectedFailureResponse } from '../../shared/http/error-boundary.js';
 import { problem } from '../../shared/http/problem.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
 import { isTraceparent, newTraceparent, traceIdOf } from '../../shared/telemetry/trace-context.js';
 import { authorize, generateFunctionKey, presentedKey } from './function-keys.js';
 import { consoleLog, type LocalLog, localInvocationContext } from './invocation-context.js';
 import { compileRoutes, findRoute } from './router.js';
+import {
+  clientErrorResponse,
+  rawResponse,
+  requestTarget,
+  unroutedResponse,
+  unservedMethodResponse,
+} from './unrouted.js';
 
 /** Bodies above this are refused before a handler sees them (handlers enforce their own, smaller limits). */
 const MAX_READ_BYTES = 1024 * 1024;
@@ -90,6 +98,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const configuredKey = options.functionKey ?? settings.localFunctionKey;
   const functionKey = configuredKey ?? generateFunctionKey();
   const customHeaders = await hostCustomHeaders();
+  /** Every response, the host's own 4xx included, carries host.json's custom headers, as in Azure. */
+  const send = (res: ServerResponse, init: HttpResponseInit) => sendWith(customHeaders, res, init);
+  const raw = (init: HttpResponseInit) =>
+    rawResponse({ ...init, headers: { ...customHeaders, ...(init.headers as Record<string, string>) } });
 
   if (transport) {
     for (const fn of functions) {
@@ -114,50 +126,79 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   let inFlight = 0;
   let draining: (() => void) | undefined;
 
-  const server: Server = createServer((req, res) => {
+  const lookup = (method: string, path: string) => findRoute(routes, method, path);
+  /** A failure of the host's own code (not a handler's: those have their own boundary). */
+  const hostFailure = (err: unknown) =>
+    unexpectedFailureResponse(err, {
+      where: 'local-host',
+      operationId: operationIdOf({}),
+      log: (level, message) => log(level, 'local-host', message),
+      counter: runtime.signals,
+    });
+
+  // The Host header is checked by `requestTarget`, which answers with a problem document instead of a bare 400.
+  const server: Server = createServer({ requireHostHeader: false }, (req, res) => {
     inFlight++;
     res.on('close', () => {
       inFlight--;
       if (inFlight === 0) draining?.();
     });
     handle(req, res).catch((err) => {
-      log('error', 'local-host', `unhandled: ${(err as Error).stack ?? err}`);
-      if (!res.headersSent) res.writeHead(500, customHeaders).end();
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
+      send(res, hostFailure(err)).catch(() => res.destroy());
     });
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
+  // Requests Node's parser refuses (unknown methods, malformed lines or headers) get a problem document too.
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(raw(clientErrorResponse(err, lookup)));
+  });
+  // Without a listener Node closes CONNECT connections unanswered; no function serves CONNECT.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const target = requestTarget(req.url ?? '', 'localhost', req.httpVersion);
+    socket.end(raw(target.ok ? unservedMethodResponse('CONNECT', target.url.pathname, lookup) : target.response));
+  });
+  // Node's own answer to an `Expect` other than 100-continue is a bare 417.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const response = problem(
+      417,
+      'Expectation Failed',
+      `Expect: ${req.headers.expect} is not supported; only "Expect: 100-continue" is.`,
+      { type: 'expectation-failed', headers: { Connection: 'close' } },
+    );
+    send(res, response).catch(() => res.destroy());
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
-    const found = findRoute(routes, req.method ?? 'GET', url.pathname);
-    if (found.kind !== 'match') {
-      const response =
-        found.kind === 'not-found'
-          ? problem(
-              404,
-              'Not Found',
-              `No function serves ${url.pathname}; the API lives under /api (try /api/ui).`,
-            )
-          : problem(
-              405,
-              'Method Not Allowed',
-              `${req.method} is not supported here; use ${found.allow.join(', ')}.`,
-              {
-                headers: { Allow: found.allow.join(', ') },
-              },
-            );
-      return send(res, new HttpResponse(response), customHeaders);
-    }
+    const method = req.method ?? 'GET';
+    const target = requestTarget(req.url ?? '/', req.headers.host, req.httpVersion);
+    if (!target.ok) return send(res, target.response);
+    const { url } = target;
+    const found = lookup(method, url.pathname);
+    if (found.kind !== 'match') return send(res, unroutedResponse(found, method, url.pathname));
     const body = await readBody(req);
+    if (body === 'aborted') return; // the client went away: nobody to answer
     if (body === 'too-large') {
-      return send(
-        res,
-        new HttpResponse(problem(413, 'Content Too Large', 'The body is too large.')),
-        customHeaders,
+      const tooLarge = problem(
+        413,
+        'Content Too Large',
+        `The body must be at most ${MAX_READ_BYTES} bytes.`,
+        {
+          type: 'too-large',
+          headers: { Connection: 'close' },
+        },
       );
+      return send(res, tooLarge);
     }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
@@ -165,40 +206,22 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     }
     const { fn, params } = found.match;
     const refused = authorize(fn, functionKey, presentedKey(req.headers, url.searchParams));
-    if (refused) return send(res, new HttpResponse(refused), customHeaders);
+    if (refused) return send(res, refused);
     const request = new HttpRequest({
-      method: req.method ?? 'GET',
+      method,
       url: url.toString(),
       headers,
       params,
       query: Object.fromEntries(url.searchParams.entries()),
-      ...(body.length > 0 ? { body: { bytes: body } } : {}),
+      // GET and HEAD bodies are discarded, as the Functions host does (HttpRequest would warn about each).
+      ...(body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { body: { bytes: body } } : {}),
     });
     const context = localInvocationContext(fn.name, log, {
       traceparent: continueTrace(headers.traceparent),
       tracestate: headers.tracestate,
     });
-    try {
-      send(res, new HttpResponse(await fn.handler(request, context)), customHeaders);
-    } catch (err) {
-      if (err instanceof SimulatedCrashError) {
-        log('warning', fn.name, err.message);
-      } else {
-        log('error', fn.name, `failed: ${(err as Error).stack ?? err}`);
-      }
-      // What the Functions host does with a thrown error: 500, no details leaked.
-      send(
-        res,
-        new HttpResponse(
-          problem(
-            500,
-            'Internal Server Error',
-            'The request failed; retry it with the same Idempotency-Key.',
-          ),
-        ),
-        customHeaders,
-      );
-    }
+    // The handler has its error boundary (functions/catalog.ts); what is left to fail here is the host's own code.
+    return send(res, await fn.handler(request, context));
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -238,13 +261,17 @@ function continueTrace(traceparent: string | undefined): string {
   return isTraceparent(traceparent) ? newTraceparent(traceIdOf(traceparent)) : newTraceparent();
 }
 
-async function readBody(req: IncomingMessage): Promise<Uint8Array | 'too-large'> {
+async function readBody(req: IncomingMessage): Promise<Uint8Array | 'too-large' | 'aborted'> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_READ_BYTES) return 'too-large';
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_READ_BYTES) return 'too-large';
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    return 'aborted';
   }
   return Buffer.concat(chunks);
 }
@@ -264,11 +291,12 @@ async function hostCustomHeaders(): Promise<Record<string, string>> {
   return headers;
 }
 
-async function send(
-  res: ServerResponse,
-  response: HttpResponseType,
+async function sendWith(
   customHeaders: Record<string, string>,
+  res: ServerResponse,
+  init: HttpResponseInit,
 ): Promise<void> {
+  const response = new HttpResponse(init);
   const body = Buffer.from(await response.arrayBuffer());
   const headers: Record<string, string> = { ...customHeaders };
   response.headers.forEach((value, name) => {

@@ -39,7 +39,9 @@ export function compileRoutes(functions: HttpFunctionDefinition[]): CompiledRout
 export type RouteLookup =
   | { kind: 'match'; match: RouteMatch }
   | { kind: 'method-not-allowed'; allow: string[] }
-  | { kind: 'not-found' };
+  | { kind: 'not-found' }
+  /** The route matched, but a parameter's percent-encoding is not valid UTF-8 (`%E0%A4%A`). */
+  | { kind: 'undecodable'; param: string; segment: string };
 
 export function findRoute(routes: CompiledRoute[], method: string, path: string): RouteLookup {
   const allow = new Set<string>();
@@ -51,10 +53,15 @@ export function findRoute(routes: CompiledRoute[], method: string, path: string)
       continue;
     }
     const params: Record<string, string> = {};
-    route.names.forEach((name, i) => {
-      const value = m[i + 1];
-      if (value !== undefined) params[name] = decodeURIComponent(value);
-    });
+    for (const [i, name] of route.names.entries()) {
+      const segment = m[i + 1];
+      if (segment === undefined) continue;
+      try {
+        params[name] = decodeURIComponent(segment);
+      } catch {
+        return { kind: 'undecodable', param: name, segment };
+      }
+    }
     return { kind: 'match', match: { fn: route.fn, params } };
   }
   return allow.size ? { kind: 'method-not-allowed', allow: [...allow] } : { kind: 'not-found' };

@@ -4,7 +4,8 @@ import { type FieldError, problem } from './problem.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export type BodyResult<T> = { ok: true; value: T } | { ok: false; response: HttpResponseInit };
+/** A request part that passed its schema, or the 4xx response that says what is wrong with it. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; response: HttpResponseInit };
 
 /** Turns zod issues into field errors a person can act on (`quantity: must be at most 1000`). */
 export function fieldErrors(error: z.ZodError): FieldError[] {
@@ -27,6 +28,18 @@ export function validationProblem(error: z.ZodError, what = 'The request'): Http
   );
 }
 
+/** Validates a part of the request other than the body (path parameters, query string) against `schema`. */
+export function parseRequestPart<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: 'The path' | 'The query string',
+): Parsed<z.output<S>> {
+  const result = schema.safeParse(value);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, response: validationProblem(result.error, what) };
+}
+
 function isJsonContentType(value: string | null): boolean {
   if (!value) return false;
   const mediaType = value.split(';')[0]?.trim().toLowerCase() ?? '';
@@ -41,7 +54,7 @@ export async function readJsonBody<S extends z.ZodType>(
   request: HttpRequest,
   schema: S,
   maxBytes = MAX_BODY_BYTES,
-): Promise<BodyResult<z.output<S>>> {
+): Promise<Parsed<z.output<S>>> {
   if (!isJsonContentType(request.headers.get('content-type'))) {
     return {
       ok: false,

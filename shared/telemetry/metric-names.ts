@@ -35,4 +35,6 @@ export const METRICS = {
   ignoredFailures: 'valerix.failures.ignored',
   /** counter of rows deleted by retention; dims: table */
   rowsPruned: 'valerix.retention.rows_pruned',
+  /** counter of HTTP requests that failed unexpectedly (a 500 from the error boundary); dims: function */
+  httpUnexpectedFailures: 'valerix.http.unexpected_failures',
 } as const;

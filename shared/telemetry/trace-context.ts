@@ -20,6 +20,31 @@ export function isTraceparent(value: string | null | undefined): value is string
   return !!value && TRACEPARENT.test(value) && !/^[0-9a-f]{2}-0{32}-/.test(value);
 }
 
+/** One W3C tracestate list member: `key=value`, printable ASCII, no `,` or `=` in the value. */
+const TRACESTATE_MEMBER =
+  /^[a-z0-9][a-z0-9_\-*/]{0,240}(?:@[a-z][a-z0-9_\-*/]{0,13})?=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+const MAX_TRACESTATE_LENGTH = 512;
+const MAX_TRACESTATE_MEMBERS = 32;
+
+/**
+ * A tracestate that W3C Trace Context allows (at most 32 members, 512 characters: what messages carry). An invalid
+ * one is dropped rather than refused, as the spec says, and never travels into a message the consumer would reject.
+ */
+export function isTracestate(value: string | null | undefined): value is string {
+  if (!value || value.length > MAX_TRACESTATE_LENGTH) return false;
+  const members = value
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+  return (
+    members.length > 0 &&
+    members.length <= MAX_TRACESTATE_MEMBERS &&
+    members.every((m) => TRACESTATE_MEMBER.test(m))
+  );
+}
+
+const validTracestate = (value: string | null | undefined) => (isTracestate(value) ? value : undefined);
+
 export function traceIdOf(traceparent: string): string | undefined {
   return TRACEPARENT.exec(traceparent)?.[1];
 }
@@ -52,10 +77,10 @@ export function newTraceparent(traceId = randomHex(16)): string {
 export function traceContextOf(context: InvocationContext, request?: HttpRequest): TraceContext {
   const fromHost = context.traceContext?.traceParent;
   if (isTraceparent(fromHost))
-    return { traceparent: fromHost, tracestate: context.traceContext?.traceState || undefined };
+    return { traceparent: fromHost, tracestate: validTracestate(context.traceContext?.traceState) };
   const fromHeader = request?.headers.get('traceparent');
   if (isTraceparent(fromHeader)) {
-    return { traceparent: fromHeader, tracestate: request?.headers.get('tracestate') ?? undefined };
+    return { traceparent: fromHeader, tracestate: validTracestate(request?.headers.get('tracestate')) };
   }
   return { traceparent: newTraceparent() };
 }

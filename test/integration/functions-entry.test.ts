@@ -45,7 +45,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-function healthFunction(name = 'health') {
+function registeredHttp(name: string) {
   const options = registered.http.get(name);
   if (!options) throw new Error(`${name} was not registered`);
   return {
@@ -57,6 +57,8 @@ function healthFunction(name = 'health') {
     handler: options.handler as never,
   };
 }
+
+const healthFunction = (name = 'health') => registeredHttp(name);
 
 describe('the Azure Functions entry point (functions/index.ts)', () => {
   it('refuses to load without the connection settings, naming them, and registers nothing', async () => {
@@ -105,6 +107,23 @@ describe('the Azure Functions entry point (functions/index.ts)', () => {
     // The embedded server can serve one connection correctly (see test/support/test-database.ts).
     vi.stubEnv('DATABASE_POOL_MAX', realPostgres ? '4' : '1');
     expect((await invokeHttp(healthFunction())).status).toBe(200);
+  });
+
+  it('puts each HTTP function behind the error boundary: an unexpected failure is a 500 problem, not a throw', async () => {
+    const runtime = await appRuntime();
+    await runtime.db.query('ALTER TABLE orders.orders RENAME TO orders_gone');
+    try {
+      const res = await invokeHttp(registeredHttp('getOrder'), {
+        path: `/api/orders/${crypto.randomUUID()}`,
+        params: { id: crypto.randomUUID() },
+      });
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.body.operationId).toMatch(/^[0-9a-f]{32}$/);
+      expect(res.text).not.toMatch(/orders_gone|orders\.orders|relation/);
+    } finally {
+      await runtime.db.query('ALTER TABLE orders.orders_gone RENAME TO orders');
+    }
   });
 
   it('serves every invocation, concurrent ones too, from the one runtime built on first use', async () => {

@@ -347,6 +347,21 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
     expect(Date.parse(stats.breakerChanges.publish!.at)).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it('unexpected failures of an HTTP function, per function', async () => {
+    // A missing table is no connection problem: the handler does not expect it and the error boundary answers.
+    await host.runtime.db.query('ALTER TABLE orders.orders RENAME TO orders_gone');
+    let status = 0;
+    const delta = await moved(async () => {
+      try {
+        status = (await fetch(`${host.url}/api/orders/${crypto.randomUUID()}`)).status;
+      } finally {
+        await host.runtime.db.query('ALTER TABLE orders.orders_gone RENAME TO orders');
+      }
+    });
+    expect(status).toBe(500);
+    expect(delta(METRICS.httpUnexpectedFailures, { function: 'getOrder' })).toBe(1);
+  });
+
   it('every metric in METRICS was seen with data', () => {
     expect([...seen].filter((n) => n.startsWith('valerix.')).sort()).toEqual(Object.values(METRICS).sort());
   });

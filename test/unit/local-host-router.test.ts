@@ -52,4 +52,15 @@ describe('local host router (Azure route templates)', () => {
     expect(findRoute(routes, 'GET', '/api/nope')).toEqual({ kind: 'not-found' });
     expect(findRoute(routes, 'GET', '/orders')).toEqual({ kind: 'not-found' });
   });
+
+  it('reports a parameter that is not valid percent-encoded UTF-8 instead of throwing', () => {
+    expect(findRoute(routes, 'GET', '/api/orders/%E0%A4%A')).toEqual({
+      kind: 'undecodable',
+      param: 'id',
+      segment: '%E0%A4%A',
+    });
+    expect(findRoute(routes, 'GET', '/api/orders/caf%C3%A9%2F1')).toMatchObject({
+      match: { params: { id: 'café/1' } },
+    });
+  });
 });
