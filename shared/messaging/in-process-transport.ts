@@ -28,6 +28,11 @@ interface Accepted {
   handled: Promise<void>;
   settle(error?: Error): void;
   settled: boolean;
+  /**
+   * The delayed-retry copy a delivery handed the message on to (the consumer scheduled it and returned): the
+   * message is handled only once that copy is, and lost if that copy is.
+   */
+  successor?: Accepted;
 }
 
 function accepted(at: number): Accepted {
@@ -126,6 +131,13 @@ export class InProcessTransport implements Publisher {
       const entry = accepted(now);
       this.seen.set(messageId, entry);
       handled.push(entry.handled);
+      if (envelope.retryRound) {
+        // A delayed-retry copy, published by the consumer of the round before while it is being handled.
+        const previous = this.seen.get(
+          transportMessageId({ ...envelope, retryRound: envelope.retryRound - 1 }),
+        );
+        if (previous && !previous.settled) previous.successor = entry;
+      }
       // Deep copy: a consumer must never see the publisher's object (a real broker serializes).
       const body = JSON.parse(JSON.stringify(envelope)) as Envelope;
       const enqueue = () => {
@@ -216,7 +228,7 @@ export class InProcessTransport implements Publisher {
         deliveryCount: delivery.deliveryCount,
         enqueuedTimeUtc: delivery.enqueuedTimeUtc,
       });
-      this.seen.get(delivery.messageId)?.settle();
+      this.completed(delivery.messageId);
     } catch (err) {
       if (this.closed) return;
       if (delivery.deliveryCount >= this.opts.maxDeliveryCount) {
@@ -235,12 +247,36 @@ export class InProcessTransport implements Publisher {
     }
   }
 
+  /** A delivery succeeded: the message is handled, or, if it was handed on to a delayed retry, once that is. */
+  private completed(messageId: string): void {
+    const entry = this.seen.get(messageId);
+    if (!entry || entry.settled) return;
+    const { successor } = entry;
+    if (!successor) {
+      entry.settle();
+      return;
+    }
+    successor.handled.then(
+      () => entry.settle(),
+      (err: Error) => this.forget(messageId, entry, err),
+    );
+  }
+
   /** A dead letter here lives in memory only: the sender must not count the message as safe, and may send it again. */
   private forgetLost(messageId: string, error: string): void {
     const entry = this.seen.get(messageId);
     if (!entry || entry.settled) return;
-    entry.settle(new Error(`dead-lettered by the in-process transport (kept in memory only): ${error}`));
-    this.seen.delete(messageId);
+    this.forget(
+      messageId,
+      entry,
+      new Error(`dead-lettered by the in-process transport (kept in memory only): ${error}`),
+    );
+  }
+
+  /** Its receipt rejects (the sender counts a failed attempt) and its id may be sent again (the relay's re-send). */
+  private forget(messageId: string, entry: Accepted, error: Error): void {
+    entry.settle(error);
+    if (this.seen.get(messageId) === entry) this.seen.delete(messageId);
   }
 
   private notifyIdle(): void {

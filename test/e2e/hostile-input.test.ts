@@ -5,6 +5,7 @@ import type { HttpFunctionSpec } from '../../functions/definitions.js';
 import {
   forgedCursor,
   type HostileRequest,
+  keyed,
   requestFor,
   unroutedRequest,
 } from '../support/hostile-requests.js';
@@ -147,6 +148,8 @@ async function checkEffect(request: HostileRequest, res: RawResponse, before: St
 }
 
 const property = (arb: fc.Arbitrary<HostileRequest>) => fc.asyncProperty(arb, exchange);
+
+const keyHeader = (): [string, string] => ['x-functions-key', host.functionKey];
 const httpFunctions = FUNCTIONS.filter((f): f is HttpFunctionSpec => f.kind === 'http');
 /** More runs where the input is richer (bodies, queries). */
 const RUNS: Record<string, number> = {
@@ -160,7 +163,10 @@ describe('hostile requests against the local host (fast-check)', () => {
   it.each(httpFunctions.map((fn) => [fn.name, fn] as const))(
     '%s: never a 5xx or a dropped connection, a problem for every 4xx, no effect unless valid',
     async (_name, fn) => {
-      await fc.assert(property(requestFor(fn)), { seed: SEED, numRuns: runs(RUNS[fn.name] ?? 80) });
+      await fc.assert(property(keyed(fn, requestFor(fn), host.functionKey)), {
+        seed: SEED,
+        numRuns: runs(RUNS[fn.name] ?? 80),
+      });
     },
   );
 
@@ -172,7 +178,9 @@ describe('hostile requests against the local host (fast-check)', () => {
         body: JSON.stringify({ customerId: 'cursor', productId: 'PROD-003', quantity }),
       });
     }
-    const page = (await (await fetch(`${host.url}/api/orders?limit=1`)).json()) as { nextCursor: string };
+    const page = (await (
+      await fetch(`${host.url}/api/orders?limit=1`, { headers: { 'x-functions-key': host.functionKey } })
+    ).json()) as { nextCursor: string };
     const real = page.nextCursor;
     const tampered = fc
       .tuple(fc.nat({ max: real.length - 1 }), fc.constantFrom(...'AZaz09-_=.%+/'))
@@ -182,7 +190,7 @@ describe('hostile requests against the local host (fast-check)', () => {
         const outcome = await sendRaw(host.url, {
           method: 'GET',
           target: `/api/orders?cursor=${cursor}`,
-          headers: [],
+          headers: [keyHeader()],
         });
         if (outcome.kind === 'dropped') throw new Error(`connection dropped: ${outcome.detail}`);
         const { status, body } = outcome.response;
@@ -251,7 +259,7 @@ describe('the reported cases', () => {
     const cursor = Buffer.from(JSON.stringify(['0000-01-01T00:00:00.000Z', crypto.randomUUID()])).toString(
       'base64url',
     );
-    const res = await send({ method: 'GET', target: `/api/orders?cursor=${cursor}` });
+    const res = await send({ method: 'GET', target: `/api/orders?cursor=${cursor}`, headers: [keyHeader()] });
     expect(res.status).toBe(400);
     expect(res.problem.errors[0].field).toBe('cursor');
   });

@@ -2,7 +2,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../shared/messaging/contracts.js';
 import { settledState } from '../support/invariants.js';
-import { type ProxiedTestHost, postOrder, startProxiedTestHost } from '../support/test-host.js';
+import {
+  type ProxiedTestHost,
+  postOrder,
+  startProxiedTestHost,
+  withFunctionKey,
+} from '../support/test-host.js';
 
 // The database goes down while every reservation is in flight, and stays down far longer than MAX_DELIVERY_COUNT
 // immediate deliveries take (the in-process broker redelivers at once, as Service Bus does: milliseconds).
@@ -57,7 +62,7 @@ describe('a database outage longer than the immediate deliveries', () => {
     // The gremlin holds each reservation before it touches the database, so every one is in flight when it goes.
     const chaos = await fetch(`${host.url}/api/chaos`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: withFunctionKey(host, { 'content-type': 'application/json' }),
       body: JSON.stringify({
         gremlin: { enabled: true, mode: 'random', probability: 1, latencyMs: GREMLIN_MS },
       }),

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { FUNCTIONS } from '../../functions/catalog.js';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
-import { type HostileRequest, requestFor, unroutedRequest } from './hostile-requests.js';
+import { type HostileRequest, keyed, requestFor, unroutedRequest } from './hostile-requests.js';
 import { assertLoopback, sendRaw } from './raw-http.js';
 
 /**
@@ -11,7 +11,8 @@ import { assertLoopback, sendRaw } from './raw-http.js';
  *
  * Prints how many answers were 5xx, dropped, or 4xx without a problem document and a `detail`. With concurrency
  * above 1 the chaos route is left out: a valid patch may switch the crash simulator on, whose 500s are by design;
- * one at a time, each accepted patch is switched off again before the next request.
+ * one at a time, each accepted patch is switched off again before the next request. Operator routes get the key
+ * in LOCAL_FUNCTION_KEY (start `npm run dev` with the same one); without it they answer 401.
  */
 const [url = 'http://127.0.0.1:7071', countArg = '3000', concurrencyArg = '1', seedArg = '12'] =
   process.argv.slice(2);
@@ -22,7 +23,8 @@ const concurrency = Math.max(1, Math.min(Number(concurrencyArg), 64));
 const routes = FUNCTIONS.filter((f): f is HttpFunctionSpec => f.kind === 'http').filter(
   (f) => concurrency === 1 || f.name !== 'putChaos',
 );
-const requests = fc.sample(fc.oneof(...routes.map(requestFor), unroutedRequest), {
+const key = process.env.LOCAL_FUNCTION_KEY ?? '';
+const requests = fc.sample(fc.oneof(...routes.map((f) => keyed(f, requestFor(f), key)), unroutedRequest), {
   seed: Number(seedArg),
   numRuns: count,
 });
@@ -62,7 +64,7 @@ async function probe(request: HostileRequest): Promise<void> {
   if (request.aimedAt === 'putChaos' && status === 200) {
     await fetch(`${url}/api/chaos`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-functions-key': key },
       body: JSON.stringify({ gremlin: { enabled: false }, crash: { enabled: false } }),
     });
   }

@@ -401,6 +401,28 @@ export function requestFor(fn: HttpFunctionSpec): fc.Arbitrary<HostileRequest> {
     });
 }
 
+/**
+ * Operator (function-level) routes want the function key, as in Azure: most requests aimed at one carry `key`,
+ * some none or a wrong one (a 401 problem document, and no effect).
+ */
+export function keyed(
+  fn: HttpFunctionSpec,
+  arb: fc.Arbitrary<HostileRequest>,
+  key: string,
+): fc.Arbitrary<HostileRequest> {
+  if (fn.authLevel !== 'function') return arb;
+  return fc
+    .tuple(arb, fc.constantFrom('key', 'key', 'key', 'key', 'none', 'wrong'))
+    .map(([request, which]) =>
+      which === 'none'
+        ? request
+        : {
+            ...request,
+            headers: [...request.headers, ['x-functions-key', which === 'key' ? key : 'not-the-key']],
+          },
+    );
+}
+
 /** Requests aimed at nothing in particular: any method, any path under or outside /api, odd versions. */
 export const unroutedRequest: fc.Arbitrary<HostileRequest> = fc
   .record({

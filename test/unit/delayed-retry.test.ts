@@ -9,7 +9,7 @@ import {
   transportMessageId,
 } from '../../shared/messaging/delayed-retry.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
-import { BrokenCircuitError } from '../../shared/resilience/policies.js';
+import { BrokenCircuitError, TaskCancelledError } from '../../shared/resilience/policies.js';
 import { queueContext } from '../support/invoke.js';
 
 const policy = { rounds: 3, baseMs: 100, maxMs: 250 };
@@ -99,10 +99,11 @@ describe('delayed retries', () => {
   });
 
   it('after the last round the message goes the ordinary way: redelivered, then poison on its last delivery', async () => {
+    // A transient failure that is not the database being away (a timeout): poison once the deliveries are used up.
     const last = { ...placed(), retryRound: policy.rounds };
     expect(nextDelayedRetry(last, QUEUES.reservations, policy)).toBeUndefined();
-    expect((await deliver(last, new BrokenCircuitError(), { deliveryCount: 1 })).outcome).toBe('abandoned');
-    const final = await deliver(last, new BrokenCircuitError(), {
+    expect((await deliver(last, new TaskCancelledError(), { deliveryCount: 1 })).outcome).toBe('abandoned');
+    const final = await deliver(last, new TaskCancelledError(), {
       deliveryCount: 5,
       brokerMessageId: transportMessageId(last),
     });
@@ -111,5 +112,16 @@ describe('delayed retries', () => {
     // The poison record claims the logical id, so no other copy of this message can apply later.
     expect(final.poison[0]!.messageId).toBe(last.messageId);
     expect(final.scheduled).toEqual([]);
+  });
+
+  it('with the database still away after the last round, the message is left to the broker, not made poison', async () => {
+    // Failing the order would give it a false final status; the pending-order sweeper re-sends it once it is back.
+    const last = { ...placed(), retryRound: policy.rounds };
+    const final = await deliver(last, new BrokenCircuitError(), {
+      deliveryCount: 5,
+      brokerMessageId: transportMessageId(last),
+    });
+    expect(final.outcome).toBe('abandoned');
+    expect(final.poison).toEqual([]);
   });
 });

@@ -142,4 +142,41 @@ describe('in-process transport (a Service Bus queue where it matters)', () => {
     expect(handled).toEqual([m.envelope.messageId, lost.envelope.messageId]);
     await t.close();
   });
+
+  it('a message handed on to a delayed retry is handled once the copy is, and lost (re-sendable) if the copy is', async () => {
+    const t = new InProcessTransport({ maxDeliveryCount: 2 });
+    let copyFails = false;
+    const seen: string[] = [];
+    t.subscribe(QUEUES.reservations, async (body, meta) => {
+      seen.push(meta.messageId);
+      if (!body.retryRound) {
+        // The consumer met a transient failure: it schedules round 1 and completes this delivery.
+        await t.publish([
+          {
+            queue: QUEUES.reservations,
+            envelope: { ...body, retryRound: 1 },
+            scheduledEnqueueTime: new Date(Date.now() + 20),
+          },
+        ]);
+        return;
+      }
+      if (copyFails) throw new Error('database still down');
+    });
+
+    const ok = message();
+    const okReceipt = await t.publish([ok]);
+    await okReceipt.handled;
+    expect(seen).toEqual([ok.envelope.messageId, `${ok.envelope.messageId}:retry-1`]);
+
+    copyFails = true;
+    const lost = message();
+    const lostReceipt = await t.publish([lost]);
+    await expect(lostReceipt.handled).rejects.toThrow(/dead-lettered/);
+    // The original id is forgotten: the outbox relay's re-send is accepted, not dropped as a duplicate.
+    copyFails = false;
+    const resent = await t.publish([lost]);
+    await resent.handled;
+    expect(t.duplicatesDropped).toBe(0);
+    await t.close();
+  });
 });
