@@ -125,7 +125,9 @@ async function checkServices(rt: Runtime, services: Service[]): Promise<Record<S
 function servicesOf(param: string | undefined): Service[] | HttpResponseInit {
   if (param === undefined) return SERVICES;
   if (!SERVICES.includes(param as Service)) {
-    return notFound(`There is no service "${param}" to check; use /api/health/orders or /api/health/inventory.`);
+    return notFound(
+      `There is no service "${param}" to check; use /api/health/orders or /api/health/inventory.`,
+    );
   }
   return [param as Service];
 }

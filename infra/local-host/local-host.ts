@@ -166,7 +166,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   // Without a listener Node closes CONNECT connections unanswered; no function serves CONNECT.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     const target = requestTarget(req.url ?? '', 'localhost', req.httpVersion);
-    socket.end(raw(target.ok ? unservedMethodResponse('CONNECT', target.url.pathname, lookup) : target.response));
+    socket.end(
+      raw(target.ok ? unservedMethodResponse('CONNECT', target.url.pathname, lookup) : target.response),
+    );
   });
   // Node's own answer to an `Expect` other than 100-continue is a bare 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
