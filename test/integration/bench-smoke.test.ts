@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBench } from '../../infra/scripts/bench/run-bench.js';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { runBench } from '../../tools/bench/run-bench.js';
 import { realPostgres } from '../support/test-database.js';
 
 // `npm run bench` end to end, shrunk to about a second per scenario. No timing assertions: timings belong in the
@@ -132,7 +132,7 @@ describe('npm run bench: refusal', () => {
     const env = { ...process.env };
     delete env.DATABASE_URL;
     delete env.NODE_OPTIONS;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/scripts/bench.ts'], {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts'], {
       cwd: PROJECT_ROOT,
       env,
       encoding: 'utf8',

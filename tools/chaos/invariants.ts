@@ -1,4 +1,4 @@
-import type { Queryable } from '../../../shared/db/pool.js';
+import type { Queryable } from '../../shared/db/pool.js';
 import type { ClientOutcome } from './driver.js';
 
 /**

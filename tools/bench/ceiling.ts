@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { pendingOrder } from '../../../functions/orders/order-model.js';
-import { placeOrder } from '../../../functions/orders/orders-repository.js';
-import { createDatabase } from '../../../shared/db/database.js';
-import { createPool } from '../../../shared/db/pool.js';
-import { fingerprint } from '../../../shared/idempotency/idempotency-key.js';
-import type { Policies } from '../../../shared/resilience/policies.js';
-import { newTraceparent } from '../../../shared/telemetry/trace-context.js';
-import { PRODUCTS, roundPercentiles } from './load.js';
+import { pendingOrder } from '../../functions/orders/order-model.js';
+import { placeOrder } from '../../functions/orders/orders-repository.js';
+import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
+import { createDatabase } from '../../shared/db/database.js';
+import { createPool } from '../../shared/db/pool.js';
+import { fingerprint } from '../../shared/idempotency/idempotency-key.js';
+import type { Policies } from '../../shared/resilience/policies.js';
+import { newTraceparent } from '../../shared/telemetry/trace-context.js';
+import { roundPercentiles } from './load.js';
 import { postgresCpuSeconds } from './machine.js';
 import { type Percentiles, percentiles, round, Samples } from './stats.js';
 
@@ -101,7 +102,7 @@ export async function runCeiling(options: {
 /** What `createOrder` hands `placeOrder` for a new order with an Idempotency-Key. */
 function intakeInput(key: string, i: number, ttlHours: number) {
   const customerId = `ceiling-customer-${i % 997}`;
-  const productId = PRODUCTS[i % PRODUCTS.length]!;
+  const productId = SEED_PRODUCT_IDS[i % SEED_PRODUCT_IDS.length]!;
   const quantity = 1;
   const { order, message } = pendingOrder(
     { customerId, productId, quantity },
