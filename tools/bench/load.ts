@@ -131,6 +131,6 @@ export async function postOrders(options: LoadOptions): Promise<LoadResult> {
   };
 }
 
-export function roundPercentiles(p: Percentiles): Percentiles {
+function roundPercentiles(p: Percentiles): Percentiles {
   return { p50: round(p.p50), p90: round(p.p90), p99: round(p.p99), max: round(p.max), mean: round(p.mean) };
 }
