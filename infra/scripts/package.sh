@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Azure deployment package: only what runs in Azure (the compiled functions and shared code, the UI's
 # static files, host.json, production dependencies installed clean from the lock file), zipped for Flex Consumption.
-# No infra/ (local host, scripts, migrations: those run from a checkout), no tests, no embedded database.
+# No infra/ (local host, scripts, migrations: those run from a checkout), no tools/ (bench, chaos), no tests, no
+# embedded database.
 #
 #   npm run package      # -> artifacts/deploy/valerix-functions.zip (and the unpacked tree beside it)
 #
@@ -21,6 +22,8 @@ die() {
 
 [[ -d node_modules ]] || die "node_modules is missing: run \`npm ci\` first"
 npm run build --silent
+# tools/ (bench, chaos) runs from the sources with tsx; the app build must not pull any of it in.
+[[ ! -e dist/tools ]] || die "dist/tools exists: the app build must not compile tools/ (an import from functions, shared or infra?)"
 
 rm -rf "$PACKAGE_DIR" "$PACKAGE_ZIP"
 mkdir -p "$PACKAGE_DIR/dist" "$PACKAGE_DIR/functions/platform"
@@ -39,7 +42,7 @@ printf '# Everything in this folder is the deployment package (built by npm run 
 find "$PACKAGE_DIR/node_modules" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 
 # What must not be there: development tooling and the embedded database.
-for forbidden in dist/infra infra test node_modules/@electric-sql node_modules/vitest node_modules/typescript \
+for forbidden in dist/infra dist/tools infra tools test node_modules/@electric-sql node_modules/vitest node_modules/typescript \
   node_modules/azurite node_modules/playwright-core node_modules/autocannon node_modules/tsx; do
   [[ ! -e "$PACKAGE_DIR/$forbidden" ]] || die "$forbidden is in the package; it must not be deployed"
 done

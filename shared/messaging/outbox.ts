@@ -1,13 +1,20 @@
 import { BrokenCircuitError } from 'cockatiel';
-import type pg from 'pg';
+import { BatchingQueue } from '../concurrency/batching-queue.js';
 import type { Database } from '../db/database.js';
 import type { Queryable } from '../db/pool.js';
 import { boundedDelete, pruneInBatches } from '../db/prune.js';
 import type { IgnoredFailureReporter } from '../telemetry/ignored-failures.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
 
-/** The services that own an outbox table (`<schema>.outbox`). */
-export type OutboxOwner = 'orders' | 'inventory';
+/** The schemas that hold an outbox table (`<schema>.outbox`): each service owns its schema and its outbox. */
+export const OUTBOX_SCHEMAS = ['orders', 'inventory'] as const;
+export type OutboxSchema = (typeof OUTBOX_SCHEMAS)[number];
+/** The service that owns an outbox, named by its schema. */
+export type OutboxOwner = OutboxSchema;
+
+// The repositories import BatchingQueue and runStatement from here (they live in shared/concurrency, shared/db).
+export { runStatement } from '../db/statement.js';
+export { BatchingQueue };
 
 /** Grace period during which a fresh row is left to the request that wrote it before the relay picks it up. */
 export const RELAY_GRACE_MS = 5000;
@@ -20,63 +27,8 @@ export interface OutboxRow {
   body: OutgoingMessage['envelope'];
 }
 
-const table = (owner: OutboxOwner) => (owner === 'orders' ? 'orders.outbox' : 'inventory.outbox');
-
-/**
- * Runs one statement through the database policy, as a named (server-side prepared) statement on a real
- * PostgreSQL: parsed and planned once per connection instead of on every call, which roughly halves the cost of
- * the one-statement transactions (data-modifying CTEs are expensive to plan). The embedded PGlite runs every
- * connection in ONE session, where a name prepared through one connection collides with the next, so there the
- * statement stays unnamed. Which kind of server it is, is asked once per Database, in the background (the first
- * statements run unnamed meanwhile), so the question never delays a request or counts against a breaker.
- */
-export async function runStatement<R extends pg.QueryResultRow>(
-  db: Database,
-  name: string,
-  text: string,
-  values: unknown[],
-): Promise<pg.QueryResult<R>> {
-  if (!namedStatementsAllowed(db)) return db.query<R>(text, values);
-  // `Database.query` declares SQL text only, but hands its argument to pg's `pool.query`, which takes a
-  // QueryConfig as well; this is the one place that relies on it.
-  const query = db.query as unknown as (config: pg.QueryConfig) => Promise<pg.QueryResult<R>>;
-  return query({ name, text, values });
-}
-
-interface ServerProbe {
-  known: boolean;
-  allowed: boolean;
-  asking: boolean;
-  askedAt: number;
-}
-
-const probes = new WeakMap<Database, ServerProbe>();
-
-function namedStatementsAllowed(db: Database): boolean {
-  let probe = probes.get(db);
-  if (!probe) {
-    probe = { known: false, allowed: false, asking: false, askedAt: 0 };
-    probes.set(db, probe);
-  }
-  if (!probe.known && !probe.asking && db.pool && Date.now() - probe.askedAt > 5000) {
-    const p = probe;
-    p.asking = true;
-    p.askedAt = Date.now();
-    db.pool
-      .query<{ embedded: boolean }>(`SELECT version() ~* 'pglite|emscripten' AS embedded`)
-      .then(
-        ({ rows }) => {
-          p.known = true;
-          p.allowed = rows[0]?.embedded === false;
-        },
-        () => {}, // unreachable for now: stay unnamed, ask again later
-      )
-      .finally(() => {
-        p.asking = false;
-      });
-  }
-  return probe.allowed;
-}
+/** The outbox table of a schema, as SQL (the schema is one of OUTBOX_SCHEMAS, never user input). */
+export const outboxTable = (schema: OutboxSchema) => `${schema}.outbox` as const;
 
 /** When the relay may pick up a row written now: after the grace period left to its writer. */
 const RELAY_DUE = `now() + interval '${RELAY_GRACE_MS} milliseconds'`;
@@ -102,8 +54,8 @@ export const outboxRecordset = (param: string) =>
  * CTE). `source` is a FROM list that yields `m` with (message_id, queue, type, body); a message id already
  * present is skipped; it returns the ids of the rows written.
  */
-export function outboxInsertSql(owner: OutboxOwner, source: string, returning = 'id'): string {
-  return `INSERT INTO ${table(owner)} (message_id, queue, type, body, next_attempt_at)
+export function outboxInsertSql(schema: OutboxSchema, source: string, returning = 'id'): string {
+  return `INSERT INTO ${outboxTable(schema)} (message_id, queue, type, body, next_attempt_at)
      SELECT m.message_id, m.queue, m.type, m.body, ${RELAY_DUE}
        FROM ${source}
      ON CONFLICT (message_id) DO NOTHING
@@ -111,80 +63,16 @@ export function outboxInsertSql(owner: OutboxOwner, source: string, returning = 
 }
 
 /**
- * Coalesces concurrent calls into batches, group-commit style: the first caller runs at once; callers that
- * arrive while a batch is in flight queue up and go together in the next one (at most `maxBatch`). There is no
- * timer, so a quiet instance adds no delay, and under load one statement serves a whole burst of messages.
- * A batch of one goes through `one`; a batch that fails is retried item by item through `one` (unless
- * `oneByOneAfterFailure` is false), so every caller ends up with exactly the result (or the error) it would have
- * got on its own.
- */
-export class BatchingQueue<I, O> {
-  private queue: { item: I; resolve(result: O): void; reject(err: unknown): void }[] = [];
-  private running = false;
-
-  constructor(
-    private readonly handlers: {
-      many(items: I[]): Promise<O[]>;
-      one(item: I): Promise<O>;
-      oneByOneAfterFailure?: boolean;
-    },
-    private readonly maxBatch = 64,
-  ) {}
-
-  run(item: I): Promise<O> {
-    return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (!this.running) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        let results: O[] | undefined;
-        if (batch.length > 1) {
-          try {
-            results = await this.handlers.many(batch.map((b) => b.item));
-          } catch (err) {
-            if (this.handlers.oneByOneAfterFailure === false) {
-              for (const b of batch) b.reject(err);
-              continue;
-            }
-            results = undefined; // one by one below: each caller gets its own outcome
-          }
-        }
-        if (results) {
-          for (const [i, b] of batch.entries()) b.resolve(results[i]!);
-          continue;
-        }
-        await Promise.all(
-          batch.map((b) =>
-            this.handlers.one(b.item).then(
-              (result) => b.resolve(result),
-              (err: unknown) => b.reject(err),
-            ),
-          ),
-        );
-      }
-    } finally {
-      this.running = false;
-    }
-  }
-}
-
-/**
- * Writes messages to the owner's outbox inside the caller's transaction. A message id already present is
+ * Writes messages to a schema's outbox inside the caller's transaction. A message id already present is
  * skipped (the same logical message is written once). Returns the ids of the rows written.
  */
 export async function addToOutbox(
   client: Queryable,
-  owner: OutboxOwner,
+  schema: OutboxSchema,
   messages: readonly OutgoingMessage[],
 ): Promise<number[]> {
   if (messages.length === 0) return [];
-  const { rows } = await client.query<{ id: number }>(outboxInsertSql(owner, outboxRecordset('$1')), [
+  const { rows } = await client.query<{ id: number }>(outboxInsertSql(schema, outboxRecordset('$1')), [
     outboxRecords(messages),
   ]);
   return rows.map((r) => r.id);
@@ -209,7 +97,7 @@ export interface PublishDeps {
  */
 export async function publishCommitted(
   deps: PublishDeps,
-  owner: OutboxOwner,
+  schema: OutboxSchema,
   ids: readonly number[],
   messages: readonly OutgoingMessage[],
 ): Promise<{ published: boolean; error?: Error }> {
@@ -223,7 +111,7 @@ export async function publishCommitted(
   // Bookkeeping, not part of the answer: the caller (an HTTP response, a consumer's next message) does not wait
   // for it. Sent but not marked (the update failed, the process died first): the relay sends it again after
   // RELAY_GRACE_MS; duplicate detection and the idempotent consumers absorb it.
-  markWhenSafe(deps.db, owner, ids, receipt, reportMarkFailure(deps, messages));
+  markWhenSafe(deps.db, schema, ids, receipt, reportMarkFailure(deps, messages));
   return { published: true };
 }
 
@@ -251,24 +139,29 @@ function reportMarkFailure(
 
 function markWhenSafe(
   db: Database,
-  owner: OutboxOwner,
+  schema: OutboxSchema,
   ids: readonly number[],
   receipt: PublishResult,
   onMarkFailure: (error: unknown) => void,
 ): void {
   if (!receipt) {
-    markPublished(db, owner, ids).catch(onMarkFailure);
+    markPublished(db, schema, ids).catch(onMarkFailure);
     return;
   }
   receipt.handled.then(
-    () => markPublished(db, owner, ids).catch(onMarkFailure),
-    (err: Error) => markLost(db, owner, ids, err).catch(onMarkFailure),
+    () => markPublished(db, schema, ids).catch(onMarkFailure),
+    (err: Error) => markLost(db, schema, ids, err).catch(onMarkFailure),
   );
 }
 
-async function markLost(db: Database, owner: OutboxOwner, ids: readonly number[], err: Error): Promise<void> {
+async function markLost(
+  db: Database,
+  schema: OutboxSchema,
+  ids: readonly number[],
+  err: Error,
+): Promise<void> {
   await db.query(
-    `UPDATE ${table(owner)}
+    `UPDATE ${outboxTable(schema)}
         SET attempts = attempts + 1, last_error = $2,
             next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
       WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
@@ -284,16 +177,16 @@ async function markLost(db: Database, owner: OutboxOwner, ids: readonly number[]
  * again, which duplicate detection and the idempotent consumers absorb — not worth a WAL flush per request.
  * A failed mark is not retried here either: the relay is the retry.
  */
-function markPublished(db: Database, owner: OutboxOwner, ids: readonly number[]): Promise<void> {
-  let byOwner = markers.get(db);
-  if (!byOwner) {
-    byOwner = new Map();
-    markers.set(db, byOwner);
+function markPublished(db: Database, schema: OutboxSchema, ids: readonly number[]): Promise<void> {
+  let bySchema = markers.get(db);
+  if (!bySchema) {
+    bySchema = new Map();
+    markers.set(db, bySchema);
   }
-  let marker = byOwner.get(owner);
+  let marker = bySchema.get(schema);
   if (!marker) {
     const mark = async (batch: (readonly number[])[]) => {
-      await db.query(markPublishedSql(owner, batch.flat()));
+      await db.query(markPublishedSql(schema, batch.flat()));
       return batch.map(() => undefined);
     };
     marker = new BatchingQueue<readonly number[], undefined>({
@@ -301,22 +194,22 @@ function markPublished(db: Database, owner: OutboxOwner, ids: readonly number[])
       one: async (one) => (await mark([one]))[0],
       oneByOneAfterFailure: false,
     });
-    byOwner.set(owner, marker);
+    bySchema.set(schema, marker);
   }
   return marker.run(ids);
 }
 
-const markers = new WeakMap<Database, Map<OutboxOwner, BatchingQueue<readonly number[], undefined>>>();
+const markers = new WeakMap<Database, Map<OutboxSchema, BatchingQueue<readonly number[], undefined>>>();
 
 /**
  * One simple-protocol query, so `SET LOCAL` and the UPDATE share one implicit transaction (one round trip). The
  * ids are the bigserial values this process got back from its own INSERT; they are checked to be integers before
  * they are written into the SQL text.
  */
-function markPublishedSql(owner: OutboxOwner, ids: readonly number[]): string {
+function markPublishedSql(schema: OutboxSchema, ids: readonly number[]): string {
   const list = ids.map(Number);
   if (!list.every((id) => Number.isSafeInteger(id))) throw new Error('outbox ids must be integers');
-  return `SET LOCAL synchronous_commit = off; UPDATE ${table(owner)} SET published_at = now() WHERE id IN (${list.join(',')})`;
+  return `SET LOCAL synchronous_commit = off; UPDATE ${outboxTable(schema)} SET published_at = now() WHERE id IN (${list.join(',')})`;
 }
 
 /**
@@ -328,19 +221,19 @@ function markPublishedSql(owner: OutboxOwner, ids: readonly number[]): string {
  */
 export async function publishPending(
   deps: PublishDeps,
-  owner: OutboxOwner,
+  schema: OutboxSchema,
   messageIds: readonly string[],
   options: { evenIfPublished?: boolean } = {},
 ): Promise<{ published: boolean; error?: Error }> {
   const { rows } = await deps.db.query<OutboxRow>(
-    `SELECT id, queue, body FROM ${owner}.outbox
+    `SELECT id, queue, body FROM ${outboxTable(schema)}
       WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
     [messageIds, options.evenIfPublished === true],
   );
   const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
   return publishCommitted(
     deps,
-    owner,
+    schema,
     rows.map((r) => Number(r.id)),
     messages,
   );
@@ -374,15 +267,15 @@ export const DEFAULT_RELAY_LEASE_MS = 30_000;
  */
 export async function relayOutbox(
   deps: PublishDeps,
-  owner: OutboxOwner,
+  schema: OutboxSchema,
   options: RelayOptions = {},
 ): Promise<RelayResult> {
   if (options.publishAvailable && !options.publishAvailable()) return { sent: 0, failed: 0, skipped: true };
   const leaseMs = options.leaseMs ?? DEFAULT_RELAY_LEASE_MS;
   const { rows } = await deps.db.query<OutboxRow>(
-    `UPDATE ${table(owner)} o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
+    `UPDATE ${outboxTable(schema)} o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
       WHERE o.id IN (
-        SELECT id FROM ${table(owner)}
+        SELECT id FROM ${outboxTable(schema)}
          WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
            AND (lease_until IS NULL OR lease_until <= now())
          ORDER BY id
@@ -401,13 +294,14 @@ export async function relayOutbox(
   } catch (err) {
     if (err instanceof BrokenCircuitError) {
       // The breaker opened meanwhile: not an attempt. Release the rows for the next pass.
-      await deps.db.query(`UPDATE ${table(owner)} SET lease_until = NULL WHERE id = ANY($1::bigint[])`, [
-        ids,
-      ]);
+      await deps.db.query(
+        `UPDATE ${outboxTable(schema)} SET lease_until = NULL WHERE id = ANY($1::bigint[])`,
+        [ids],
+      );
       return { sent: 0, failed: 0, skipped: true };
     }
     await deps.db.query(
-      `UPDATE ${table(owner)}
+      `UPDATE ${outboxTable(schema)}
           SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
               next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
         WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
@@ -419,15 +313,15 @@ export async function relayOutbox(
     // Held in memory until handled: not published yet. Not due again for a grace period (a re-send meanwhile
     // is dropped as a duplicate and harmless); marked once handled.
     await deps.db.query(
-      `UPDATE ${table(owner)} SET lease_until = NULL, next_attempt_at = now() + interval '${RELAY_GRACE_MS} milliseconds'
+      `UPDATE ${outboxTable(schema)} SET lease_until = NULL, next_attempt_at = now() + interval '${RELAY_GRACE_MS} milliseconds'
         WHERE id = ANY($1::bigint[])`,
       [ids],
     );
-    markWhenSafe(deps.db, owner, ids.map(Number), receipt, reportMarkFailure(deps, messages));
+    markWhenSafe(deps.db, schema, ids.map(Number), receipt, reportMarkFailure(deps, messages));
     return { sent: rows.length, failed: 0 };
   }
   await deps.db.query(
-    `UPDATE ${table(owner)} SET published_at = now(), attempts = attempts + 1, lease_until = NULL
+    `UPDATE ${outboxTable(schema)} SET published_at = now(), attempts = attempts + 1, lease_until = NULL
       WHERE id = ANY($1::bigint[])`,
     [ids],
   );
@@ -435,11 +329,11 @@ export async function relayOutbox(
 }
 
 /** Deletes published rows older than the retention period, in bounded batches. */
-export function pruneOutbox(db: Database, owner: OutboxOwner, retentionHours: number): Promise<number> {
+export function pruneOutbox(db: Database, schema: OutboxSchema, retentionHours: number): Promise<number> {
   return pruneInBatches(
     db,
     boundedDelete(
-      table(owner),
+      outboxTable(schema),
       'id',
       'published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1::int)',
     ),
@@ -453,12 +347,12 @@ export interface OutboxBacklog {
   oldestAgeSeconds: number;
 }
 
-export async function outboxBacklog(db: Database, owner: OutboxOwner): Promise<OutboxBacklog> {
+export async function outboxBacklog(db: Database, schema: OutboxSchema): Promise<OutboxBacklog> {
   const { rows } = await db.query<{ unpublished: number; stuck: number; oldest: number | null }>(
     `SELECT count(*)::int AS unpublished,
             count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
             extract(epoch FROM now() - min(created_at))::float8 AS oldest
-       FROM ${table(owner)} WHERE published_at IS NULL`,
+       FROM ${outboxTable(schema)} WHERE published_at IS NULL`,
     [MAX_RELAY_ATTEMPTS],
   );
   const row = rows[0];

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBench } from '../../infra/scripts/bench/run-bench.js';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { runBench } from '../../tools/bench/run-bench.js';
 import { realPostgres } from '../support/test-database.js';
 
 // `npm run bench` end to end, shrunk to about a second per scenario. No timing assertions: timings belong in the
@@ -56,24 +56,6 @@ const SCENARIO_FIELDS = [
   'hostCpu.errors',
   'machineCpuUtilizationDuringLoad',
   'postgresCpuSecondsPer1000Orders',
-  'ceiling',
-  'ceilingVariants',
-  'ratioToCeiling',
-];
-
-const CEILING_FIELDS = [
-  'ordersPerS',
-  'transactions',
-  'errors',
-  'firstError',
-  'latencyMs.p50',
-  'latencyMs.p90',
-  'latencyMs.p99',
-  'latencyMs.max',
-  'poolSize',
-  'elapsedS',
-  'driverCpuSecondsPer1000',
-  'postgresCpuSecondsPer1000',
 ];
 
 const TOP_FIELDS = [
@@ -95,7 +77,6 @@ const TOP_FIELDS = [
   'machine.gitDirty',
   'machine.loadAverageAtStart',
   'databases.host',
-  'databases.ceiling',
   'host.mode',
   'host.poolMax',
   'host.cpuMeasurement',
@@ -118,8 +99,8 @@ const TOP_FIELDS = [
   'coldStart.entrySamplesMs',
   'coldStart.bareSamplesMs',
   'coldStart.entryFirstUseMedianMs',
-  ...['ceilingRatioAtMaxConnections', 'drainKeepsUpAt80Percent', 'gremlinP99Ratio', 'coldStartRatio'].flatMap(
-    (t) => ['description', 'value', 'target', 'met'].map((f) => `targets.${t}.${f}`),
+  ...['drainKeepsUpAt80Percent', 'gremlinP99Ratio', 'coldStartRatio'].flatMap((t) =>
+    ['description', 'value', 'target', 'met'].map((f) => `targets.${t}.${f}`),
   ),
   'outputFile',
 ];
@@ -132,7 +113,7 @@ describe('npm run bench: refusal', () => {
     const env = { ...process.env };
     delete env.DATABASE_URL;
     delete env.NODE_OPTIONS;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'infra/scripts/bench.ts'], {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts'], {
       cwd: PROJECT_ROOT,
       env,
       encoding: 'utf8',
@@ -185,21 +166,15 @@ describe.runIf(realPostgres)('npm run bench: smoke run against real PostgreSQL',
     }
   });
 
-  it('measured the ceiling for the concurrency level', () => {
-    const [scenario] = (json as { scenarios: { ceiling: unknown; ceilingVariants: unknown[] }[] }).scenarios;
-    for (const field of CEILING_FIELDS) expect(scenario!.ceiling, field).toHaveProperty(path(field));
-    expect(scenario!.ceilingVariants.length).toBeGreaterThanOrEqual(1);
-  });
-
-  it('dropped the databases it created', async () => {
-    const { databases } = json as { databases: { host: string; ceiling: string } };
+  it('dropped the database it created', async () => {
+    const { databases } = json as { databases: { host: string } };
     expect(databases.host).toMatch(/^valerix_bench_[0-9a-f]{8}$/);
     const pg = (await import('pg')).default;
     const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await admin.connect();
     try {
       const { rows } = await admin.query('SELECT datname FROM pg_database WHERE datname = ANY($1)', [
-        [databases.host, databases.ceiling],
+        [databases.host],
       ]);
       expect(rows).toEqual([]);
     } finally {

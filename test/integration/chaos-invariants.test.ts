@@ -1,24 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SEED_STOCK } from '../../shared/catalog.js';
 import {
   type ClientView,
   checkInvariants,
   type InvariantId,
   replayReturnsOriginal,
-} from '../../infra/scripts/chaos/invariants.js';
+} from '../../tools/chaos/invariants.js';
 import { type TestDatabase, testDatabase } from '../support/test-database.js';
 
 // The chaos run's invariant checker, on hand-made database states: a consistent one passes every check, and each
 // invariant is broken once (and only that one fails), so that no check can pass vacuously.
-
-const SEED: Record<string, number> = {
-  'PROD-001': 100,
-  'PROD-002': 75,
-  'PROD-003': 150,
-  'PROD-004': 50,
-  'PROD-005': 200,
-};
 
 let database: TestDatabase;
 // One connection: the embedded server serves a single session.
@@ -95,7 +88,7 @@ async function consistentState(): Promise<Fixture> {
     `TRUNCATE orders.status_changes, orders.idempotency_keys, orders.orders, inventory.reservations,
               orders.dead_letters, inventory.dead_letters`,
   );
-  for (const [product, available] of Object.entries(SEED)) {
+  for (const [product, available] of Object.entries(SEED_STOCK)) {
     await client.query('UPDATE inventory.products SET available = $2 WHERE product_id = $1', [
       product,
       available,
@@ -162,7 +155,7 @@ async function consistentState(): Promise<Fixture> {
 }
 
 async function failing(clients: ClientView[] = fx.clients): Promise<InvariantId[]> {
-  const { results } = await checkInvariants(client, { startingStock: SEED, clients });
+  const { results } = await checkInvariants(client, { startingStock: SEED_STOCK, clients });
   return results.filter((r) => !r.pass).map((r) => r.id);
 }
 
@@ -172,7 +165,10 @@ beforeEach(async () => {
 
 describe('chaos invariant checker', () => {
   it('passes every invariant on a consistent state', async () => {
-    const { results, snapshot } = await checkInvariants(client, { startingStock: SEED, clients: fx.clients });
+    const { results, snapshot } = await checkInvariants(client, {
+      startingStock: SEED_STOCK,
+      clients: fx.clients,
+    });
     expect(results.map((r) => [r.id, r.pass, r.violations])).toEqual([
       ['every-order-final', true, []],
       ['stock-exact', true, []],
@@ -201,7 +197,7 @@ describe('chaos invariant checker', () => {
 
   it('stock-exact: one unit decremented more than was shipped', async () => {
     await client.query(`UPDATE inventory.products SET available = 97 WHERE product_id = 'PROD-001'`);
-    const { results } = await checkInvariants(client, { startingStock: SEED, clients: fx.clients });
+    const { results } = await checkInvariants(client, { startingStock: SEED_STOCK, clients: fx.clients });
     expect(results.filter((r) => !r.pass).map((r) => r.id)).toEqual(['stock-exact']);
     expect(results[1]!.violations[0]).toMatch(
       /PROD-001: stock went 100 → 97 \(decrease 3\) but shipped orders total 2/,

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
+import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
 import type { RawRequest } from './raw-http.js';
 
 /**
@@ -163,12 +164,11 @@ function mutatedBody(valid: fc.Arbitrary<Record<string, string>>, extraKeys: str
 }
 
 const jsonOf = (value: unknown) => JSON.stringify(value);
-const PRODUCTS = ['PROD-001', 'PROD-002', 'PROD-003', 'PROD-004', 'PROD-005'];
 
 export const orderBody = mutatedBody(
   fc.record({
     customerId: fc.constantFrom('fuzz-1', 'fuzz-2', ' padded ', 'ünïcødé-客户').map(jsonOf),
-    productId: fc.constantFrom(...PRODUCTS, 'PROD-404').map(jsonOf),
+    productId: fc.constantFrom(...SEED_PRODUCT_IDS, 'PROD-404').map(jsonOf),
     quantity: fc.integer({ min: 1, max: 3 }).map(jsonOf),
   }),
   ['productName', 'idempotencyKey', 'id', 'status'],
@@ -217,7 +217,7 @@ function segment(valid: string[]): fc.Arbitrary<string> {
 
 const VALID_PARAMS: Record<string, string[]> = {
   id: [crypto.randomUUID(), '00000000-0000-4000-8000-000000000000', 'not-a-uuid'],
-  productId: [...PRODUCTS, 'PROD-404'],
+  productId: [...SEED_PRODUCT_IDS, 'PROD-404'],
   service: ['orders', 'inventory', 'nope'],
 };
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { SEED_CATALOG } from '../../shared/catalog.js';
 
 export const realPostgres = inject('realPostgres');
 
@@ -10,10 +11,15 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** The seed catalog again after a reset (the migration wrote it; shared/catalog.ts is its copy in code). */
 const SEED = `
-  INSERT INTO inventory.products (product_id, name, available) VALUES
-    ('PROD-001', 'PlayStation 5', 100), ('PROD-002', 'Xbox Series X', 75), ('PROD-003', 'Nintendo Switch', 150),
-    ('PROD-004', 'ASUS ROG laptop', 50), ('PROD-005', 'SteelSeries headset', 200)`;
+  INSERT INTO inventory.products (product_id, name, available)
+  SELECT product_id, name, available
+    FROM jsonb_to_recordset($1::jsonb) AS p(product_id text, name text, available int)`;
+const seedRows = () =>
+  JSON.stringify(
+    SEED_CATALOG.map((p) => ({ product_id: p.productId, name: p.name, available: p.available })),
+  );
 
 /**
  * A migrated, seeded database of this test file's own. On a real server it is a clone of the run's template
@@ -59,7 +65,7 @@ async function resetEmbedded(url: string): Promise<void> {
         WHERE schemaname IN ('orders', 'inventory', 'platform')`,
     );
     await client.query(`TRUNCATE ${rows.map((r) => r.t).join(', ')} RESTART IDENTITY CASCADE`);
-    await client.query(SEED);
+    await client.query(SEED, [seedRows()]);
     for (const seq of [
       'platform.gremlin_work_seq',
       'platform.crash_inventory_seq',

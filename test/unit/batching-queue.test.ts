@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchingQueue } from '../../shared/messaging/outbox.js';
+import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 
 /** A deferred promise, to hold a batch in flight while more callers arrive. */
 function gate() {

@@ -118,13 +118,25 @@ const problemText = (r) => {
 // ---- Create order ----
 const rand4 = () => Math.random().toString(36).slice(2, 6).padEnd(4, '0');
 $('customer-id').value = `cust-${rand4()}`;
-const SEED = [
-  ['PROD-001', 'PlayStation 5'],
-  ['PROD-002', 'Xbox Series X'],
-  ['PROD-003', 'Nintendo Switch'],
-  ['PROD-004', 'ASUS ROG laptop'],
-  ['PROD-005', 'SteelSeries headset'],
-];
+// The products come from GET /api/inventory (the stock poll below). Until its first answer the list shows the
+// products last read in this browser (localStorage), or a placeholder when there are none yet.
+const PRODUCTS_STORAGE = 'valerix.products';
+function rememberedProducts() {
+  try {
+    const items = JSON.parse(localStorage.getItem(PRODUCTS_STORAGE) || '[]');
+    return Array.isArray(items) ? items.filter((i) => i && typeof i.productId === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+function rememberProducts(items) {
+  try {
+    const text = JSON.stringify(items.map((i) => ({ productId: i.productId, name: i.name || '' })));
+    if (localStorage.getItem(PRODUCTS_STORAGE) !== text) localStorage.setItem(PRODUCTS_STORAGE, text);
+  } catch {
+    // storage full or disabled: the list is read again on the next poll
+  }
+}
 function fillProducts(items) {
   const sel = $('product-id');
   const ids = items.map((i) => i.productId).join('|');
@@ -140,7 +152,12 @@ function fillProducts(items) {
     if (sel.options[n].textContent !== t) sel.options[n].textContent = t;
   });
 }
-fillProducts(SEED.map(([productId, name]) => ({ productId, name })));
+const remembered = rememberedProducts();
+if (remembered.length) fillProducts(remembered);
+else
+  $('product-id').replaceChildren(
+    el('option', { value: '', disabled: true, selected: true }, 'loading products…'),
+  );
 
 const myOrders = new Set();
 let lastRequest = null; // { key, body, wait, firstOrderId }
@@ -367,7 +384,10 @@ function renderStock(r) {
   const delay = r.headers.get('X-Gremlin-Delay-Ms');
   $('stock-delay').textContent = Number(delay) > 0 ? `gremlin delayed this read by ${delay} ms` : '';
   const items = (r.body && (r.body.items || r.body.inventory)) || [];
-  if (items.length) fillProducts(items);
+  if (items.length) {
+    fillProducts(items);
+    rememberProducts(items);
+  }
   $('stock-table').tBodies[0].replaceChildren(
     ...items.map((i) =>
       el(

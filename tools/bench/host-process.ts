@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROJECT_ROOT } from '../../../shared/db/project-root.js';
+import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 
 export type HostRequest = { type: 'stats'; id: number; resetLoopDelay?: boolean } | { type: 'close' };
 

@@ -8,7 +8,7 @@ export { type BenchOptions, type BenchResult, runBench } from './bench/run-bench
 
 const USAGE = `npm run bench -- [options]      (needs DATABASE_URL to a real PostgreSQL server)
 
-  --connections 1,16,64        concurrency levels (HTTP connections; the ceiling uses as many pg connections)
+  --connections 1,16,64        concurrency levels (HTTP connections)
   --duration-s 10              seconds per timed run
   --warmup-s 3                 warm-up seconds
   --gremlin-connections 16     concurrency of the gremlin off/on pair
@@ -18,7 +18,7 @@ const USAGE = `npm run bench -- [options]      (needs DATABASE_URL to a real Pos
   --out ${DEFAULT_OUTPUT}   where the JSON goes
   --pool-max N                 DATABASE_POOL_MAX of the local host (default: the app's default)
 
-Creates valerix_bench_<random> (and _ceiling) on that server and drops them at the end.`;
+Creates valerix_bench_<random> on that server and drops it at the end.`;
 
 async function main(): Promise<number> {
   let values: ReturnType<typeof parse>;

@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import pg from 'pg';
-import { migrate } from '../../../shared/db/migrate.js';
-import { createPool } from '../../../shared/db/pool.js';
-import { PROJECT_ROOT } from '../../../shared/db/project-root.js';
-import { FUNCTION_KEY_HEADER, generateFunctionKey } from '../../local-host/function-keys.js';
-import { type CeilingResult, runCeiling } from './ceiling.js';
+import { FUNCTION_KEY_HEADER, generateFunctionKey } from '../../infra/local-host/function-keys.js';
+import { migrate } from '../../shared/db/migrate.js';
+import { createPool } from '../../shared/db/pool.js';
+import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { type ColdStartResult, measureColdStart } from './cold-start.js';
 import { cpuSeconds, type HostProcess, startHostProcess } from './host-process.js';
 import { type LoadResult, postOrders } from './load.js';
@@ -24,7 +23,7 @@ export const DEFAULT_OUTPUT = join('artifacts', 'bench', 'bench.json');
 export interface BenchOptions {
   /** A real PostgreSQL server (maintenance URL): the bench creates its own databases there and drops them. */
   databaseUrl: string;
-  /** Concurrency levels (HTTP connections; the ceiling uses as many database connections). */
+  /** Concurrency levels (HTTP connections). */
   connections?: number[];
   /** Seconds per timed run. */
   durationS?: number;
@@ -108,14 +107,6 @@ export interface ScenarioResult {
   machineCpuUtilizationDuringLoad: number;
   /** CPU seconds of the PostgreSQL server processes per 1000 accepted orders, until drained (null when not visible). */
   postgresCpuSecondsPer1000Orders: number | null;
-  /**
-   * The intake transaction alone through pg at this concurrency: the better of one connection per client and
-   * (when there are more clients than that) the local host's pool size. Every variant measured is listed.
-   */
-  ceiling: CeilingResult | null;
-  ceilingVariants: CeilingResult[];
-  /** acceptedOrdersPerS / ceiling.ordersPerS */
-  ratioToCeiling: number | null;
 }
 
 export interface Target {
@@ -134,8 +125,8 @@ export interface BenchResult {
     hostEnv: Record<string, string>;
   };
   machine: MachineInfo;
-  /** The databases this run created on the server (both dropped before runBench returns). */
-  databases: { host: string; ceiling: string };
+  /** The database this run created on the server (dropped before runBench returns). */
+  databases: { host: string };
   host: {
     mode: 'child-process';
     poolMax: number;
@@ -157,7 +148,6 @@ export interface BenchResult {
   };
   coldStart: ColdStartResult;
   targets: {
-    ceilingRatioAtMaxConnections: Target;
     drainKeepsUpAt80Percent: Target;
     gremlinP99Ratio: Target;
     coldStartRatio: Target;
@@ -176,9 +166,9 @@ const withDatabase = (url: string, database: string) => {
 };
 
 /**
- * `npm run bench`: a fresh database, the local host in a child process, autocannon against `POST /api/orders`,
- * the ceiling of the intake transaction on a second fresh database, the gremlin pair, cold start. Both
- * databases are dropped at the end, whatever happens.
+ * `npm run bench`: a fresh database, the local host in a child process, autocannon against `POST /api/orders`
+ * (load, then drain), the sustained run, the gremlin pair, cold start. The database is dropped at the end,
+ * whatever happens.
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const opts = {
@@ -213,25 +203,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
     const suffix = randomBytes(4).toString('hex');
     const hostDb = `valerix_bench_${suffix}`;
-    const ceilingDb = `valerix_bench_${suffix}_ceiling`;
-    for (const db of [hostDb, ceilingDb]) {
-      await admin.query(`CREATE DATABASE ${db}`);
-      cleanups.unshift(async () => {
-        await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-      });
-    }
+    await admin.query(`CREATE DATABASE ${hostDb}`);
+    cleanups.unshift(async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${hostDb} WITH (FORCE)`);
+    });
     const hostUrl = withDatabase(options.databaseUrl, hostDb);
-    const ceilingUrl = withDatabase(options.databaseUrl, ceilingDb);
-    progress(`databases ${hostDb} and ${ceilingDb} created`);
+    progress(`database ${hostDb} created`);
 
     // Migrated here (the host would do it too) so the stock can be set before it starts.
-    for (const url of [hostUrl, ceilingUrl]) {
-      const pool = createPool({ connectionString: url, max: 1, connectionTimeoutMs: 30_000 });
-      try {
-        await migrate(pool);
-      } finally {
-        await pool.end();
-      }
+    const migrator = createPool({ connectionString: hostUrl, max: 1, connectionTimeoutMs: 30_000 });
+    try {
+      await migrate(migrator);
+    } finally {
+      await migrator.end();
     }
     const machine = await machineInfo(admin);
 
@@ -290,43 +274,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     progress(`warm-up ${opts.warmupS} s`);
     await restock();
     await postOrders({ url: host.url, connections: 16, durationS: opts.warmupS });
-    await runCeiling({ databaseUrl: ceilingUrl, connections: 16, durationS: Math.min(2, opts.warmupS) });
     await waitForDrain(observer, opts.drainTimeoutS);
     await host.stats({ resetLoopDelay: true });
     checkAborted();
 
     const scenarios: ScenarioResult[] = [];
     for (const connections of opts.connections) {
-      progress(`ceiling: intake transaction through pg, ${connections} client(s), ${opts.durationS} s`);
-      await checkpoint(admin);
-      const variants = [
-        await runCeiling({ databaseUrl: ceilingUrl, connections, durationS: opts.durationS }),
-      ];
-      if (connections > host.poolMax) {
-        // Fewer connections can serve the same clients faster on a small machine: the ceiling is the better one.
-        await checkpoint(admin);
-        variants.push(
-          await runCeiling({
-            databaseUrl: ceilingUrl,
-            connections,
-            durationS: opts.durationS,
-            poolSize: host.poolMax,
-          }),
-        );
-      }
-      const ceiling = variants.reduce((a, b) => (b.ordersPerS > a.ordersPerS ? b : a));
-      checkAborted();
       progress(`local host: POST /api/orders, ${connections} connection(s), ${opts.durationS} s`);
       await checkpoint(admin);
       const result = await scenario(`intake-c${connections}`, connections);
-      result.ceiling = ceiling;
-      result.ceilingVariants = variants;
-      result.ratioToCeiling =
-        ceiling.ordersPerS > 0 ? round(result.http.acceptedOrdersPerS / ceiling.ordersPerS, 3) : null;
       scenarios.push(result);
-      progress(
-        `  ${result.http.acceptedOrdersPerS} orders/s (ceiling ${ceiling.ordersPerS}/s, ratio ${result.ratioToCeiling}), p99 ${result.http.latencyMs.p99} ms`,
-      );
+      progress(`  ${result.http.acceptedOrdersPerS} orders/s, p99 ${result.http.latencyMs.p99} ms`);
       checkAborted();
     }
 
@@ -365,7 +323,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     progress(`cold start: ${opts.coldStartRuns} fresh processes each`);
     const coldStart = await measureColdStart({ runs: opts.coldStartRuns, databaseUrl: hostUrl });
 
-    const atMax = scenarios.find((s) => s.connections === maxConnections)!;
     const finished = new Date();
     const p99Ratio =
       off.http.latencyMs.p99 > 0 ? round(on.http.latencyMs.p99 / off.http.latencyMs.p99, 3) : 0;
@@ -376,12 +333,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       benchSeconds: round((finished.getTime() - started.getTime()) / 1000, 1),
       options: opts,
       machine,
-      databases: { host: hostDb, ceiling: ceilingDb },
+      databases: { host: hostDb },
       host: {
         mode: 'child-process',
         poolMax: host.poolMax,
         cpuMeasurement:
-          'process.cpuUsage() of the local host child process (user + system), read over IPC; autocannon and the ceiling driver run in the bench process and are not counted',
+          'process.cpuUsage() of the local host child process (user + system), read over IPC; autocannon runs in the bench process and is not counted',
         logSamples: finalStats.logSamples,
       },
       scenarios,
@@ -398,12 +355,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       },
       coldStart,
       targets: {
-        ceilingRatioAtMaxConnections: target(
-          `accepted orders/s at ${maxConnections} connections ≥ 60 % of the intake ceiling`,
-          atMax.ratioToCeiling,
-          0.6,
-          (v, t) => v >= t,
-        ),
         drainKeepsUpAt80Percent: target(
           `inventory drain keeps up at ${opts.sustainedFraction * 100} % of the best intake rate (drain rate / accepted rate)`,
           sustained.http.acceptedOrdersPerS > 0
@@ -639,8 +590,5 @@ async function runScenario(
       postgresBefore !== null && postgresAfter !== null && accepted > 0
         ? round(((postgresAfter - postgresBefore) / accepted) * 1000, 3)
         : null,
-    ceiling: null,
-    ceilingVariants: [],
-    ratioToCeiling: null,
   };
 }

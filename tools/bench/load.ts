@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
 import { type Percentiles, percentiles, round, Samples } from './stats.js';
 
 /** The slice of autocannon 9's library API the bench uses (the package ships no types). */
@@ -43,8 +44,6 @@ interface AutocannonInstance extends PromiseLike<AutocannonResult> {
 const autocannon = createRequire(import.meta.url)('autocannon') as (
   options: AutocannonOptions,
 ) => AutocannonInstance;
-
-export const PRODUCTS = ['PROD-001', 'PROD-002', 'PROD-003', 'PROD-004', 'PROD-005'] as const;
 
 export interface LoadResult {
   /** Wall-clock window of the run (what the database queries of the scenario use). */
@@ -102,7 +101,7 @@ export async function postOrders(options: LoadOptions): Promise<LoadResult> {
           };
           request.body = JSON.stringify({
             customerId: `bench-customer-${i % 997}`,
-            productId: PRODUCTS[i % PRODUCTS.length],
+            productId: SEED_PRODUCT_IDS[i % SEED_PRODUCT_IDS.length],
             quantity: 1,
           });
           return request;
@@ -132,6 +131,6 @@ export async function postOrders(options: LoadOptions): Promise<LoadResult> {
   };
 }
 
-export function roundPercentiles(p: Percentiles): Percentiles {
+function roundPercentiles(p: Percentiles): Percentiles {
   return { p50: round(p.p50), p90: round(p.p90), p99: round(p.p99), max: round(p.max), mean: round(p.mean) };
 }

@@ -1,6 +1,6 @@
-import type { FunctionDefinition } from '../../../functions/definitions.js';
-import { SimulatedCrashError } from '../../../shared/chaos/chaos-flags.js';
-import type { LocalLog } from '../../local-host/invocation-context.js';
+import type { FunctionDefinition } from '../../functions/definitions.js';
+import type { LocalLog } from '../../infra/local-host/invocation-context.js';
+import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 
 /**
  * What the chaos run sees from inside the local host, without changing its behaviour:

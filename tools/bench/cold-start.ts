@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PROJECT_ROOT } from '../../../shared/db/project-root.js';
+import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { median, round } from './stats.js';
 
 export interface ColdStartResult {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
 
 /**
  * The load driver: a bounded number of concurrent clients, each placing one order over plain `fetch` and retrying
  * it the way a well-behaved client must (same Idempotency-Key, same body) until it learns the outcome.
  */
 
-export const KNOWN_PRODUCTS = ['PROD-001', 'PROD-002', 'PROD-003', 'PROD-004', 'PROD-005'] as const;
 export const UNKNOWN_PRODUCT = 'PROD-404';
 export const MAX_ATTEMPTS = 8;
 
@@ -78,7 +78,7 @@ export function planOrders(count: number, seed: number, runId: string): PlannedO
     let kind: OrderKind = 'normal';
     if (index % 33 === 16) kind = 'unknown-product';
     else if (index % 10 === 7) kind = 'large';
-    const productId = kind === 'unknown-product' ? UNKNOWN_PRODUCT : pick(KNOWN_PRODUCTS);
+    const productId = kind === 'unknown-product' ? UNKNOWN_PRODUCT : pick(SEED_PRODUCT_IDS);
     const quantity = kind === 'large' ? between(15, 40) : between(1, 3);
     plan.push({
       index,

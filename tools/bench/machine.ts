@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import type pg from 'pg';
-import { PROJECT_ROOT } from '../../../shared/db/project-root.js';
+import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { round } from './stats.js';
 
 export interface MachineInfo {

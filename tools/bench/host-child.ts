@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { loadSettings } from '../../../shared/config/settings.js';
-import type { LocalLog } from '../../local-host/invocation-context.js';
-import { startLocalHost } from '../../local-host/local-host.js';
+import type { LocalLog } from '../../infra/local-host/invocation-context.js';
+import { startLocalHost } from '../../infra/local-host/local-host.js';
+import { loadSettings } from '../../shared/config/settings.js';
 import type { HostReply, HostRequest } from './host-process.js';
 
 /**

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { loadSettings } from '../../../shared/config/settings.js';
-import type { Queryable } from '../../../shared/db/pool.js';
-import { type LocalHost, startLocalHost } from '../../local-host/local-host.js';
+import { type LocalHost, startLocalHost } from '../../infra/local-host/local-host.js';
+import { loadSettings } from '../../shared/config/settings.js';
+import type { Queryable } from '../../shared/db/pool.js';
 import type { ChaosOptions } from './args.js';
 import { Observer } from './observer.js';
 

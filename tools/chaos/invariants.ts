@@ -1,9 +1,10 @@
-import type { Queryable } from '../../../shared/db/pool.js';
+import type { Queryable } from '../../shared/db/pool.js';
 import type { ClientOutcome } from './driver.js';
 
 /**
  * The pipeline invariants, checked on what the database holds after a chaos run (read once into a snapshot,
- * then judged by small pure functions). Every order of a chaos run is sent with its own Idempotency-Key and its
+ * then judged by small pure functions). The one checker: the chaos tool and the tests (test/support/invariants.ts,
+ * test/integration/chaos-invariants.test.ts) all read the database through readSnapshot. Every order of a chaos run is sent with its own Idempotency-Key and its
  * own customer id, which is what makes "no duplicate order" checkable independently of the key records.
  */
 
@@ -136,6 +137,45 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
     idempotencyKeys: keys.rows.map((r) => ({ key: r.key, orderId: r.order_id })),
     stock: Object.fromEntries(stock.rows.map((r) => [r.product_id, r.available])),
     deadLetters: dead.rows[0] ?? { orders: 0, inventory: 0 },
+  };
+}
+
+/** The counts the pipeline tests assert on, drawn from a snapshot (test/support/invariants.ts). */
+export interface PipelineState {
+  pending: number;
+  byStatus: Record<string, number>;
+  /** product → stock decrease since the seed */
+  decrease: Record<string, number>;
+  /** product → quantity of shipped orders */
+  shippedQuantity: Record<string, number>;
+  ordersWithSeveralStatusChanges: number;
+  ordersWithSeveralReservations: number;
+  reservedWithoutShippedOrder: number;
+}
+
+export function pipelineState(s: DbSnapshot, startingStock: Readonly<Record<string, number>>): PipelineState {
+  const byStatus: Record<string, number> = {};
+  const shipped = new Map<string, number>();
+  const shippedOrders = new Set<string>();
+  for (const o of s.orders) {
+    byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
+    if (o.status !== 'shipped') continue;
+    shipped.set(o.productId, (shipped.get(o.productId) ?? 0) + o.quantity);
+    shippedOrders.add(o.id);
+  }
+  const several = (groups: Map<string, unknown[]>) => [...groups.values()].filter((g) => g.length > 1).length;
+  return {
+    pending: byStatus.pending ?? 0,
+    byStatus,
+    decrease: Object.fromEntries(
+      Object.entries(s.stock).map(([product, now]) => [product, (startingStock[product] ?? 0) - now]),
+    ),
+    shippedQuantity: Object.fromEntries(Object.keys(startingStock).map((p) => [p, shipped.get(p) ?? 0])),
+    ordersWithSeveralStatusChanges: several(groupBy(s.statusChanges, (c) => c.orderId)),
+    ordersWithSeveralReservations: several(groupBy(s.reservations, (r) => r.orderId)),
+    reservedWithoutShippedOrder: s.reservations.filter(
+      (r) => r.result === 'reserved' && !shippedOrders.has(r.orderId),
+    ).length,
   };
 }
 

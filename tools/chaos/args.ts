@@ -19,7 +19,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-export const USAGE = `usage: node dist/infra/scripts/chaos.js [options]
+export const USAGE = `usage: npm run chaos -- [options]
 
   --orders N             orders to send (default 300)
   --concurrency C        requests in flight at once (default 16)
