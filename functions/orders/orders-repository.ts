@@ -179,10 +179,10 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
     RELAY_GRACE,
     key?.scope ?? null,
     key?.key ?? null,
-    key ? key.fingerprint : null,
+    key?.fingerprint ?? null,
     key ? input.response.status : null,
     key ? JSON.stringify(input.response.body) : null,
-    key ? key.ttlHours : null,
+    key?.ttlHours ?? null,
     `${IN_FLIGHT_WAIT_MS}ms`,
   ];
   for (let attempt = 1; ; attempt++) {

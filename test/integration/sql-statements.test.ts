@@ -23,9 +23,11 @@ const STATEMENTS: [string, string][] = [
   ['inventory dead letter', deadLetterStatement('inventory')],
 ];
 
-/** The string literals of a source file that are SQL (they start with a statement keyword). */
+/** The string literals of a source file (comments left out) that are SQL: they start with a statement keyword. */
 function sqlLiterals(path: string): string[] {
-  const source = readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+  const source = readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const literals = source.match(/`[^`]*`|'(?:[^'\\\n]|\\.)*'/g) ?? [];
   return literals
     .map((literal) => literal.slice(1, -1))
