@@ -1,12 +1,21 @@
 import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
+import type { PoisonInfo } from '../../shared/messaging/consume.js';
 import {
+  type Envelope,
   envelope,
   type OrderPlaced,
   QUEUES,
+  type QueueName,
   type RejectionReason,
 } from '../../shared/messaging/contracts.js';
-import { addToOutbox, BatchingQueue, outboxInsertSql, runStatement } from '../../shared/messaging/outbox.js';
+import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
+import { BatchingQueue, runStatement } from '../../shared/messaging/outbox.js';
+import {
+  RELAY_GRACE,
+  type WrittenOutboxRow,
+  writtenMessages,
+} from '../../shared/messaging/outbox-written.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
 export interface Product {
@@ -43,83 +52,35 @@ export type ReserveOutcome =
   | { outcome: 'duplicate' };
 
 /**
- * One transaction, one statement: the processed-message record (a redelivery stops here), a conditional decrement
- * that never reads-then-writes, the reservation row (one per order, whatever message id it comes under) and the
- * result in Inventory's outbox. The result message depends on the outcome, so every possible envelope is built
- * up front and the statement keeps the one that matches (filling in the stock left after a reservation).
- * A duplicate order id violates the reservations primary key and rolls all of it back (caught below).
+ * The reservation rule, in ONE statement (so one transaction) for a batch of OrderPlaced messages; a single
+ * delivery is a batch of one (see `reserveStock`).
+ * - Each message is claimed in Inventory's processed-message records: a message id seen before, or twice in the
+ *   batch, is a duplicate and gets no row back.
+ * - Every product involved is locked in a fixed order, and its claimed orders are served smallest first while stock
+ *   lasts (docs/adr/0004): the outcome of processing them one after another in that order, which is as valid as any
+ *   other order concurrent deliveries could take. Stock moves once per product, never below 0.
+ * - Each order gets its reservation row (keyed by order id: a second message for an order already decided fails
+ *   the whole statement with reservations_pkey) and its result message in Inventory's outbox.
+ *
+ * $1 the batch (`reserveInput`): each row's `results` holds the message each possible result sends, built by
+ *    `envelope()`; the statement keeps the one that matches and fills in the stock left after a reservation.
+ * $2 the relay's grace period (RELAY_GRACE).
+ * Returns a row per claimed message: its result, the stock left, and the outbox row it wrote (null when that
+ * message id was in the outbox already).
  */
 const RESERVE = `
-WITH claim AS (
-  INSERT INTO inventory.processed_messages (message_id, type) VALUES ($4::text, $5::text) ON CONFLICT DO NOTHING
-  RETURNING message_id
-), decremented AS (
-  UPDATE inventory.products SET available = available - $3::int, updated_at = now()
-   WHERE product_id = $2::text AND available >= $3::int AND EXISTS (SELECT 1 FROM claim)
-   RETURNING available
-), reserved AS (
-  INSERT INTO inventory.reservations (order_id, product_id, quantity, result, message_id)
-  SELECT $1::uuid, $2::text, $3::int,
-         CASE WHEN EXISTS (SELECT 1 FROM decremented) THEN 'reserved'
-              WHEN EXISTS (SELECT 1 FROM inventory.products WHERE product_id = $2::text) THEN 'out_of_stock'
-              ELSE 'unknown_product' END,
-         $4::text
-    FROM claim
-  RETURNING result, (SELECT available FROM decremented) AS remaining
-), queued AS (
-  ${outboxInsertSql(
-    'inventory',
-    `reserved AS r
-     JOIN jsonb_to_recordset($6::jsonb) AS c(result text, message_id text, queue text, type text, body jsonb)
-       ON c.result = r.result
-     CROSS JOIN LATERAL (
-       SELECT c.message_id, c.queue, c.type,
-              CASE WHEN r.result = 'reserved'
-                   THEN jsonb_set(c.body, '{data,remaining}', to_jsonb(coalesce(r.remaining, 0)))
-                   ELSE c.body END AS body) AS m`,
-  )}
-)
-SELECT result, remaining, ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids FROM reserved`;
-
-/** The message each possible result sends (one occurredAt, so the chosen one is what was written). */
-function resultMessage(
-  event: OrderPlaced,
-  result: ReservationResult,
-  remaining: number,
-  trace: { traceparent?: string | undefined; tracestate?: string | undefined; occurredAt: Date },
-): OutgoingMessage {
-  const { orderId, productId, quantity } = event.data;
-  return result === 'reserved'
-    ? {
-        queue: QUEUES.orderStatus,
-        envelope: envelope('InventoryReserved', { orderId, productId, quantity, remaining }, trace),
-      }
-    : {
-        queue: QUEUES.orderStatus,
-        envelope: envelope('InventoryRejected', { orderId, productId, quantity, reason: result }, trace),
-      };
-}
-
-const RESULTS: readonly ReservationResult[] = ['reserved', 'out_of_stock', 'unknown_product'];
-
-/**
- * Many reservations in one statement (see `reserveStock`): each message is claimed exactly as on its own (a
- * message id seen before, or twice in the batch, is a duplicate), then every product involved is locked in a
- * fixed order and its claimed orders are served smallest first while stock lasts — the outcome of processing
- * them one after another in that order, which is as valid as any other order concurrent deliveries could take.
- * Stock moves once per product, and each order gets its reservation row and its result in the outbox.
- */
-const RESERVE_MANY = `
 WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
-    n int, order_id uuid, product_id text, quantity int, message_id text, type text, candidates jsonb)
+  SELECT DISTINCT ON (message_id) *
+    FROM jsonb_to_recordset($1::jsonb)
+      AS i(n int, order_id uuid, product_id text, quantity int, message_id text, type text, results jsonb)
+   ORDER BY message_id, n
 ), claim AS (
   INSERT INTO inventory.processed_messages (message_id, type)
-  SELECT DISTINCT ON (message_id) message_id, type FROM input ORDER BY message_id, n
+  SELECT message_id, type FROM input
   ON CONFLICT DO NOTHING
   RETURNING message_id
 ), claimed AS (
-  SELECT DISTINCT ON (i.message_id) i.* FROM input i JOIN claim USING (message_id) ORDER BY i.message_id, i.n
+  SELECT input.* FROM input JOIN claim USING (message_id)
 ), locked AS (
   SELECT product_id, available FROM inventory.products
    WHERE product_id IN (SELECT product_id FROM claimed)
@@ -129,7 +90,7 @@ WITH input AS (
   SELECT c.*, sum(c.quantity) OVER (PARTITION BY c.product_id ORDER BY c.quantity, c.n) AS cumulative
     FROM claimed c
 ), decided AS (
-  SELECT r.n, r.order_id, r.product_id, r.quantity, r.message_id, r.candidates, v.result,
+  SELECT r.n, r.order_id, r.product_id, r.quantity, r.message_id, r.results, v.result,
          CASE WHEN v.result = 'reserved' THEN (l.available - r.cumulative)::int END AS remaining
     FROM ranked r
     LEFT JOIN locked l USING (product_id)
@@ -146,104 +107,132 @@ WITH input AS (
   INSERT INTO inventory.reservations (order_id, product_id, quantity, result, message_id)
   SELECT order_id, product_id, quantity, result, message_id FROM decided
 ), chosen AS (
-  SELECT d.n, d.result, d.remaining, x.message_id, x.queue, x.type,
+  SELECT d.n, d.result, d.remaining, m.queue,
          CASE WHEN d.result = 'reserved'
-              THEN jsonb_set(x.body, '{data,remaining}', to_jsonb(d.remaining))
-              ELSE x.body END AS body
+              THEN jsonb_set(m.body, '{data,remaining}', to_jsonb(d.remaining))
+              ELSE m.body END AS body
     FROM decided d
-    CROSS JOIN LATERAL jsonb_to_recordset(d.candidates)
-      AS x(result text, message_id text, queue text, type text, body jsonb)
-   WHERE x.result = d.result
+    CROSS JOIN LATERAL jsonb_to_record(d.results -> d.result) AS m(queue text, body jsonb)
 ), queued AS (
-  ${outboxInsertSql('inventory', 'chosen AS m', 'id, message_id')}
+  INSERT INTO inventory.outbox (message_id, queue, type, body, next_attempt_at)
+  SELECT body ->> 'messageId', queue, body ->> 'type', body, now() + $2::interval FROM chosen
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING id, message_id, queue, body
 )
-SELECT c.n, c.result, c.remaining, q.id AS outbox_id
-  FROM chosen c LEFT JOIN queued q USING (message_id)`;
+SELECT c.n, c.result, c.remaining, q.id AS outbox_id, q.queue, q.body
+  FROM chosen c LEFT JOIN queued q ON q.message_id = c.body ->> 'messageId'`;
+
+/**
+ * A poison OrderPlaced for a known order, in one statement after its dead letter: the order is told it failed
+ * (InventoryFailed in the outbox) — unless its stock work already happened. The processed-message record
+ * arbitrates: if this message was processed (say it crashed after its commit on the last delivery), its real
+ * result is already in the outbox and wins; otherwise claiming the record here guarantees it never moves stock
+ * later. An order already decided under another message id keeps its decision too.
+ * $1 the poison message's id (null: it had none, nothing to claim), $2 the order id, $3 the InventoryFailed
+ * envelope, $4 its queue, $5 the relay's grace period (RELAY_GRACE). Returns the outbox row written, if any.
+ */
+const GIVE_UP = `
+WITH claim AS (
+  INSERT INTO inventory.processed_messages (message_id, type)
+  SELECT $1::text, 'OrderPlaced' WHERE $1::text IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING message_id
+)
+INSERT INTO inventory.outbox (message_id, queue, type, body, next_attempt_at)
+SELECT $3::jsonb ->> 'messageId', $4::text, $3::jsonb ->> 'type', $3::jsonb, now() + $5::interval
+ WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
+   AND NOT EXISTS (SELECT 1 FROM inventory.reservations WHERE order_id = $2::uuid)
+ON CONFLICT (message_id) DO NOTHING
+RETURNING id AS outbox_id, queue, body`;
+
+const LIST_PRODUCTS =
+  'SELECT product_id, name, available, updated_at FROM inventory.products ORDER BY product_id';
+
+const FIND_PRODUCT =
+  'SELECT product_id, name, available, updated_at FROM inventory.products WHERE product_id = $1::text';
+
+/** A restock and its `inventory.restocks` row, in one statement. Returns the product, or no row if unknown. */
+const RESTOCK = `
+WITH restocked AS (
+  UPDATE inventory.products SET available = available + $2::int, updated_at = now()
+   WHERE product_id = $1::text
+  RETURNING product_id, name, available, updated_at
+), logged AS (
+  INSERT INTO inventory.restocks (product_id, quantity) SELECT product_id, $2::int FROM restocked
+)
+SELECT product_id, name, available, updated_at FROM restocked`;
+
+/** Every SQL statement of Inventory's repository (test/integration/sql-statements.test.ts prepares each one). */
+export const INVENTORY_STATEMENTS = { RESERVE, GIVE_UP, LIST_PRODUCTS, FIND_PRODUCT, RESTOCK } as const;
 
 interface ReserveRequest {
   event: OrderPlaced;
   trace: { traceparent?: string | undefined; tracestate?: string | undefined; occurredAt: Date };
 }
 
-/** Every message a reservation of this event may send, for the statement to pick from. */
-function candidatesOf({ event, trace }: ReserveRequest) {
-  return RESULTS.map((result) => {
-    const m = resultMessage(event, result, 0, trace);
-    return {
-      result,
-      message_id: m.envelope.messageId,
-      queue: m.queue,
-      type: m.envelope.type,
-      body: m.envelope,
-    };
-  });
-}
-
-async function reserveOne(db: Database, request: ReserveRequest): Promise<ReserveOutcome> {
-  const { event, trace } = request;
+/** The message each possible result sends (one occurredAt, so the one kept is what was decided and written). */
+function resultMessages({
+  event,
+  trace,
+}: ReserveRequest): Record<ReservationResult, { queue: QueueName; body: Envelope }> {
   const { orderId, productId, quantity } = event.data;
-  try {
-    const { rows } = await runStatement<{
-      result: ReservationResult;
-      remaining: number | null;
-      outbox_ids: (number | string)[];
-    }>(db, 'inventory.reserve', RESERVE, [
-      orderId,
-      productId,
-      quantity,
-      event.messageId,
-      event.type,
-      JSON.stringify(candidatesOf(request)),
-    ]);
-    const row = rows[0];
-    if (!row) return { outcome: 'duplicate' };
-    const { result, remaining } = row;
-    return {
-      outcome: 'processed',
-      result,
-      remaining,
-      outboxIds: row.outbox_ids.map(Number),
-      messages: [resultMessage(event, result, remaining ?? 0, trace)],
-    };
-  } catch (err) {
-    if (
-      sqlState(err) === '23505' &&
-      /reservations_pkey/.test((err as Error).message + String((err as { constraint?: string }).constraint))
-    ) {
-      return { outcome: 'duplicate' };
-    }
-    throw err;
-  }
+  const rejected = (reason: RejectionReason) => ({
+    queue: QUEUES.orderStatus,
+    body: envelope('InventoryRejected', { orderId, productId, quantity, reason }, trace),
+  });
+  return {
+    reserved: {
+      queue: QUEUES.orderStatus,
+      body: envelope('InventoryReserved', { orderId, productId, quantity, remaining: 0 }, trace),
+    },
+    out_of_stock: rejected('out_of_stock'),
+    unknown_product: rejected('unknown_product'),
+  };
 }
 
-async function reserveMany(db: Database, requests: ReserveRequest[]): Promise<ReserveOutcome[]> {
-  const input = requests.map((request, n) => ({
-    n,
-    order_id: request.event.data.orderId,
-    product_id: request.event.data.productId,
-    quantity: request.event.data.quantity,
-    message_id: request.event.messageId,
-    type: request.event.type,
-    candidates: candidatesOf(request),
-  }));
-  const { rows } = await runStatement<{
-    n: number;
-    result: ReservationResult;
-    remaining: number | null;
-    outbox_id: number | string | null;
-  }>(db, 'inventory.reserve_many', RESERVE_MANY, [JSON.stringify(input)]);
-  const byN = new Map(rows.map((r) => [r.n, r]));
-  return requests.map((request, n): ReserveOutcome => {
+/** The batch as RESERVE's $1 reads it; `n` is each request's position. */
+function reserveInput(requests: readonly ReserveRequest[]): string {
+  return JSON.stringify(
+    requests.map((request, n) => ({
+      n,
+      order_id: request.event.data.orderId,
+      product_id: request.event.data.productId,
+      quantity: request.event.data.quantity,
+      message_id: request.event.messageId,
+      type: request.event.type,
+      results: resultMessages(request),
+    })),
+  );
+}
+
+interface ReserveRow extends WrittenOutboxRow {
+  n: number;
+  result: ReservationResult;
+  remaining: number | null;
+}
+
+const DUPLICATE: ReserveOutcome = { outcome: 'duplicate' };
+
+/** Runs RESERVE for a batch; every request gets its outcome, in order. */
+async function reserve(db: Database, requests: readonly ReserveRequest[]): Promise<ReserveOutcome[]> {
+  const { rows } = await runStatement<ReserveRow>(db, 'inventory.reserve', RESERVE, [
+    reserveInput(requests),
+    RELAY_GRACE,
+  ]);
+  const byN = new Map(rows.map((row) => [row.n, row]));
+  return requests.map((_, n): ReserveOutcome => {
     const row = byN.get(n);
-    if (!row) return { outcome: 'duplicate' };
-    return {
-      outcome: 'processed',
-      result: row.result,
-      remaining: row.remaining,
-      outboxIds: row.outbox_id === null ? [] : [Number(row.outbox_id)],
-      messages: [resultMessage(request.event, row.result, row.remaining ?? 0, request.trace)],
-    };
+    if (!row) return DUPLICATE;
+    return { outcome: 'processed', result: row.result, remaining: row.remaining, ...writtenMessages([row]) };
   });
+}
+
+/** A second message for an order already decided (under another message id): the reservations key refuses it. */
+function isOrderAlreadyDecided(err: unknown): boolean {
+  return (
+    sqlState(err) === '23505' &&
+    /reservations_pkey/.test((err as Error).message + String((err as { constraint?: string }).constraint))
+  );
 }
 
 const reservers = new WeakMap<Database, BatchingQueue<ReserveRequest, ReserveOutcome>>();
@@ -251,8 +240,9 @@ const reservers = new WeakMap<Database, BatchingQueue<ReserveRequest, ReserveOut
 /**
  * Reserves stock for one OrderPlaced, exactly once per message and once per order. Concurrent calls (the
  * consumer handles several deliveries at a time) are coalesced: while one statement runs, the next requests
- * queue and go together in one RESERVE_MANY statement — one transaction, one round trip and one commit for the
- * whole burst. A lone request, or every request of a batch that failed, runs the one-message RESERVE.
+ * queue and go together in the next RESERVE — one transaction, one round trip and one commit for the whole
+ * burst. A lone request, or every request of a batch that failed, runs RESERVE as a batch of one, where an order
+ * already decided under another message id is a duplicate.
  */
 export function reserveStock(
   db: Database,
@@ -262,8 +252,15 @@ export function reserveStock(
   let queue = reservers.get(db);
   if (!queue) {
     queue = new BatchingQueue({
-      many: (requests) => reserveMany(db, requests),
-      one: (request) => reserveOne(db, request),
+      many: (requests) => reserve(db, requests),
+      one: (request) =>
+        reserve(db, [request]).then(
+          ([outcome]) => outcome ?? DUPLICATE,
+          (err: unknown) => {
+            if (isOrderAlreadyDecided(err)) return DUPLICATE;
+            throw err;
+          },
+        ),
     });
     reservers.set(db, queue);
   }
@@ -271,74 +268,40 @@ export function reserveStock(
 }
 
 /**
- * A poison OrderPlaced: recorded with its error, and the order told it failed (through the outbox) — unless its
- * stock work already happened. The processed-message record arbitrates: if this message was processed (say it
- * crashed after its commit on the last delivery), its real result is already in the outbox and wins; otherwise
- * claiming the record here guarantees it never moves stock later.
+ * A poison OrderPlaced: recorded with its error (the shared dead-letter helper), and, in the same transaction,
+ * the order told it failed unless its stock work already happened (GIVE_UP).
  */
 export async function recordPoison(
   db: Database,
-  info: {
-    body: unknown;
-    orderId: string | undefined;
-    messageId: string | undefined;
-    deliveryCount: number;
-    error: string;
-  },
+  info: PoisonInfo,
   trace: { traceparent?: string | undefined },
 ): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
-  const none = { outboxIds: [], messages: [] };
   return db.transaction(async (client) => {
-    await client.query(
-      `INSERT INTO inventory.dead_letters (queue, message_id, order_id, body, error, delivery_count)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [
-        QUEUES.reservations,
-        info.messageId ?? null,
-        info.orderId ?? null,
-        JSON.stringify(info.body ?? null),
-        info.error,
-        info.deliveryCount,
-      ],
+    await recordDeadLetter(client, 'inventory', QUEUES.reservations, info);
+    if (!info.orderId) return { outboxIds: [], messages: [] };
+    const failed = envelope(
+      'InventoryFailed',
+      { orderId: info.orderId, reason: `inventory gave up: ${info.error}`.slice(0, 500) },
+      trace,
     );
-    if (!info.orderId) return none;
-    if (info.messageId) {
-      const claim = await client.query(
-        `INSERT INTO inventory.processed_messages (message_id, type) VALUES ($1, 'OrderPlaced') ON CONFLICT DO NOTHING`,
-        [info.messageId],
-      );
-      if (claim.rowCount === 0) return none;
-    }
-    const reserved = await client.query('SELECT 1 FROM inventory.reservations WHERE order_id = $1', [
+    const { rows } = await client.query<WrittenOutboxRow>(GIVE_UP, [
+      info.messageId ?? null,
       info.orderId,
+      JSON.stringify(failed),
+      QUEUES.orderStatus,
+      RELAY_GRACE,
     ]);
-    if (reserved.rowCount) return none;
-    const messages: OutgoingMessage[] = [
-      {
-        queue: QUEUES.orderStatus,
-        envelope: envelope(
-          'InventoryFailed',
-          { orderId: info.orderId, reason: `inventory gave up: ${info.error}`.slice(0, 500) },
-          trace,
-        ),
-      },
-    ];
-    return { outboxIds: await addToOutbox(client, 'inventory', messages), messages };
+    return writtenMessages(rows);
   });
 }
 
 export async function listProducts(db: Database): Promise<Product[]> {
-  const { rows } = await db.query<ProductRow>(
-    'SELECT product_id, name, available, updated_at FROM inventory.products ORDER BY product_id',
-  );
+  const { rows } = await db.query<ProductRow>(LIST_PRODUCTS);
   return rows.map(toProduct);
 }
 
 export async function findProduct(db: Database, productId: string): Promise<Product | undefined> {
-  const { rows } = await db.query<ProductRow>(
-    'SELECT product_id, name, available, updated_at FROM inventory.products WHERE product_id = $1',
-    [productId],
-  );
+  const { rows } = await db.query<ProductRow>(FIND_PRODUCT, [productId]);
   return rows[0] ? toProduct(rows[0]) : undefined;
 }
 
@@ -347,17 +310,6 @@ export async function restock(
   productId: string,
   quantity: number,
 ): Promise<Product | undefined> {
-  return db.transaction(async (client) => {
-    const { rows } = await client.query<ProductRow>(
-      `UPDATE inventory.products SET available = available + $2, updated_at = now()
-        WHERE product_id = $1 RETURNING product_id, name, available, updated_at`,
-      [productId, quantity],
-    );
-    if (!rows[0]) return undefined;
-    await client.query('INSERT INTO inventory.restocks (product_id, quantity) VALUES ($1, $2)', [
-      productId,
-      quantity,
-    ]);
-    return toProduct(rows[0]);
-  });
+  const { rows } = await db.query<ProductRow>(RESTOCK, [productId, quantity]);
+  return rows[0] ? toProduct(rows[0]) : undefined;
 }

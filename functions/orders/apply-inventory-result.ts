@@ -4,7 +4,7 @@ import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import type { Order } from './order-model.js';
-import { applyStatusChange, finalize } from './orders-repository.js';
+import { applyStatusChange, recordPoison } from './orders-repository.js';
 
 /** Orders' consumer of Inventory's results: pending → shipped | rejected | failed, exactly once. */
 export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
@@ -19,36 +19,7 @@ export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
   };
 
   const deadLetter = async (info: PoisonInfo) => {
-    const order = await rt.db.transaction(async (client) => {
-      await client.query(
-        `INSERT INTO orders.dead_letters (queue, message_id, order_id, body, error, delivery_count)
-         VALUES ($1, $2, $3, $4, $5, $6)`,
-        [
-          QUEUES.orderStatus,
-          info.messageId ?? null,
-          info.orderId ?? null,
-          JSON.stringify(info.body ?? null),
-          info.error,
-          info.deliveryCount,
-        ],
-      );
-      if (!info.orderId) return undefined;
-      // If this very message was already applied, its outcome stands; otherwise claim it so it never applies later.
-      if (info.messageId) {
-        const claim = await client.query(
-          `INSERT INTO orders.processed_messages (message_id, type) VALUES ($1, 'dead-letter') ON CONFLICT DO NOTHING`,
-          [info.messageId],
-        );
-        if (claim.rowCount === 0) return undefined;
-      }
-      const result = await finalize(client, {
-        orderId: info.orderId,
-        status: 'failed',
-        reason: `status update failed: ${info.error}`.slice(0, 500),
-        messageId: info.messageId ?? 'dead-letter',
-      });
-      return result.outcome === 'applied' ? result.order : undefined;
-    });
+    const order = await recordPoison(rt.db, info);
     rt.signals.count(METRICS.deadLetters, { queue: QUEUES.orderStatus });
     if (order) onFinal(order);
   };

@@ -161,7 +161,7 @@ async function createOrder(
     throw new SimulatedCrashError('orders');
   }
 
-  const sent = await publishCommitted(rt.publishDeps, 'orders', result.outboxIds, [message]);
+  const sent = await publishCommitted(rt.publishDeps, 'orders', result.outboxIds, result.messages);
   if (!sent.published) {
     rt.reportIgnored(
       {

@@ -31,8 +31,6 @@ export interface OrderRow {
   updated_at: Date;
 }
 
-export const ORDER_COLUMNS = 'id, customer_id, product_id, quantity, status, reason, created_at, updated_at';
-
 export function toOrder(row: OrderRow): Order {
   return {
     id: row.id,

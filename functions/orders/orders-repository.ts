@@ -1,16 +1,16 @@
 import type { Database } from '../../shared/db/database.js';
-import type { Queryable } from '../../shared/db/pool.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
-import { messageIdFor } from '../../shared/messaging/contracts.js';
+import type { PoisonInfo } from '../../shared/messaging/consume.js';
+import { messageIdFor, QUEUES } from '../../shared/messaging/contracts.js';
+import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
+import { BatchingQueue, runStatement } from '../../shared/messaging/outbox.js';
 import {
-  BatchingQueue,
-  outboxInsertSql,
-  outboxRecords,
-  outboxRecordset,
-  runStatement,
-} from '../../shared/messaging/outbox.js';
+  RELAY_GRACE,
+  type WrittenOutboxRow,
+  writtenMessages,
+} from '../../shared/messaging/outbox-written.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
-import { ORDER_COLUMNS, type Order, type OrderRow, type OrderStatus, toOrder } from './order-model.js';
+import { type Order, type OrderRow, type OrderStatus, toOrder } from './order-model.js';
 
 export interface PlaceOrderInput {
   order: Order;
@@ -22,94 +22,173 @@ export interface PlaceOrderInput {
 }
 
 export type PlaceOrderResult =
-  | { kind: 'created'; outboxIds: number[] }
+  | { kind: 'created'; outboxIds: number[]; messages: OutgoingMessage[] }
   | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
 
 /**
- * Bounds the wait behind an in-flight twin (past it the caller answers 409). Set inside the statement, before its
- * insert can wait, and local to it: the connection goes back to the pool unchanged.
+ * Intake, in ONE statement (one round trip, one implicit transaction, all or nothing): the Idempotency-Key record
+ * when the request has a key, the pending order, and OrderPlaced in Orders' outbox.
+ * The key is claimed first: a new key, or an expired record taken over as if it were new. A live record conflicts
+ * and nothing is written (a replay); a twin still in flight holds the key and this waits for it, bounded by a
+ * lock_timeout set inside the statement, before its insert can wait, and local to it (the connection goes back to
+ * the pool unchanged; past the bound: 55P03, which the caller answers with 409).
+ * $1 order id, $2 customer, $3 product, $4 quantity, $5 created at; $6 OrderPlaced's queue, $7 its envelope,
+ * $8 the relay's grace period (RELAY_GRACE); the key, all null without one: $9 its scope (the customer), $10 the
+ * key, $11 the request's fingerprint, $12 and $13 the response to store, $14 its ttl in hours, $15 the wait bound.
+ * Returns one row: whether the order was placed, and the outbox row written.
  */
-const BOUNDED_WAIT = `(SELECT set_config('lock_timeout', '${IN_FLIGHT_WAIT_MS}ms', true)) AS bounded_wait`;
-
-/**
- * The idempotency claim: a new key, or an expired record taken over as if it were new. A live record conflicts
- * and returns no row (a replay); a twin still in flight holds the key and this waits for it (bounded).
- */
-const CLAIM_KEY = `
+const PLACE_ORDER = `
+WITH claim AS (
   INSERT INTO orders.idempotency_keys AS k (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
-  SELECT $12::text, $1::text, $2::text, $3::int, $4::text, $5::uuid, now() + make_interval(hours => $6::int)
-    FROM ${BOUNDED_WAIT}
+  SELECT $9::text, $10::text, $11::text, $12::int, $13::text, $1::uuid, now() + make_interval(hours => $14::int)
+    FROM (SELECT set_config('lock_timeout', $15::text, true)) AS bounded_wait
+   WHERE $10::text IS NOT NULL
   ON CONFLICT (scope, key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
         response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,
         created_at = now(), expires_at = EXCLUDED.expires_at
   WHERE k.expires_at <= now()
-  RETURNING key`;
-
-/** The pending order; `$n` numbers its parameters: id, customer, product, quantity, createdAt. */
-const INSERT_ORDER = (p: [string, string, string, string, string], from: string) => `
+  RETURNING key
+), placed AS (
   INSERT INTO orders.orders (id, customer_id, product_id, quantity, status, created_at, updated_at)
-  SELECT ${p[0]}::uuid, ${p[1]}::text, ${p[2]}::text, ${p[3]}::int, 'pending', ${p[4]}::timestamptz, ${p[4]}::timestamptz
-    ${from}
-  RETURNING id`;
+  SELECT $1::uuid, $2::text, $3::text, $4::int, 'pending', $5::timestamptz, $5::timestamptz
+   WHERE $10::text IS NULL OR EXISTS (SELECT 1 FROM claim)
+  RETURNING id
+), queued AS (
+  INSERT INTO orders.outbox (message_id, queue, type, body, next_attempt_at)
+  SELECT $7::jsonb ->> 'messageId', $6::text, $7::jsonb ->> 'type', $7::jsonb, now() + $8::interval FROM placed
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING id, queue, body
+)
+SELECT EXISTS (SELECT 1 FROM placed) AS placed, q.id AS outbox_id, q.queue, q.body
+  FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
+
+/** What a replay answers with: read by a statement of its own (see placeOrder). */
+const STORED_RESPONSE = `
+SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys
+ WHERE scope = $1::text AND key = $2::text`;
+
+const UPDATE_STORED_RESPONSE = `
+UPDATE orders.idempotency_keys SET response_status = $3::int, response_body = $4::text
+ WHERE scope = $1::text AND key = $2::text`;
+
+const FIND_ORDER = `
+SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
+  FROM orders.orders WHERE id = $1::uuid`;
+
+/** Newest first, optionally by status, from a keyset cursor; one more than the page, to tell if there is more. */
+const LIST_ORDERS = `
+SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
+  FROM orders.orders
+ WHERE ($1::text IS NULL OR status = $1::text)
+   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+ ORDER BY created_at DESC, id DESC
+ LIMIT $4::int`;
 
 /**
- * Claim, order and outbox row in ONE statement: one round trip, one (implicit) transaction, all or nothing.
- * $1 key, $2 fingerprint, $3 status, $4 body, $5 order id, $6 ttl hours, $7–$10 order, $11 outbox records,
- * $12 the key's scope.
+ * The pending → final rule, in ONE statement (so one transaction) for a batch of status changes; a single result
+ * message, and a poison one, is a batch of one (see applyStatusChange, recordPoison).
+ * - Each message is claimed in Orders' processed-message records: a message id seen before, or twice in the
+ *   batch, is a duplicate and gets no row back.
+ * - A claimed change moves its order from pending to its final status, with its status_changes row. An order
+ *   already final is left as it is: two messages for one order in a batch, one changes it and the other finds it
+ *   final, as if they had run one after the other.
+ * $1 the batch (`changeInput`). Returns a row per claimed change: whether its order exists, and the order as
+ * changed (null columns when it was not).
  */
-const PLACE_WITH_KEY = `
-WITH claim AS (${CLAIM_KEY}
-), placed AS (${INSERT_ORDER(['$5', '$7', '$8', '$9', '$10'], 'FROM claim')}
-), queued AS (
-  ${outboxInsertSql('orders', `placed, ${outboxRecordset('$11')}`)}
+const CHANGE_STATUS = `
+WITH input AS (
+  SELECT DISTINCT ON (message_id) *
+    FROM jsonb_to_recordset($1::jsonb)
+      AS i(n int, order_id uuid, status text, reason text, message_id text, type text)
+   ORDER BY message_id, n
+), claim AS (
+  INSERT INTO orders.processed_messages (message_id, type)
+  SELECT message_id, type FROM input
+  ON CONFLICT DO NOTHING
+  RETURNING message_id
+), claimed AS (
+  SELECT input.* FROM input JOIN claim USING (message_id)
+), changed AS (
+  UPDATE orders.orders o SET status = c.status, reason = c.reason, updated_at = now()
+    FROM claimed c
+   WHERE o.id = c.order_id AND o.status = 'pending'
+  RETURNING c.n, c.message_id,
+            o.id, o.customer_id, o.product_id, o.quantity, o.status, o.reason, o.created_at, o.updated_at
+), logged AS (
+  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
+  SELECT id, 'pending', status, reason, message_id FROM changed
 )
-SELECT EXISTS (SELECT 1 FROM claim) AS claimed, ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids`;
+SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
+       ch.id, ch.customer_id, ch.product_id, ch.quantity, ch.status, ch.reason, ch.created_at, ch.updated_at
+  FROM claimed c LEFT JOIN changed ch ON ch.n = c.n`;
 
-/** Without a key: the order and its outbox row. $1–$5 order, $6 outbox records. */
-const PLACE_WITHOUT_KEY = `
-WITH placed AS (${INSERT_ORDER(['$1', '$2', '$3', '$4', '$5'], '')}
-), queued AS (
-  ${outboxInsertSql('orders', `placed, ${outboxRecordset('$6')}`)}
+/**
+ * The pending-order sweep: OrderPlaced rows of orders pending for longer than $1 seconds whose message went out at
+ * least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or that the
+ * relay gave up on ($3 attempts), set to be sent again now — oldest orders first, at most $2, locked so two sweeps
+ * never take the same row. Rows that are simply waiting for the relay are left to it. $4 the OrderPlaced message
+ * id prefix. Returns the message ids to re-send.
+ */
+const RESET_STALE_ORDER_PLACED = `
+WITH stale AS (
+  SELECT ob.id FROM orders.orders o
+    JOIN orders.outbox ob ON ob.message_id = $4::text || o.id::text
+   WHERE o.status = 'pending' AND o.created_at < now() - make_interval(secs => $1::int)
+     AND (ob.published_at < now() - make_interval(secs => $1::int)
+          OR (ob.published_at IS NULL AND ob.attempts >= $3::int))
+   ORDER BY o.created_at
+   LIMIT $2::int
+   FOR UPDATE OF ob SKIP LOCKED
 )
-SELECT true AS claimed, ARRAY(SELECT id FROM queued ORDER BY id) AS outbox_ids`;
+UPDATE orders.outbox ob
+   SET published_at = NULL, attempts = 0, next_attempt_at = now(),
+       last_error = 'order still pending: re-sent by the pending-order sweeper'
+  FROM stale WHERE ob.id = stale.id
+RETURNING ob.message_id`;
 
-const STORED_RESPONSE =
-  'SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys WHERE scope = $1 AND key = $2';
+/** Every SQL statement of Orders' repository (test/integration/sql-statements.test.ts prepares each one). */
+export const ORDERS_STATEMENTS = {
+  PLACE_ORDER,
+  STORED_RESPONSE,
+  UPDATE_STORED_RESPONSE,
+  FIND_ORDER,
+  LIST_ORDERS,
+  CHANGE_STATUS,
+  RESET_STALE_ORDER_PLACED,
+} as const;
 
 /**
  * One transaction: the idempotency record, the order (pending) and its OrderPlaced outbox row, written by a single
- * statement (data-modifying CTEs), so the common case costs one round trip. The record is claimed first; a
- * concurrent request with the same key blocks on it until that one commits, then replays. An expired record is
- * taken over as if it were new. A replay reads the stored response with a second statement: the first one's
- * snapshot predates the twin's commit it waited for.
+ * statement (PLACE_ORDER), so the common case costs one round trip. The record is claimed first; a concurrent
+ * request with the same key blocks on it until that one commits, then replays. An expired record is taken over as
+ * if it were new. A replay reads the stored response with a second statement: the first one's snapshot predates
+ * the twin's commit it waited for.
  */
 export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   const o = input.order;
-  const order = [o.id, o.customerId, o.productId, o.quantity, o.createdAt];
-  const records = outboxRecords([input.message]);
   const key = input.idempotency;
-  if (!key) {
-    const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_WITHOUT_KEY, [
-      ...order,
-      records,
-    ]);
-    return { kind: 'created', outboxIds: rows[0]!.outbox_ids.map(Number) };
-  }
   const values = [
-    key.key,
-    key.fingerprint,
-    input.response.status,
-    JSON.stringify(input.response.body),
     o.id,
-    key.ttlHours,
-    ...order.slice(1),
-    records,
-    key.scope,
+    o.customerId,
+    o.productId,
+    o.quantity,
+    o.createdAt,
+    input.message.queue,
+    JSON.stringify(input.message.envelope),
+    RELAY_GRACE,
+    key?.scope ?? null,
+    key?.key ?? null,
+    key?.fingerprint ?? null,
+    key ? input.response.status : null,
+    key ? JSON.stringify(input.response.body) : null,
+    key?.ttlHours ?? null,
+    `${IN_FLIGHT_WAIT_MS}ms`,
   ];
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await runStatement<PlacedRow>(db, 'orders.place_with_key', PLACE_WITH_KEY, values);
-    if (rows[0]?.claimed) return { kind: 'created', outboxIds: rows[0].outbox_ids.map(Number) };
+    const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_ORDER, values);
+    if (rows[0]?.placed) return { kind: 'created', ...writtenMessages(rows) };
+    if (!key) throw new Error(`order ${o.id} was not placed`);
     const stored = await runStatement<{
       fingerprint: string;
       response_status: number;
@@ -132,10 +211,8 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
   }
 }
 
-interface PlacedRow {
-  claimed: boolean;
-  /** bigint[]: pg hands array elements over as strings. */
-  outbox_ids: (number | string)[];
+interface PlacedRow extends WrittenOutboxRow {
+  placed: boolean;
 }
 
 /** After a `Prefer: wait` saw the final status: a later replay returns what this client got. */
@@ -145,14 +222,11 @@ export async function updateStoredResponse(
   status: number,
   body: unknown,
 ): Promise<void> {
-  await db.query(
-    'UPDATE orders.idempotency_keys SET response_status = $3, response_body = $4 WHERE scope = $1 AND key = $2',
-    [key.scope, key.key, status, JSON.stringify(body)],
-  );
+  await db.query(UPDATE_STORED_RESPONSE, [key.scope, key.key, status, JSON.stringify(body)]);
 }
 
 export async function findOrder(db: Database, id: string): Promise<Order | undefined> {
-  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders.orders WHERE id = $1`, [id]);
+  const { rows } = await db.query<OrderRow>(FIND_ORDER, [id]);
   return rows[0] ? toOrder(rows[0]) : undefined;
 }
 
@@ -164,14 +238,12 @@ export async function listOrders(
     after?: { createdAt: string; id: string } | undefined;
   },
 ): Promise<{ orders: Order[]; hasMore: boolean }> {
-  const { rows } = await db.query<OrderRow>(
-    `SELECT ${ORDER_COLUMNS} FROM orders.orders
-      WHERE ($1::text IS NULL OR status = $1)
-        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
-      ORDER BY created_at DESC, id DESC
-      LIMIT $4`,
-    [query.status ?? null, query.after?.createdAt ?? null, query.after?.id ?? null, query.limit + 1],
-  );
+  const { rows } = await db.query<OrderRow>(LIST_ORDERS, [
+    query.status ?? null,
+    query.after?.createdAt ?? null,
+    query.after?.id ?? null,
+    query.limit + 1,
+  ]);
   return { orders: rows.slice(0, query.limit).map(toOrder), hasMore: rows.length > query.limit };
 }
 
@@ -183,95 +255,28 @@ export interface StatusChange {
   messageType: string;
 }
 
-/**
- * One transaction, one statement: the processed-message record, then pending → final with its status_changes
- * row. A repeated message is a no-op ('duplicate'); a result for an order that is already final changes nothing
- * ('already-final').
- */
-const APPLY_STATUS_CHANGE = `
-WITH claim AS (
-  INSERT INTO orders.processed_messages (message_id, type) VALUES ($4, $5) ON CONFLICT DO NOTHING
-  RETURNING message_id
-), changed AS (
-  UPDATE orders.orders SET status = $2, reason = $3, updated_at = now()
-   WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM claim)
-   RETURNING ${ORDER_COLUMNS}
-), logged AS (
-  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
-  SELECT id, 'pending', status, reason, $4 FROM changed
-)
-SELECT EXISTS (SELECT 1 FROM claim) AS claimed,
-       EXISTS (SELECT 1 FROM orders.orders WHERE id = $1) AS known,
-       changed.*
-  FROM (SELECT 1) AS one LEFT JOIN changed ON true`;
-
-/** ORDER_COLUMNS qualified with a table alias. */
-const columnsOf = (alias: string) =>
-  ORDER_COLUMNS.split(', ')
-    .map((column) => `${alias}.${column}`)
-    .join(', ');
-
-/**
- * Many status changes in one statement: each message claimed exactly as on its own (seen before, or twice in
- * the batch: a duplicate), then pending → final for the claimed ones. Two messages for one order in a batch:
- * one of them changes it, the other finds it already final — as if they had run one after the other.
- */
-const APPLY_STATUS_CHANGES = `
-WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb)
-    AS i(n int, order_id uuid, status text, reason text, message_id text, type text)
-), claim AS (
-  INSERT INTO orders.processed_messages (message_id, type)
-  SELECT DISTINCT ON (message_id) message_id, type FROM input ORDER BY message_id, n
-  ON CONFLICT DO NOTHING
-  RETURNING message_id
-), claimed AS (
-  SELECT DISTINCT ON (i.message_id) i.* FROM input i JOIN claim USING (message_id) ORDER BY i.message_id, i.n
-), changed AS (
-  UPDATE orders.orders o SET status = c.status, reason = c.reason, updated_at = now()
-    FROM claimed c
-   WHERE o.id = c.order_id AND o.status = 'pending'
-  RETURNING c.n, c.message_id, ${columnsOf('o')}
-), logged AS (
-  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
-  SELECT id, 'pending', status, reason, message_id FROM changed
-)
-SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
-       ${columnsOf('ch')}
-  FROM claimed c LEFT JOIN changed ch ON ch.n = c.n`;
-
 type StatusChangeOutcome =
   | { outcome: 'applied'; order: Order }
   | { outcome: 'duplicate' | 'already-final' | 'unknown-order' };
 
-async function applyOne(db: Database, change: StatusChange): Promise<StatusChangeOutcome> {
-  const { rows } = await runStatement<Partial<OrderRow> & { claimed: boolean; known: boolean }>(
-    db,
-    'orders.apply_status_change',
-    APPLY_STATUS_CHANGE,
-    [change.orderId, change.status, change.reason, change.messageId, change.messageType],
+/** The batch as CHANGE_STATUS's $1 reads it; `n` is each change's position. */
+function changeInput(changes: readonly StatusChange[]): string {
+  return JSON.stringify(
+    changes.map((c, n) => ({
+      n,
+      order_id: c.orderId,
+      status: c.status,
+      reason: c.reason,
+      message_id: c.messageId,
+      type: c.messageType,
+    })),
   );
-  const row = rows[0]!;
-  if (!row.claimed) return { outcome: 'duplicate' };
-  if (row.id) return { outcome: 'applied', order: toOrder(row as OrderRow) };
-  return { outcome: row.known ? 'already-final' : 'unknown-order' };
 }
 
-async function applyMany(db: Database, changes: StatusChange[]): Promise<StatusChangeOutcome[]> {
-  const input = changes.map((c, n) => ({
-    n,
-    order_id: c.orderId,
-    status: c.status,
-    reason: c.reason,
-    message_id: c.messageId,
-    type: c.messageType,
-  }));
-  const { rows } = await runStatement<Partial<OrderRow> & { n: number; known: boolean }>(
-    db,
-    'orders.apply_status_changes',
-    APPLY_STATUS_CHANGES,
-    [JSON.stringify(input)],
-  );
+type ChangeRow = Partial<OrderRow> & { n: number; known: boolean };
+
+/** Each change's outcome, in order, from CHANGE_STATUS's rows (no row: its message was a duplicate). */
+function changeOutcomes(changes: readonly StatusChange[], rows: readonly ChangeRow[]): StatusChangeOutcome[] {
   const byN = new Map(rows.map((r) => [r.n, r]));
   return changes.map((_, n): StatusChangeOutcome => {
     const row = byN.get(n);
@@ -281,75 +286,66 @@ async function applyMany(db: Database, changes: StatusChange[]): Promise<StatusC
   });
 }
 
+async function changeStatuses(db: Database, changes: StatusChange[]): Promise<StatusChangeOutcome[]> {
+  const { rows } = await runStatement<ChangeRow>(db, 'orders.change_status', CHANGE_STATUS, [
+    changeInput(changes),
+  ]);
+  return changeOutcomes(changes, rows);
+}
+
 const appliers = new WeakMap<Database, BatchingQueue<StatusChange, StatusChangeOutcome>>();
 
 /**
  * Applies one result message, exactly once. Concurrent calls are coalesced like reservations: while one
- * statement runs, the next changes queue and go together in one APPLY_STATUS_CHANGES statement (one
- * transaction, one round trip, one commit); a lone change, or every change of a batch that failed, runs
- * APPLY_STATUS_CHANGE on its own.
+ * statement runs, the next changes queue and go together in the next CHANGE_STATUS (one transaction, one round
+ * trip, one commit); a lone change, or every change of a batch that failed, runs CHANGE_STATUS as a batch of one.
  */
 export function applyStatusChange(db: Database, change: StatusChange): Promise<StatusChangeOutcome> {
   let queue = appliers.get(db);
   if (!queue) {
     queue = new BatchingQueue({
-      many: (changes) => applyMany(db, changes),
-      one: (one) => applyOne(db, one),
+      many: (changes) => changeStatuses(db, changes),
+      one: async (one) => (await changeStatuses(db, [one]))[0]!,
     });
     appliers.set(db, queue);
   }
   return queue.run(change);
 }
 
-/** pending → final inside the caller's transaction, with its status_changes row. */
-export async function finalize(
-  client: Queryable,
-  change: Omit<StatusChange, 'messageType'>,
-): Promise<{ outcome: 'applied'; order: Order } | { outcome: 'already-final' | 'unknown-order' }> {
-  const { rows } = await client.query<OrderRow>(
-    `WITH changed AS (
-       UPDATE orders.orders SET status = $2, reason = $3, updated_at = now()
-        WHERE id = $1 AND status = 'pending'
-        RETURNING ${ORDER_COLUMNS}
-     ), logged AS (
-       INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
-       SELECT id, 'pending', status, reason, $4 FROM changed
-     )
-     SELECT * FROM changed`,
-    [change.orderId, change.status, change.reason, change.messageId],
-  );
-  if (rows[0]) return { outcome: 'applied' as const, order: toOrder(rows[0]) };
-  const exists = await client.query('SELECT 1 FROM orders.orders WHERE id = $1', [change.orderId]);
-  return { outcome: exists.rowCount ? ('already-final' as const) : ('unknown-order' as const) };
+/**
+ * A poison result message: recorded with its error (the shared dead-letter helper) and, in the same transaction,
+ * its order failed with a reason — CHANGE_STATUS with a batch of one, claiming the message so it never applies
+ * later. If this very message was already applied, its outcome stands; an order already final stays as it is.
+ * Returns the order if this failed it.
+ */
+export async function recordPoison(db: Database, info: PoisonInfo): Promise<Order | undefined> {
+  return db.transaction(async (client) => {
+    await recordDeadLetter(client, 'orders', QUEUES.orderStatus, info);
+    if (!info.orderId) return undefined;
+    const change: StatusChange = {
+      orderId: info.orderId,
+      status: 'failed',
+      reason: `status update failed: ${info.error}`.slice(0, 500),
+      // A message that carried no id at all is claimed under one per order: a second such one changes nothing.
+      messageId: info.messageId ?? `dead-letter:${info.orderId}`,
+      messageType: 'dead-letter',
+    };
+    const { rows } = await client.query<ChangeRow>(CHANGE_STATUS, [changeInput([change])]);
+    const [outcome] = changeOutcomes([change], rows);
+    return outcome?.outcome === 'applied' ? outcome.order : undefined;
+  });
 }
 
-/**
- * The pending-order sweep: OrderPlaced rows of orders pending for longer than `afterSeconds` whose message went
- * out at least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or
- * that the relay gave up on, set to be sent again now — oldest orders first, locked so two sweeps never take the
- * same row. Rows that are simply waiting for the relay are left to it. Returns the message ids to re-send.
- */
+/** The pending-order sweep (RESET_STALE_ORDER_PLACED). */
 export async function resetStaleOrderPlaced(
   db: Database,
   input: { afterSeconds: number; limit: number; maxRelayAttempts: number },
 ): Promise<string[]> {
-  const { rows } = await db.query<{ message_id: string }>(
-    `WITH stale AS (
-       SELECT ob.id FROM orders.orders o
-         JOIN orders.outbox ob ON ob.message_id = $4 || o.id::text
-        WHERE o.status = 'pending' AND o.created_at < now() - make_interval(secs => $1::int)
-          AND (ob.published_at < now() - make_interval(secs => $1::int)
-               OR (ob.published_at IS NULL AND ob.attempts >= $3))
-        ORDER BY o.created_at
-        LIMIT $2
-        FOR UPDATE OF ob SKIP LOCKED
-     )
-     UPDATE orders.outbox ob
-        SET published_at = NULL, attempts = 0, next_attempt_at = now(),
-            last_error = 'order still pending: re-sent by the pending-order sweeper'
-       FROM stale WHERE ob.id = stale.id
-     RETURNING ob.message_id`,
-    [input.afterSeconds, input.limit, input.maxRelayAttempts, messageIdFor('OrderPlaced', '')],
-  );
+  const { rows } = await db.query<{ message_id: string }>(RESET_STALE_ORDER_PLACED, [
+    input.afterSeconds,
+    input.limit,
+    input.maxRelayAttempts,
+    messageIdFor('OrderPlaced', ''),
+  ]);
   return rows.map((r) => r.message_id);
 }

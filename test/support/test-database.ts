@@ -77,3 +77,17 @@ async function resetEmbedded(url: string): Promise<void> {
     await client.end();
   }
 }
+
+/** A database of this test file's own (see testDatabase) and one client connected to it; `close` ends both. */
+export async function testDatabaseClient(): Promise<{ client: pg.Client; close(): Promise<void> }> {
+  const database = await testDatabase();
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  return {
+    client,
+    async close() {
+      await client.end();
+      await database.drop();
+    },
+  };
+}
