@@ -1,7 +1,6 @@
 import { BrokenCircuitError } from 'cockatiel';
 import { BatchingQueue } from '../concurrency/batching-queue.js';
 import type { Database } from '../db/database.js';
-import type { Queryable } from '../db/pool.js';
 import { boundedDelete, pruneInBatches } from '../db/prune.js';
 import type { IgnoredFailureReporter } from '../telemetry/ignored-failures.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
@@ -29,54 +28,6 @@ export interface OutboxRow {
 
 /** The outbox table of a schema, as SQL (the schema is one of OUTBOX_SCHEMAS, never user input). */
 export const outboxTable = (schema: OutboxSchema) => `${schema}.outbox` as const;
-
-/** When the relay may pick up a row written now: after the grace period left to its writer. */
-const RELAY_DUE = `now() + interval '${RELAY_GRACE_MS} milliseconds'`;
-
-/** The messages as the JSON parameter `outboxRecordset` reads. */
-export function outboxRecords(messages: readonly OutgoingMessage[]): string {
-  return JSON.stringify(
-    messages.map((m) => ({
-      message_id: m.envelope.messageId,
-      queue: m.queue,
-      type: m.envelope.type,
-      body: m.envelope,
-    })),
-  );
-}
-
-/** A FROM item `m` over the `outboxRecords` JSON in parameter `param` (e.g. '$3'). */
-export const outboxRecordset = (param: string) =>
-  `jsonb_to_recordset(${param}::jsonb) AS m(message_id text, queue text, type text, body jsonb)`;
-
-/**
- * The outbox INSERT as SQL, for a writer that folds its whole transaction into one statement (a data-modifying
- * CTE). `source` is a FROM list that yields `m` with (message_id, queue, type, body); a message id already
- * present is skipped; it returns the ids of the rows written.
- */
-export function outboxInsertSql(schema: OutboxSchema, source: string, returning = 'id'): string {
-  return `INSERT INTO ${outboxTable(schema)} (message_id, queue, type, body, next_attempt_at)
-     SELECT m.message_id, m.queue, m.type, m.body, ${RELAY_DUE}
-       FROM ${source}
-     ON CONFLICT (message_id) DO NOTHING
-     RETURNING ${returning}`;
-}
-
-/**
- * Writes messages to a schema's outbox inside the caller's transaction. A message id already present is
- * skipped (the same logical message is written once). Returns the ids of the rows written.
- */
-export async function addToOutbox(
-  client: Queryable,
-  schema: OutboxSchema,
-  messages: readonly OutgoingMessage[],
-): Promise<number[]> {
-  if (messages.length === 0) return [];
-  const { rows } = await client.query<{ id: number }>(outboxInsertSql(schema, outboxRecordset('$1')), [
-    outboxRecords(messages),
-  ]);
-  return rows.map((r) => r.id);
-}
 
 /** What `publish` resolves to: nothing (a durable broker) or a receipt (the in-process transport). */
 type PublishResult = Awaited<ReturnType<Publisher['publish']>>;
