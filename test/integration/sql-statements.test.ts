@@ -68,10 +68,12 @@ describe('every statement of the services', () => {
     const files = [...sourceFiles('functions'), ...sourceFiles('shared')];
     expect(files).toContain('shared/db/prune.ts');
     const assembled = files
-      .filter((path) => !DYNAMIC_SQL.some((folder) => path.startsWith(folder)))
       .flatMap((path) => sqlLiterals(path).map((text) => ({ path, text })))
       .filter(({ text }) => text.includes('${'));
-    expect(assembled).toEqual([]);
+    const dynamic = ({ path }: { path: string }) => DYNAMIC_SQL.some((folder) => path.startsWith(folder));
+    // The scan does see an assembled text where there is one: the backup's.
+    expect(assembled.filter(dynamic).length).toBeGreaterThan(0);
+    expect(assembled.filter((found) => !dynamic(found))).toEqual([]);
   });
 
   let connected: Awaited<ReturnType<typeof testDatabaseClient>>;
