@@ -1,19 +1,19 @@
 import type { Settings } from '../../shared/config/settings.js';
 import type { Database } from '../../shared/db/database.js';
-import { PRUNE_BATCH, pruneInBatches } from '../../shared/db/prune.js';
+import { pruneInBatches } from '../../shared/db/prune.js';
 import { type Pruned, pruneMessaging } from '../../shared/messaging/retention.js';
 import { purgeExpiredIdempotencyKeys } from './idempotency-purge.js';
 
 /**
- * Final orders older than the history retention, with their status changes, in one statement per batch (the
- * status_changes foreign key is checked at its end). A pending order is never pruned, however old.
+ * Final orders older than $2 days (at most $1 of them), with their status changes, in one statement per batch
+ * (the status_changes foreign key is checked at its end). A pending order is never pruned, however old.
  */
-const PRUNE_ORDER_HISTORY = `
+export const PRUNE_ORDER_HISTORY = `
 WITH old AS (
   SELECT id FROM orders.orders
-   WHERE status <> 'pending' AND created_at < now() - make_interval(days => $1::int)
+   WHERE status <> 'pending' AND created_at < now() - make_interval(days => $2::int)
    ORDER BY created_at
-   LIMIT ${PRUNE_BATCH}
+   LIMIT $1::int
 ), changes AS (
   DELETE FROM orders.status_changes WHERE order_id IN (SELECT id FROM old)
 )

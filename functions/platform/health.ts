@@ -27,6 +27,25 @@ const SERVICES = Object.keys(REQUIRED_TABLES) as Service[];
 
 export const HEALTH_TIMEOUT_MS = 2000;
 
+/** The health check's statements: which of the tables $1 are missing, then the service's outbox and dead letters. */
+export const HEALTH_STATEMENTS = {
+  missingTables:
+    'SELECT (SELECT array_agg(t) FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL) AS missing',
+  /** Unpublished outbox rows, those at $1 attempts or more (stuck), the oldest's age and the dead letters. */
+  outbox: {
+    orders: `
+SELECT count(*)::int AS unpublished, count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest,
+       (SELECT count(*)::int FROM orders.dead_letters) AS dead
+  FROM orders.outbox WHERE published_at IS NULL`,
+    inventory: `
+SELECT count(*)::int AS unpublished, count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest,
+       (SELECT count(*)::int FROM inventory.dead_letters) AS dead
+  FROM inventory.outbox WHERE published_at IS NULL`,
+  },
+} as const satisfies { missingTables: string; outbox: Record<Service, string> };
+
 export interface ServiceHealth {
   status: 'ok' | 'unavailable';
   detail: string;
@@ -60,10 +79,7 @@ export async function checkService(
   const tables = REQUIRED_TABLES[service];
   try {
     const { rows } = await withTimeout(
-      pool.query<{ missing: string[] | null }>(
-        'SELECT (SELECT array_agg(t) FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL) AS missing',
-        [tables],
-      ),
+      pool.query<{ missing: string[] | null }>(HEALTH_STATEMENTS.missingTables, [tables]),
       timeoutMs,
       'the database',
     );
@@ -78,10 +94,7 @@ export async function checkService(
     }
     const outbox = await withTimeout(
       pool.query<{ unpublished: number; stuck: number; oldest: number | null; dead: number }>(
-        `SELECT count(*)::int AS unpublished, count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
-                extract(epoch FROM now() - min(created_at))::float8 AS oldest,
-                (SELECT count(*)::int FROM ${service}.dead_letters) AS dead
-           FROM ${service}.outbox WHERE published_at IS NULL`,
+        HEALTH_STATEMENTS.outbox[service],
         [MAX_RELAY_ATTEMPTS],
       ),
       timeoutMs,

@@ -7,6 +7,19 @@ import type { Database } from '../db/database.js';
  * a commit, before the outcome is reported). Stored in `platform.chaos_flags` so every instance sees a change
  * (each caches for at most CACHE_MS); settings give the defaults until someone PUTs a document.
  */
+/** The flags' statements (one row, id 1), and the deterministic modes' counters: the next turn of a sequence. */
+export const CHAOS_STATEMENTS = {
+  read: 'SELECT document FROM platform.chaos_flags WHERE id = 1',
+  seed: 'INSERT INTO platform.chaos_flags (id, document) VALUES (1, $1) ON CONFLICT (id) DO NOTHING',
+  lock: 'SELECT document FROM platform.chaos_flags WHERE id = 1 FOR UPDATE',
+  write: 'UPDATE platform.chaos_flags SET document = $1, updated_at = now() WHERE id = 1',
+  gremlinTurn: "SELECT nextval('platform.gremlin_work_seq') AS n",
+  crashTurn: {
+    orders: "SELECT nextval('platform.crash_orders_seq') AS n",
+    inventory: "SELECT nextval('platform.crash_inventory_seq') AS n",
+  },
+} as const;
+
 const mode = z.enum(['deterministic', 'random']);
 export const gremlinFlags = z.strictObject({
   enabled: z.boolean(),
@@ -72,9 +85,7 @@ export class ChaosFlags {
 
   private async read(): Promise<ChaosDocument> {
     const started = Date.now();
-    const { rows } = await this.db.query<{ document: unknown }>(
-      'SELECT document FROM platform.chaos_flags WHERE id = 1',
-    );
+    const { rows } = await this.db.query<{ document: unknown }>(CHAOS_STATEMENTS.read);
     const stored = chaosDocument.safeParse(rows[0]?.document);
     const doc = stored.success ? stored.data : this.defaults;
     // An update() that finished while this read was in flight is newer than what the read saw.
@@ -85,22 +96,15 @@ export class ChaosFlags {
   /** Applies a partial update atomically (row lock), so two admins never lose each other's change. */
   async update(patch: ChaosPatch): Promise<ChaosDocument> {
     const doc = await this.db.transaction(async (client) => {
-      await client.query(
-        'INSERT INTO platform.chaos_flags (id, document) VALUES (1, $1) ON CONFLICT (id) DO NOTHING',
-        [JSON.stringify(this.defaults)],
-      );
-      const { rows } = await client.query<{ document: unknown }>(
-        'SELECT document FROM platform.chaos_flags WHERE id = 1 FOR UPDATE',
-      );
+      await client.query(CHAOS_STATEMENTS.seed, [JSON.stringify(this.defaults)]);
+      const { rows } = await client.query<{ document: unknown }>(CHAOS_STATEMENTS.lock);
       const base = chaosDocument.safeParse(rows[0]?.document);
       const current = base.success ? base.data : this.defaults;
       const next = chaosDocument.parse({
         gremlin: { ...current.gremlin, ...patch.gremlin },
         crash: { ...current.crash, ...patch.crash },
       });
-      await client.query('UPDATE platform.chaos_flags SET document = $1, updated_at = now() WHERE id = 1', [
-        JSON.stringify(next),
-      ]);
+      await client.query(CHAOS_STATEMENTS.write, [JSON.stringify(next)]);
       return next;
     });
     this.cached = { at: Date.now(), doc };
@@ -118,7 +122,7 @@ export class ChaosFlags {
     if (gremlin.mode === 'random') {
       fire = this.random() < gremlin.probability;
     } else {
-      const { rows } = await this.db.query<{ n: number }>("SELECT nextval('platform.gremlin_work_seq') AS n");
+      const { rows } = await this.db.query<{ n: number }>(CHAOS_STATEMENTS.gremlinTurn);
       fire = (rows[0]?.n ?? 1) % gremlin.everyN === 0;
     }
     if (!fire) return 0;
@@ -134,8 +138,7 @@ export class ChaosFlags {
     if (crash.mode === 'random') {
       fire = this.random() < crash.probability;
     } else {
-      const seq = target === 'orders' ? 'platform.crash_orders_seq' : 'platform.crash_inventory_seq';
-      const { rows } = await this.db.query<{ n: number }>(`SELECT nextval('${seq}') AS n`);
+      const { rows } = await this.db.query<{ n: number }>(CHAOS_STATEMENTS.crashTurn[target]);
       fire = (rows[0]?.n ?? 1) % crash.everyN === 0;
     }
     if (fire) this.counters.crashes[target]++;

@@ -3,19 +3,19 @@ import type { PoisonInfo } from './consume.js';
 import type { QueueName } from './contracts.js';
 import type { OutboxOwner } from './outbox.js';
 
-/** Each service's dead-letter table: the one statement below is shared by both. */
-const DEAD_LETTER_TABLE = {
-  orders: 'orders.dead_letters',
-  inventory: 'inventory.dead_letters',
-} as const satisfies Record<OutboxOwner, string>;
-
 /**
- * The statement both services record a poison message with, in their own `dead_letters` table: the queue it came
- * from, its ids (when it had them), its body, the error and how many deliveries it took.
+ * The statement both services record a poison message with, in their own `dead_letters` table (written out once
+ * per schema): the queue it came from, its ids (when it had them), its body, the error and how many deliveries it
+ * took.
  */
-export const deadLetterStatement = (owner: OutboxOwner) => `
-INSERT INTO ${DEAD_LETTER_TABLE[owner]} (queue, message_id, order_id, body, error, delivery_count)
-VALUES ($1::text, $2::text, $3::uuid, $4::jsonb, $5::text, $6::int)`;
+export const DEAD_LETTER_STATEMENT = {
+  orders: `
+INSERT INTO orders.dead_letters (queue, message_id, order_id, body, error, delivery_count)
+VALUES ($1::text, $2::text, $3::uuid, $4::jsonb, $5::text, $6::int)`,
+  inventory: `
+INSERT INTO inventory.dead_letters (queue, message_id, order_id, body, error, delivery_count)
+VALUES ($1::text, $2::text, $3::uuid, $4::jsonb, $5::text, $6::int)`,
+} as const satisfies Record<OutboxOwner, string>;
 
 /**
  * Records a poison message in the owner's `dead_letters` table, inside the caller's transaction (the repository
@@ -27,7 +27,7 @@ export async function recordDeadLetter(
   queue: QueueName,
   info: PoisonInfo,
 ): Promise<void> {
-  await client.query(deadLetterStatement(owner), [
+  await client.query(DEAD_LETTER_STATEMENT[owner], [
     queue,
     info.messageId ?? null,
     info.orderId ?? null,

@@ -1,7 +1,7 @@
 import { BrokenCircuitError } from 'cockatiel';
 import { BatchingQueue } from '../concurrency/batching-queue.js';
 import type { Database } from '../db/database.js';
-import { boundedDelete, pruneInBatches } from '../db/prune.js';
+import { pruneInBatches } from '../db/prune.js';
 import type { IgnoredFailureReporter } from '../telemetry/ignored-failures.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
 
@@ -26,8 +26,131 @@ export interface OutboxRow {
   body: OutgoingMessage['envelope'];
 }
 
-/** The outbox table of a schema, as SQL (the schema is one of OUTBOX_SCHEMAS, never user input). */
-export const outboxTable = (schema: OutboxSchema) => `${schema}.outbox` as const;
+/**
+ * The outbox statements. Each one is shared by both services, each on its own `<schema>.outbox`, so every
+ * statement is written out once per schema (a whole SQL text each, PREPAREd in test/integration/sql-statements).
+ */
+export const OUTBOX_STATEMENTS = {
+  /** A message the in-process transport lost: a failed attempt, due again after exponential backoff. */
+  markLost: {
+    orders: `
+UPDATE orders.outbox
+   SET attempts = attempts + 1, last_error = $2,
+       next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
+ WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
+    inventory: `
+UPDATE inventory.outbox
+   SET attempts = attempts + 1, last_error = $2,
+       next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
+ WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
+  },
+  /**
+   * Marks rows published, committed asynchronously: `set_config(…, true)` is `SET LOCAL synchronous_commit = off`
+   * for this statement's own (implicit) transaction, in the same round trip.
+   */
+  markPublished: {
+    orders: `
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE orders.outbox SET published_at = now()
+ WHERE id = ANY($1::bigint[]) AND EXISTS (SELECT FROM async_commit)`,
+    inventory: `
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE inventory.outbox SET published_at = now()
+ WHERE id = ANY($1::bigint[]) AND EXISTS (SELECT FROM async_commit)`,
+  },
+  /** Rows by message id: the unpublished ones, or every one when $2 is true. */
+  pending: {
+    orders: `
+SELECT id, queue, body FROM orders.outbox
+ WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
+    inventory: `
+SELECT id, queue, body FROM inventory.outbox
+ WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
+  },
+  /** The relay's claim: at most $1 due rows below $2 attempts, leased for $3 ms. */
+  claim: {
+    orders: `
+UPDATE orders.outbox o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
+ WHERE o.id IN (
+   SELECT id FROM orders.outbox
+    WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
+      AND (lease_until IS NULL OR lease_until <= now())
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED)
+RETURNING o.id, o.queue, o.body`,
+    inventory: `
+UPDATE inventory.outbox o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
+ WHERE o.id IN (
+   SELECT id FROM inventory.outbox
+    WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
+      AND (lease_until IS NULL OR lease_until <= now())
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED)
+RETURNING o.id, o.queue, o.body`,
+  },
+  /** Claimed rows given back untried (the breaker opened meanwhile). */
+  release: {
+    orders: `UPDATE orders.outbox SET lease_until = NULL WHERE id = ANY($1::bigint[])`,
+    inventory: `UPDATE inventory.outbox SET lease_until = NULL WHERE id = ANY($1::bigint[])`,
+  },
+  /** A failed publish: one more attempt, due again after exponential backoff (at most 300 s). */
+  failed: {
+    orders: `
+UPDATE orders.outbox
+   SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
+       next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
+ WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
+    inventory: `
+UPDATE inventory.outbox
+   SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
+       next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
+ WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
+  },
+  /** Sent to the in-process transport, not handled yet: not due again for $2 ms. */
+  held: {
+    orders: `
+UPDATE orders.outbox SET lease_until = NULL, next_attempt_at = now() + make_interval(secs => $2::float8 / 1000)
+ WHERE id = ANY($1::bigint[])`,
+    inventory: `
+UPDATE inventory.outbox SET lease_until = NULL, next_attempt_at = now() + make_interval(secs => $2::float8 / 1000)
+ WHERE id = ANY($1::bigint[])`,
+  },
+  /** Sent by the relay to a durable broker. */
+  published: {
+    orders: `
+UPDATE orders.outbox SET published_at = now(), attempts = attempts + 1, lease_until = NULL
+ WHERE id = ANY($1::bigint[])`,
+    inventory: `
+UPDATE inventory.outbox SET published_at = now(), attempts = attempts + 1, lease_until = NULL
+ WHERE id = ANY($1::bigint[])`,
+  },
+  /** Published rows older than $2 hours, at most $1 of them (see pruneInBatches). */
+  prune: {
+    orders: `
+DELETE FROM orders.outbox WHERE id IN (
+  SELECT id FROM orders.outbox
+   WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $2::int) LIMIT $1::int)`,
+    inventory: `
+DELETE FROM inventory.outbox WHERE id IN (
+  SELECT id FROM inventory.outbox
+   WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $2::int) LIMIT $1::int)`,
+  },
+  /** The unpublished rows, those at $1 attempts or more (stuck), and the age of the oldest. */
+  backlog: {
+    orders: `
+SELECT count(*)::int AS unpublished,
+       count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest
+  FROM orders.outbox WHERE published_at IS NULL`,
+    inventory: `
+SELECT count(*)::int AS unpublished,
+       count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
+       extract(epoch FROM now() - min(created_at))::float8 AS oldest
+  FROM inventory.outbox WHERE published_at IS NULL`,
+  },
+} as const satisfies Record<string, Record<OutboxSchema, string>>;
 
 /** What `publish` resolves to: nothing (a durable broker) or a receipt (the in-process transport). */
 type PublishResult = Awaited<ReturnType<Publisher['publish']>>;
@@ -111,13 +234,7 @@ async function markLost(
   ids: readonly number[],
   err: Error,
 ): Promise<void> {
-  await db.query(
-    `UPDATE ${outboxTable(schema)}
-        SET attempts = attempts + 1, last_error = $2,
-            next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
-      WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
-    [ids, err.message.slice(0, 500)],
-  );
+  await db.query(OUTBOX_STATEMENTS.markLost[schema], [ids, err.message.slice(0, 500)]);
 }
 
 /**
@@ -137,7 +254,7 @@ function markPublished(db: Database, schema: OutboxSchema, ids: readonly number[
   let marker = bySchema.get(schema);
   if (!marker) {
     const mark = async (batch: (readonly number[])[]) => {
-      await db.query(markPublishedSql(schema, batch.flat()));
+      await db.query(OUTBOX_STATEMENTS.markPublished[schema], [batch.flat()]);
       return batch.map(() => undefined);
     };
     marker = new BatchingQueue<readonly number[], undefined>({
@@ -153,17 +270,6 @@ function markPublished(db: Database, schema: OutboxSchema, ids: readonly number[
 const markers = new WeakMap<Database, Map<OutboxSchema, BatchingQueue<readonly number[], undefined>>>();
 
 /**
- * One simple-protocol query, so `SET LOCAL` and the UPDATE share one implicit transaction (one round trip). The
- * ids are the bigserial values this process got back from its own INSERT; they are checked to be integers before
- * they are written into the SQL text.
- */
-function markPublishedSql(schema: OutboxSchema, ids: readonly number[]): string {
-  const list = ids.map(Number);
-  if (!list.every((id) => Number.isSafeInteger(id))) throw new Error('outbox ids must be integers');
-  return `SET LOCAL synchronous_commit = off; UPDATE ${outboxTable(schema)} SET published_at = now() WHERE id IN (${list.join(',')})`;
-}
-
-/**
  * A redelivery or a client retry is the moment we know the first attempt died after its commit. Its message may
  * still be waiting in the outbox for the relay's grace period: send it now instead (a lookup by unique message id,
  * only on this path). Racing the relay is harmless: duplicate detection and idempotent consumers absorb it.
@@ -176,11 +282,10 @@ export async function publishPending(
   messageIds: readonly string[],
   options: { evenIfPublished?: boolean } = {},
 ): Promise<{ published: boolean; error?: Error }> {
-  const { rows } = await deps.db.query<OutboxRow>(
-    `SELECT id, queue, body FROM ${outboxTable(schema)}
-      WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
-    [messageIds, options.evenIfPublished === true],
-  );
+  const { rows } = await deps.db.query<OutboxRow>(OUTBOX_STATEMENTS.pending[schema], [
+    messageIds,
+    options.evenIfPublished === true,
+  ]);
   const messages = rows.map((r) => ({ queue: r.queue, envelope: r.body }) as OutgoingMessage);
   return publishCommitted(
     deps,
@@ -223,18 +328,11 @@ export async function relayOutbox(
 ): Promise<RelayResult> {
   if (options.publishAvailable && !options.publishAvailable()) return { sent: 0, failed: 0, skipped: true };
   const leaseMs = options.leaseMs ?? DEFAULT_RELAY_LEASE_MS;
-  const { rows } = await deps.db.query<OutboxRow>(
-    `UPDATE ${outboxTable(schema)} o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
-      WHERE o.id IN (
-        SELECT id FROM ${outboxTable(schema)}
-         WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
-           AND (lease_until IS NULL OR lease_until <= now())
-         ORDER BY id
-         LIMIT $1
-         FOR UPDATE SKIP LOCKED)
-      RETURNING o.id, o.queue, o.body`,
-    [options.batchSize ?? 100, MAX_RELAY_ATTEMPTS, leaseMs],
-  );
+  const { rows } = await deps.db.query<OutboxRow>(OUTBOX_STATEMENTS.claim[schema], [
+    options.batchSize ?? 100,
+    MAX_RELAY_ATTEMPTS,
+    leaseMs,
+  ]);
   if (rows.length === 0) return { sent: 0, failed: 0 };
   rows.sort((a, b) => Number(a.id) - Number(b.id)); // RETURNING has no order; keep the oldest first
   const ids = rows.map((r) => r.id);
@@ -245,51 +343,29 @@ export async function relayOutbox(
   } catch (err) {
     if (err instanceof BrokenCircuitError) {
       // The breaker opened meanwhile: not an attempt. Release the rows for the next pass.
-      await deps.db.query(
-        `UPDATE ${outboxTable(schema)} SET lease_until = NULL WHERE id = ANY($1::bigint[])`,
-        [ids],
-      );
+      await deps.db.query(OUTBOX_STATEMENTS.release[schema], [ids]);
       return { sent: 0, failed: 0, skipped: true };
     }
-    await deps.db.query(
-      `UPDATE ${outboxTable(schema)}
-          SET attempts = attempts + 1, last_error = $2, lease_until = NULL,
-              next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
-        WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
-      [ids, String((err as Error).message).slice(0, 500)],
-    );
+    await deps.db.query(OUTBOX_STATEMENTS.failed[schema], [
+      ids,
+      String((err as Error).message).slice(0, 500),
+    ]);
     return { sent: 0, failed: rows.length };
   }
   if (receipt) {
     // Held in memory until handled: not published yet. Not due again for a grace period (a re-send meanwhile
     // is dropped as a duplicate and harmless); marked once handled.
-    await deps.db.query(
-      `UPDATE ${outboxTable(schema)} SET lease_until = NULL, next_attempt_at = now() + interval '${RELAY_GRACE_MS} milliseconds'
-        WHERE id = ANY($1::bigint[])`,
-      [ids],
-    );
+    await deps.db.query(OUTBOX_STATEMENTS.held[schema], [ids, RELAY_GRACE_MS]);
     markWhenSafe(deps.db, schema, ids.map(Number), receipt, reportMarkFailure(deps, messages));
     return { sent: rows.length, failed: 0 };
   }
-  await deps.db.query(
-    `UPDATE ${outboxTable(schema)} SET published_at = now(), attempts = attempts + 1, lease_until = NULL
-      WHERE id = ANY($1::bigint[])`,
-    [ids],
-  );
+  await deps.db.query(OUTBOX_STATEMENTS.published[schema], [ids]);
   return { sent: rows.length, failed: 0 };
 }
 
 /** Deletes published rows older than the retention period, in bounded batches. */
 export function pruneOutbox(db: Database, schema: OutboxSchema, retentionHours: number): Promise<number> {
-  return pruneInBatches(
-    db,
-    boundedDelete(
-      outboxTable(schema),
-      'id',
-      'published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1::int)',
-    ),
-    [retentionHours],
-  );
+  return pruneInBatches(db, OUTBOX_STATEMENTS.prune[schema], [retentionHours]);
 }
 
 export interface OutboxBacklog {
@@ -300,10 +376,7 @@ export interface OutboxBacklog {
 
 export async function outboxBacklog(db: Database, schema: OutboxSchema): Promise<OutboxBacklog> {
   const { rows } = await db.query<{ unpublished: number; stuck: number; oldest: number | null }>(
-    `SELECT count(*)::int AS unpublished,
-            count(*) FILTER (WHERE attempts >= $1)::int AS stuck,
-            extract(epoch FROM now() - min(created_at))::float8 AS oldest
-       FROM ${outboxTable(schema)} WHERE published_at IS NULL`,
+    OUTBOX_STATEMENTS.backlog[schema],
     [MAX_RELAY_ATTEMPTS],
   );
   const row = rows[0];

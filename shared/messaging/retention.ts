@@ -1,10 +1,35 @@
 import type { Settings } from '../config/settings.js';
 import type { Database } from '../db/database.js';
-import { boundedDelete, pruneInBatches } from '../db/prune.js';
+import { pruneInBatches } from '../db/prune.js';
 import { type OutboxOwner, pruneOutbox } from './outbox.js';
 
 /** Rows deleted per table (schema-qualified names), for the housekeeping log line and the metric. */
 export type Pruned = Record<string, number>;
+
+/**
+ * Processed-message records older than $2 hours, at most $1 of them: one statement both services run, each on its
+ * own table, so it is written out once per schema.
+ */
+export const PRUNE_PROCESSED_MESSAGES = {
+  orders: `
+DELETE FROM orders.processed_messages WHERE message_id IN (
+  SELECT message_id FROM orders.processed_messages
+   WHERE processed_at < now() - make_interval(hours => $2::int) LIMIT $1::int)`,
+  inventory: `
+DELETE FROM inventory.processed_messages WHERE message_id IN (
+  SELECT message_id FROM inventory.processed_messages
+   WHERE processed_at < now() - make_interval(hours => $2::int) LIMIT $1::int)`,
+} as const satisfies Record<OutboxOwner, string>;
+
+/** Dead letters older than $2 days, at most $1 of them, in each service's own table. */
+export const PRUNE_DEAD_LETTERS = {
+  orders: `
+DELETE FROM orders.dead_letters WHERE id IN (
+  SELECT id FROM orders.dead_letters WHERE created_at < now() - make_interval(days => $2::int) LIMIT $1::int)`,
+  inventory: `
+DELETE FROM inventory.dead_letters WHERE id IN (
+  SELECT id FROM inventory.dead_letters WHERE created_at < now() - make_interval(days => $2::int) LIMIT $1::int)`,
+} as const satisfies Record<OutboxOwner, string>;
 
 /**
  * What every service's messaging leaves behind, past its retention: published outbox rows, processed-message
@@ -18,19 +43,11 @@ export async function pruneMessaging(
 ): Promise<Pruned> {
   return {
     [`${owner}.outbox`]: await pruneOutbox(db, owner, settings.outbox.retentionHours),
-    [`${owner}.processed_messages`]: await pruneInBatches(
-      db,
-      boundedDelete(
-        `${owner}.processed_messages`,
-        'message_id',
-        'processed_at < now() - make_interval(hours => $1::int)',
-      ),
-      [settings.retention.processedMessageHours],
-    ),
-    [`${owner}.dead_letters`]: await pruneInBatches(
-      db,
-      boundedDelete(`${owner}.dead_letters`, 'id', 'created_at < now() - make_interval(days => $1::int)'),
-      [settings.retention.deadLetterDays],
-    ),
+    [`${owner}.processed_messages`]: await pruneInBatches(db, PRUNE_PROCESSED_MESSAGES[owner], [
+      settings.retention.processedMessageHours,
+    ]),
+    [`${owner}.dead_letters`]: await pruneInBatches(db, PRUNE_DEAD_LETTERS[owner], [
+      settings.retention.deadLetterDays,
+    ]),
   };
 }

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDatabase, type Database } from '../../shared/db/database.js';
+import {
+  MAX_RELAY_ATTEMPTS,
+  OUTBOX_SCHEMAS,
+  type PublishDeps,
+  relayOutbox,
+} from '../../shared/messaging/outbox.js';
+import type { OutgoingMessage, Publisher } from '../../shared/messaging/publisher.js';
+import { type TestDatabase, testDatabase } from '../support/test-database.js';
+
+// The relay's bookkeeping on the outbox rows themselves: a failed publish is an attempt with exponential
+// backoff, a row at MAX_RELAY_ATTEMPTS is left alone (health shows it as stuck), and a leased row is sent once.
+
+let database: TestDatabase;
+let pool: pg.Pool;
+let db: Database;
+beforeAll(async () => {
+  database = await testDatabase();
+  pool = new pg.Pool({ connectionString: database.url, max: 4 });
+  db = createDatabase(pool, { database: { execute: (fn) => fn() } } as Parameters<typeof createDatabase>[1]);
+});
+afterAll(async () => {
+  await pool?.end();
+  await database?.drop();
+});
+
+/** A durable broker whose publish does what `send` says, recording every batch it was asked to send. */
+function broker(send: () => Promise<void> = async () => {}) {
+  const batches: (readonly OutgoingMessage[])[] = [];
+  const publisher: Publisher = {
+    kind: 'service-bus',
+    publish: async (messages) => {
+      batches.push(messages);
+      await send();
+    },
+    close: async () => {},
+  };
+  const deps: PublishDeps = { db, publisher, publishPolicy: { execute: (fn) => fn() } };
+  return { deps, batches };
+}
+
+const failing = () =>
+  broker(async () => {
+    throw new Error('broker down');
+  });
+
+describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
+  const q = <R extends pg.QueryResultRow>(sql: string, values: unknown[] = []) => pool.query<R>(sql, values);
+
+  beforeEach(async () => {
+    await q(`DELETE FROM ${schema}.outbox`);
+  });
+
+  /** A due, unpublished row (created a minute ago: past the grace period) with `attempts` failed attempts. */
+  async function row(attempts = 0): Promise<number> {
+    const { rows } = await q<{ id: string }>(
+      `INSERT INTO ${schema}.outbox (message_id, queue, type, body, attempts, created_at, next_attempt_at)
+       VALUES ($1, 'relay-test', 'test', '{}'::jsonb, $2, now() - interval '1 minute', now() - interval '1 second')
+       RETURNING id`,
+      [randomUUID(), attempts],
+    );
+    return Number(rows[0]!.id);
+  }
+
+  async function state(id: number) {
+    const { rows } = await q<{
+      attempts: number;
+      last_error: string | null;
+      leased: boolean;
+      published: boolean;
+      due_in: number;
+    }>(
+      `SELECT attempts, last_error, lease_until IS NOT NULL AS leased, published_at IS NOT NULL AS published,
+              extract(epoch FROM next_attempt_at - now())::float8 AS due_in
+         FROM ${schema}.outbox WHERE id = $1`,
+      [id],
+    );
+    return rows[0]!;
+  }
+
+  const makeDue = (id: number) =>
+    q(`UPDATE ${schema}.outbox SET next_attempt_at = now() WHERE id = $1`, [id]);
+
+  it('a failed publish is one more attempt, due again after a backoff that doubles (at most 300 s)', async () => {
+    const id = await row();
+    const { deps, batches } = failing();
+
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    let after = await state(id);
+    expect(after).toMatchObject({ attempts: 1, last_error: 'broker down', leased: false, published: false });
+    expect(after.due_in).toBeGreaterThan(1);
+    expect(after.due_in).toBeLessThanOrEqual(2);
+
+    // Not due yet: the next pass leaves it alone and asks the broker nothing.
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 0 });
+    expect(batches).toHaveLength(1);
+
+    await makeDue(id);
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    after = await state(id);
+    expect(after.attempts).toBe(2);
+    expect(after.due_in).toBeGreaterThan(3);
+    expect(after.due_in).toBeLessThanOrEqual(4);
+
+    await q(`UPDATE ${schema}.outbox SET attempts = 20, next_attempt_at = now() WHERE id = $1`, [id]);
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    after = await state(id);
+    expect(after.attempts).toBe(21);
+    expect(after.due_in).toBeGreaterThan(299);
+    expect(after.due_in).toBeLessThanOrEqual(300);
+  });
+
+  it(`a row that failed MAX_RELAY_ATTEMPTS (${MAX_RELAY_ATTEMPTS}) times is no longer claimed`, async () => {
+    const stuck = await row(MAX_RELAY_ATTEMPTS);
+    const last = await row(MAX_RELAY_ATTEMPTS - 1);
+    const { deps, batches } = failing();
+
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toHaveLength(1);
+    expect(await state(stuck)).toMatchObject({
+      attempts: MAX_RELAY_ATTEMPTS,
+      last_error: null,
+      leased: false,
+    });
+    expect((await state(last)).attempts).toBe(MAX_RELAY_ATTEMPTS);
+
+    await makeDue(last);
+    expect(await relayOutbox(broker().deps, schema)).toEqual({ sent: 0, failed: 0 });
+    expect(await state(last)).toMatchObject({ attempts: MAX_RELAY_ATTEMPTS, published: false });
+  });
+
+  it('a leased row is not claimed by a second relay while the first one publishes it', async () => {
+    const id = await row();
+    let release!: () => void;
+    const slow = broker(() => new Promise<void>((resolve) => (release = resolve)));
+    const first = relayOutbox(slow.deps, schema);
+    await expect.poll(() => slow.batches.length).toBe(1);
+    expect(await state(id)).toMatchObject({ leased: true, published: false });
+
+    const second = broker();
+    expect(await relayOutbox(second.deps, schema)).toEqual({ sent: 0, failed: 0 });
+    expect(second.batches).toHaveLength(0);
+
+    release();
+    expect(await first).toEqual({ sent: 1, failed: 0 });
+    expect(await state(id)).toMatchObject({ attempts: 1, leased: false, published: true });
+    expect(await relayOutbox(second.deps, schema)).toEqual({ sent: 0, failed: 0 });
+  });
+
+  it('a lease that ran out (its relay died) is claimed again', async () => {
+    const id = await row();
+    await q(`UPDATE ${schema}.outbox SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
+    const { deps, batches } = broker();
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 1, failed: 0 });
+    expect(batches).toHaveLength(1);
+    expect(await state(id)).toMatchObject({ leased: false, published: true });
+  });
+});
