@@ -1,5 +1,7 @@
+import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
+import { runStatement } from '../../shared/db/statement.js';
 import type { PoisonInfo } from '../../shared/messaging/consume.js';
 import {
   type Envelope,
@@ -10,7 +12,6 @@ import {
   type RejectionReason,
 } from '../../shared/messaging/contracts.js';
 import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
-import { BatchingQueue, runStatement } from '../../shared/messaging/outbox.js';
 import {
   RELAY_GRACE,
   type WrittenOutboxRow,

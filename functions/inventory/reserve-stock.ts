@@ -5,7 +5,7 @@ import { messageIdFor, orderPlaced, QUEUES } from '../../shared/messaging/contra
 
 const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed'] as const;
 
-import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
+import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueHandler } from '../definitions.js';
@@ -28,18 +28,16 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         };
         const written = await recordPoison(rt.db, info, trace);
         rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
-        const sent = await publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages);
-        if (!sent.published) {
-          rt.reportIgnored(
-            {
-              kind: 'publish_poison_result',
-              orderId: info.orderId,
-              error: sent.error,
-              fallback: 'the outbox relay sends InventoryFailed later',
-            },
-            (line) => context.warn(line),
-          );
-        }
+        await sendOrLeaveToRelay(
+          rt.publishDeps,
+          publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages),
+          {
+            kind: 'publish_poison_result',
+            orderId: info.orderId,
+            fallback: 'the outbox relay sends InventoryFailed later',
+          },
+          (line) => context.warn(line),
+        );
       },
       async process(event) {
         const { orderId } = event.data;
@@ -63,23 +61,17 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
           // If the first delivery died after its commit, its result is still unsent; if Orders lost it after it was
           // sent (dead-lettered while its database was down), the re-sent OrderPlaced — the pending-order sweeper's —
           // is Orders asking again. Either way: send the result (again). Orders applies a result once.
-          const pending = await publishPending(
+          await sendOrLeaveToRelay(
             rt.publishDeps,
-            'inventory',
-            RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
-            { evenIfPublished: true },
-          ).catch((error: unknown) => ({ published: false, error }));
-          if (!pending.published) {
-            rt.reportIgnored(
-              {
-                kind: 'publish_pending',
-                orderId,
-                error: pending.error,
-                fallback: 'the outbox relay sends the result later',
-              },
-              (line) => context.warn(line),
-            );
-          }
+            publishPending(
+              rt.publishDeps,
+              'inventory',
+              RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
+              { evenIfPublished: true },
+            ),
+            { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends the result later' },
+            (line) => context.warn(line),
+          );
           return;
         }
         rt.signals.count(METRICS.reservations, { result: outcome.result });
@@ -89,18 +81,12 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
           rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
           throw new SimulatedCrashError('inventory');
         }
-        const sent = await publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages);
-        if (!sent.published) {
-          rt.reportIgnored(
-            {
-              kind: 'publish_after_commit',
-              orderId,
-              error: sent.error,
-              fallback: 'the result is left to the outbox relay',
-            },
-            (line) => context.warn(line),
-          );
-        }
+        await sendOrLeaveToRelay(
+          rt.publishDeps,
+          publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages),
+          { kind: 'publish_after_commit', orderId, fallback: 'the result is left to the outbox relay' },
+          (line) => context.warn(line),
+        );
       },
     });
 }

@@ -11,7 +11,7 @@ import {
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
-import { publishCommitted, publishPending } from '../../shared/messaging/outbox.js';
+import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
@@ -127,20 +127,16 @@ async function createOrder(
     // A retry after a crash: the first attempt may have committed without publishing. Send it now.
     const storedOrderId = result.stored.orderId;
     if (storedOrderId) {
-      const pending = await publishPending(rt.publishDeps, 'orders', [
-        messageIdFor('OrderPlaced', storedOrderId),
-      ]).catch((error: unknown) => ({ published: false, error }));
-      if (!pending.published) {
-        rt.reportIgnored(
-          {
-            kind: 'publish_pending',
-            orderId: storedOrderId,
-            error: pending.error,
-            fallback: 'the outbox relay sends OrderPlaced later',
-          },
-          (line) => context.warn(line),
-        );
-      }
+      await sendOrLeaveToRelay(
+        rt.publishDeps,
+        publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderPlaced', storedOrderId)]),
+        {
+          kind: 'publish_pending',
+          orderId: storedOrderId,
+          fallback: 'the outbox relay sends OrderPlaced later',
+        },
+        (line) => context.warn(line),
+      );
     }
     const headers: Record<string, string> = { [REPLAYED_HEADER]: 'true' };
     if (result.stored.orderId) headers.Location = locationOf(result.stored.orderId);
@@ -161,18 +157,12 @@ async function createOrder(
     throw new SimulatedCrashError('orders');
   }
 
-  const sent = await publishCommitted(rt.publishDeps, 'orders', result.outboxIds, result.messages);
-  if (!sent.published) {
-    rt.reportIgnored(
-      {
-        kind: 'publish_after_commit',
-        orderId: order.id,
-        error: sent.error,
-        fallback: 'OrderPlaced is left to the outbox relay',
-      },
-      (line) => context.warn(line),
-    );
-  }
+  await sendOrLeaveToRelay(
+    rt.publishDeps,
+    publishCommitted(rt.publishDeps, 'orders', result.outboxIds, result.messages),
+    { kind: 'publish_after_commit', orderId: order.id, fallback: 'OrderPlaced is left to the outbox relay' },
+    (line) => context.warn(line),
+  );
 
   const headers: Record<string, string> = { Location: locationOf(order.id) };
   if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;

@@ -1,9 +1,10 @@
+import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
+import { runStatement } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
 import type { PoisonInfo } from '../../shared/messaging/consume.js';
 import { messageIdFor, QUEUES } from '../../shared/messaging/contracts.js';
 import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
-import { BatchingQueue, runStatement } from '../../shared/messaging/outbox.js';
 import {
   RELAY_GRACE,
   type WrittenOutboxRow,

@@ -2,7 +2,7 @@ import { BrokenCircuitError } from 'cockatiel';
 import { BatchingQueue } from '../concurrency/batching-queue.js';
 import type { Database } from '../db/database.js';
 import { pruneInBatches } from '../db/prune.js';
-import type { IgnoredFailureReporter } from '../telemetry/ignored-failures.js';
+import type { IgnoredFailure, IgnoredFailureReporter, Log } from '../telemetry/ignored-failures.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
 
 /** The schemas that hold an outbox table (`<schema>.outbox`): each service owns its schema and its outbox. */
@@ -10,10 +10,6 @@ export const OUTBOX_SCHEMAS = ['orders', 'inventory'] as const;
 export type OutboxSchema = (typeof OUTBOX_SCHEMAS)[number];
 /** The service that owns an outbox, named by its schema. */
 export type OutboxOwner = OutboxSchema;
-
-// The repositories import BatchingQueue and runStatement from here (they live in shared/concurrency, shared/db).
-export { runStatement } from '../db/statement.js';
-export { BatchingQueue };
 
 /** Grace period during which a fresh row is left to the request that wrote it before the relay picks it up. */
 export const RELAY_GRACE_MS = 5000;
@@ -293,6 +289,23 @@ export async function publishPending(
     rows.map((r) => Number(r.id)),
     messages,
   );
+}
+
+/** What a caller says of messages that stay for the outbox relay: sent later, not lost. */
+export type LeftToRelay = Omit<IgnoredFailure, 'error'>;
+
+/**
+ * Awaits a send that may fail on purpose — the rows stay in the outbox and the relay sends them — and reports a
+ * failure once: a log line naming the order, and a count in `valerix.failures.ignored`.
+ */
+export async function sendOrLeaveToRelay(
+  deps: PublishDeps,
+  send: Promise<{ published: boolean; error?: Error }>,
+  left: LeftToRelay,
+  log?: Log,
+): Promise<void> {
+  const result = await send.catch((error: unknown) => ({ published: false, error }));
+  if (!result.published) deps.reportIgnored?.({ ...left, error: result.error }, log);
 }
 
 export interface RelayResult {
