@@ -143,10 +143,10 @@ WITH stale AS (
    FOR UPDATE OF ob SKIP LOCKED
 )
 UPDATE orders.outbox ob
-   SET published_at = NULL, attempts = 0, next_attempt_at = now(),
+   SET published_at = NULL, attempts = 0, next_attempt_at = now() + $5::interval,
        last_error = 'order still pending: re-sent by the pending-order sweeper'
   FROM stale WHERE ob.id = stale.id
-RETURNING ob.message_id`;
+RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
 
 /** Every SQL statement of Orders' repository (test/integration/sql-statements.test.ts prepares each one). */
 export const ORDERS_STATEMENTS = {
@@ -341,12 +341,14 @@ export async function recordPoison(db: Database, info: PoisonInfo): Promise<Orde
 export async function resetStaleOrderPlaced(
   db: Database,
   input: { afterSeconds: number; limit: number; maxRelayAttempts: number },
-): Promise<string[]> {
-  const { rows } = await db.query<{ message_id: string }>(RESET_STALE_ORDER_PLACED, [
+): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
+  // The rows are handed back to be sent at once; like every writer's, they are not due for the relay meanwhile.
+  const { rows } = await db.query<WrittenOutboxRow>(RESET_STALE_ORDER_PLACED, [
     input.afterSeconds,
     input.limit,
     input.maxRelayAttempts,
     messageIdFor('OrderPlaced', ''),
+    RELAY_GRACE,
   ]);
-  return rows.map((r) => r.message_id);
+  return writtenMessages(rows);
 }

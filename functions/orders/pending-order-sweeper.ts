@@ -1,4 +1,4 @@
-import { MAX_RELAY_ATTEMPTS, publishPending } from '../../shared/messaging/outbox.js';
+import { MAX_RELAY_ATTEMPTS, publishCommitted, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import type { TimerHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { resetStaleOrderPlaced } from './orders-repository.js';
@@ -16,20 +16,22 @@ const BATCH = 500;
 export function pendingOrderSweeperHandler(rt: Runtime): TimerHandler {
   return async (_timer, context) => {
     const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
-    const messageIds = await resetStaleOrderPlaced(rt.db, {
+    const { outboxIds, messages } = await resetStaleOrderPlaced(rt.db, {
       afterSeconds,
       limit: BATCH,
       maxRelayAttempts: MAX_RELAY_ATTEMPTS,
     });
-    if (messageIds.length === 0) return;
+    if (outboxIds.length === 0) return;
+    const ids = messages.map((m) => m.envelope.messageId);
     context.warn(
-      `${messageIds.length} order(s) pending for over ${afterSeconds} s: OrderPlaced re-sent (${messageIds.slice(0, 5).join(', ')}${messageIds.length > 5 ? ', …' : ''})`,
+      `${ids.length} order(s) pending for over ${afterSeconds} s: OrderPlaced re-sent (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''})`,
     );
-    // Sent now; should that fail, the rows are due for the relay already.
-    const sent = await publishPending(rt.publishDeps, 'orders', messageIds).catch((err: Error) => ({
-      published: false,
-      error: err,
-    }));
-    if (!sent.published) context.warn(`re-send deferred to the outbox relay: ${sent.error?.message}`);
+    // The statement handed the rows back (not due for the relay for its grace period): send them now.
+    await sendOrLeaveToRelay(
+      rt.publishDeps,
+      publishCommitted(rt.publishDeps, 'orders', outboxIds, messages),
+      { kind: 'publish_pending', fallback: 'the outbox relay re-sends the stale OrderPlaced' },
+      (line) => context.warn(line),
+    );
   };
 }

@@ -89,8 +89,9 @@ export const settingsSchema = z.object({
   // Idempotency
   IDEMPOTENCY_TTL_HOURS: int(24, 1, 24 * 30),
   // Pending-order sweeper: an order pending this long has its OrderPlaced re-sent. The default stays above
-  // Service Bus duplicate detection (PT10M), which would drop a re-send with the same message id sooner.
-  PENDING_ORDER_SWEEP_AFTER_SECONDS: int(900, 1, 7 * 24 * 3600),
+  // Service Bus duplicate detection (PT10M), which would drop a re-send with the same message id sooner, and above
+  // the ~15 min the default DELAYED_RETRY_* rounds can take (a sweep inside them starts a second retry chain).
+  PENDING_ORDER_SWEEP_AFTER_SECONDS: int(1800, 1, 7 * 24 * 3600),
   // Monitoring
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   LATENCY_RED_THRESHOLD_MS: int(1000, 1, 600000),

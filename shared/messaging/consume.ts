@@ -8,10 +8,8 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import type { z } from 'zod';
-import { isConnectionError } from '../db/errors.js';
-import { isTransientFailure } from '../resilience/policies.js';
+import { isDatabaseDown, isTransientFailure } from '../resilience/policies.js';
 import { contextFromTraceContext, isTraceparent } from '../telemetry/trace-context.js';
 import { decodeBody, type Envelope, orderIdOf, type QueueName } from './contracts.js';
 import { type DelayedRetryPolicy, nextDelayedRetry } from './delayed-retry.js';
@@ -151,7 +149,7 @@ async function consumeInSpan<S extends z.ZodType>(
       context.warn(`${about}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
       throw err;
     }
-    if (databaseDown(err)) {
+    if (isDatabaseDown(err)) {
       // Not poison: the message is fine, the database is not there. Failing its order would give it a false
       // final status; the broker keeps the message (Service Bus dead-letters it durably; the in-process
       // transport forgets it and its outbox row stays unpublished), and the outbox relay or the pending-order
@@ -166,11 +164,6 @@ async function consumeInSpan<S extends z.ZodType>(
     span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${error}` });
     await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
   }
-}
-
-/** The database could not be reached at all (or its breaker is open), as opposed to rejecting the work. */
-function databaseDown(err: unknown): boolean {
-  return err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || isConnectionError(err);
 }
 
 /**

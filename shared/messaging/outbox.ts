@@ -27,19 +27,6 @@ export interface OutboxRow {
  * statement is written out once per schema (a whole SQL text each, PREPAREd in test/integration/sql-statements).
  */
 export const OUTBOX_STATEMENTS = {
-  /** A message the in-process transport lost: a failed attempt, due again after exponential backoff. */
-  markLost: {
-    orders: `
-UPDATE orders.outbox
-   SET attempts = attempts + 1, last_error = $2,
-       next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
- WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
-    inventory: `
-UPDATE inventory.outbox
-   SET attempts = attempts + 1, last_error = $2,
-       next_attempt_at = now() + make_interval(secs => least(300, power(2, attempts + 1)))
- WHERE id = ANY($1::bigint[]) AND published_at IS NULL`,
-  },
   /**
    * Marks rows published, committed asynchronously: `set_config(…, true)` is `SET LOCAL synchronous_commit = off`
    * for this statement's own (implicit) transaction, in the same round trip.
@@ -91,7 +78,10 @@ RETURNING o.id, o.queue, o.body`,
     orders: `UPDATE orders.outbox SET lease_until = NULL WHERE id = ANY($1::bigint[])`,
     inventory: `UPDATE inventory.outbox SET lease_until = NULL WHERE id = ANY($1::bigint[])`,
   },
-  /** A failed publish: one more attempt, due again after exponential backoff (at most 300 s). */
+  /**
+   * A failed publish, or a message the in-process transport lost: one more attempt, due again after exponential
+   * backoff (at most 300 s).
+   */
   failed: {
     orders: `
 UPDATE orders.outbox
@@ -185,11 +175,6 @@ export async function publishCommitted(
   return { published: true };
 }
 
-/**
- * Marks the rows published once their messages cannot be lost any more: now for a durable broker, once handled
- * for the in-process one. A message the in-process transport lost counts as a failed attempt, and the relay
- * sends it again (after backoff; a row lost MAX_RELAY_ATTEMPTS times shows up as stuck in health).
- */
 /** A failed mark is survived (the relay sends the messages again) and reported once per message. */
 function reportMarkFailure(
   deps: PublishDeps,
@@ -207,6 +192,11 @@ function reportMarkFailure(
   };
 }
 
+/**
+ * Marks the rows published once their messages cannot be lost any more: now for a durable broker, once handled
+ * for the in-process one. A message the in-process transport lost counts as a failed attempt, and the relay
+ * sends it again (after backoff; a row lost MAX_RELAY_ATTEMPTS times shows up as stuck in health).
+ */
 function markWhenSafe(
   db: Database,
   schema: OutboxSchema,
@@ -230,7 +220,7 @@ async function markLost(
   ids: readonly number[],
   err: Error,
 ): Promise<void> {
-  await db.query(OUTBOX_STATEMENTS.markLost[schema], [ids, err.message.slice(0, 500)]);
+  await db.query(OUTBOX_STATEMENTS.failed[schema], [ids, err.message.slice(0, 500)]);
 }
 
 /**

@@ -176,15 +176,9 @@ export function createPolicies(options: ResilienceOptions) {
 
 export type Policies = ReturnType<typeof createPolicies>;
 
-/** Errors that mean "we are shedding load or a dependency is down": answer 503 + Retry-After. */
-export function isUnavailable(err: unknown): boolean {
-  return (
-    err instanceof BrokenCircuitError ||
-    err instanceof IsolatedCircuitError ||
-    err instanceof BulkheadRejectedError ||
-    err instanceof TaskCancelledError ||
-    isConnectionError(err)
-  );
+/** The database could not be reached at all (or its breaker is open), as opposed to rejecting the work. */
+export function isDatabaseDown(err: unknown): boolean {
+  return err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError || isConnectionError(err);
 }
 
 /**
@@ -193,13 +187,7 @@ export function isUnavailable(err: unknown): boolean {
  * the end, the poison path stay right for those.
  */
 export function isTransientFailure(err: unknown): boolean {
-  return (
-    err instanceof BrokenCircuitError ||
-    err instanceof IsolatedCircuitError ||
-    err instanceof TaskCancelledError ||
-    isConnectionError(err) ||
-    isTransientDbError(err)
-  );
+  return isDatabaseDown(err) || err instanceof TaskCancelledError || isTransientDbError(err);
 }
 
 export { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError };
