@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FUNCTION_KEY_HEADER } from '../infra/local-host/function-keys.js';
+import { FUNCTION_KEY_HEADER } from '../shared/http/function-key.js';
 import { type ChaosOptions, parseArgs, USAGE, UsageError } from './chaos/args.js';
 import { type ClientOutcome, planOrders, probeReplays, runLoad } from './chaos/driver.js';
 import {

@@ -1,4 +1,5 @@
 import { unavailableResponse } from '../../shared/http/failures.js';
+import { queryParameters } from '../../shared/http/function-key.js';
 import { invalidField, json, notFound } from '../../shared/http/problem.js';
 import { parseRequestPart } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
@@ -26,9 +27,7 @@ export function getOrderHandler(rt: Runtime): HttpHandler {
 /** GET /api/orders. */
 export function listOrdersHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, async (request) => {
-    // `code` is the function key when sent as a query parameter: the host's business, not a filter.
-    const { code: _functionKey, ...queryString } = Object.fromEntries(request.query.entries());
-    const query = parseRequestPart(listOrdersQuery, queryString, 'The query string');
+    const query = parseRequestPart(listOrdersQuery, queryParameters(request), 'The query string');
     if (!query.ok) return query.response;
     const { status, limit, cursor } = query.value;
     const after = cursor === undefined ? undefined : decodeCursor(cursor);

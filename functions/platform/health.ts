@@ -25,7 +25,7 @@ const REQUIRED_TABLES = {
 type Service = keyof typeof REQUIRED_TABLES;
 const SERVICES = Object.keys(REQUIRED_TABLES) as Service[];
 
-export const HEALTH_TIMEOUT_MS = 2000;
+const HEALTH_TIMEOUT_MS = 2000;
 
 /** The health check's statements: which of the tables $1 are missing, then the service's outbox and dead letters. */
 export const HEALTH_STATEMENTS = {
@@ -123,9 +123,13 @@ function breakerOpen(rt: Runtime): boolean {
   return database === 'open' || database === 'isolated';
 }
 
-async function checkServices(rt: Runtime, services: Service[]): Promise<Record<Service, ServiceHealth>> {
+async function checkServices(
+  rt: Runtime,
+  services: Service[],
+  open: boolean,
+): Promise<Record<Service, ServiceHealth>> {
   const results = await Promise.all(services.map((s) => checkService(rt.db.pool, s)));
-  if (breakerOpen(rt)) {
+  if (open) {
     for (const r of results) {
       r.status = 'unavailable';
       r.detail = `The database circuit breaker is open: requests are refused at once until a trial call succeeds (${r.detail})`;
@@ -161,8 +165,9 @@ export function healthHandler(rt: Runtime): HttpHandler {
   return async (request): Promise<HttpResponseInit> => {
     const services = servicesOf(request.params.service);
     if (!Array.isArray(services)) return services;
-    const checked = await checkServices(rt, services);
+    // Read once: the breaker may change while the checks run, and the answer must agree with itself.
     const open = breakerOpen(rt);
+    const checked = await checkServices(rt, services, open);
     const generic = Object.fromEntries(
       Object.entries(checked).map(([name, r]) => [
         name,
@@ -191,7 +196,7 @@ export function healthDetailsHandler(rt: Runtime): HttpHandler {
   return async (request): Promise<HttpResponseInit> => {
     const services = servicesOf(request.params.service);
     if (!Array.isArray(services)) return services;
-    const checked = await checkServices(rt, services);
+    const checked = await checkServices(rt, services, breakerOpen(rt));
     const ok = Object.values(checked).every((r) => r.status === 'ok');
     return answer(ok, {
       services: checked,

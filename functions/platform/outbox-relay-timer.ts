@@ -7,7 +7,7 @@ import type { TimerFunctionSpec } from '../definitions.js';
 /** A service's retention work, run with its relay's housekeeping: rows deleted per table. */
 export type Housekeeping = (db: Database, settings: Settings) => Promise<Pruned>;
 /** Loads a service's housekeeping (with the relay, on its first run). */
-export type HousekeepingLoader = () => Promise<Housekeeping>;
+type HousekeepingLoader = () => Promise<Housekeeping>;
 
 /**
  * The table entry of a service's outbox relay timer (`ordersOutboxRelay`, `inventoryOutboxRelay`): every 5 s in

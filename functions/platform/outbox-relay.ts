@@ -13,7 +13,7 @@ const HOUSEKEEPING_EVERY_MS = 60_000;
  * A claimed row's lease: longer than the slowest publish the policy lets through (three tries of the publish
  * timeout, plus backoff), so a live relay marks its rows before another may take them.
  */
-export const relayLeaseMs = (publishTimeoutMs: number) =>
+const relayLeaseMs = (publishTimeoutMs: number) =>
   Math.max(DEFAULT_RELAY_LEASE_MS, 4 * publishTimeoutMs + 10_000);
 
 /**

@@ -5,13 +5,13 @@ import { notFound } from '../../shared/http/problem.js';
 import type { HttpHandler } from '../definitions.js';
 
 const UI_DIR = join(PROJECT_ROOT, 'functions', 'platform', 'ui');
-export const UI_FILE = join(UI_DIR, 'index.html');
+const UI_FILE = join(UI_DIR, 'index.html');
 
 /**
  * The page may load only its own files and call only this origin; no inline script or style, no framing (it has
  * operator controls: clickjacking is the risk), no plugins, no <base> rewriting, forms post only here.
  */
-export const UI_CONTENT_SECURITY_POLICY = [
+const UI_CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",

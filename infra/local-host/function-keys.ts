@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HttpResponseInit } from '@azure/functions';
 import type { HttpFunctionDefinition } from '../../functions/definitions.js';
+import { FUNCTION_KEY_HEADER, FUNCTION_KEY_QUERY } from '../../shared/http/function-key.js';
 import { problem } from '../../shared/http/problem.js';
 
 /**
@@ -10,8 +11,6 @@ import { problem } from '../../shared/http/problem.js';
  * there), and anything else gets 401 before the function runs. The local host has one key (LOCAL_FUNCTION_KEY,
  * or one generated at start-up) where Azure has function, host and master keys.
  */
-export const FUNCTION_KEY_HEADER = 'x-functions-key';
-export const FUNCTION_KEY_QUERY = 'code';
 
 /** A key good enough for a local secret: 32 random bytes, URL-safe (it may travel as `?code=`). */
 export function generateFunctionKey(): string {

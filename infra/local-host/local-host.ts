@@ -188,6 +188,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const { url } = target;
     const found = lookup(method, url.pathname);
     if (found.kind !== 'match') return send(res, unroutedResponse(found, method, url.pathname));
+    const { fn, params } = found.match;
+    // Before the body is read, as the Functions host does: a caller without the key costs no upload.
+    const refused = authorize(fn, functionKey, presentedKey(req.headers, url.searchParams));
+    if (refused) return send(res, refused);
     const body = await readBody(req);
     if (body === 'aborted') return; // the client went away: nobody to answer
     if (body === 'too-large') {
@@ -206,9 +210,6 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
-    const { fn, params } = found.match;
-    const refused = authorize(fn, functionKey, presentedKey(req.headers, url.searchParams));
-    if (refused) return send(res, refused);
     const request = new HttpRequest({
       method,
       url: url.toString(),

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponseInit } from '@azure/functions';
-import { problem } from '../../shared/http/problem.js';
+import { invalidField, notFound, problem } from '../../shared/http/problem.js';
 import type { RouteLookup } from './router.js';
 
 /**
@@ -51,14 +51,7 @@ export function unroutedResponse(
 ): HttpResponseInit {
   switch (lookup.kind) {
     case 'not-found':
-      return problem(
-        404,
-        'Not Found',
-        `No function serves ${path}; the API lives under /api (try /api/ui).`,
-        {
-          type: 'not-found',
-        },
-      );
+      return notFound(`No function serves ${path}; the API lives under /api (try /api/ui).`);
     case 'method-not-allowed': {
       const allow = lookup.allow.join(', ');
       return problem(405, 'Method Not Allowed', `${method} is not supported on ${path}; use ${allow}.`, {
@@ -67,14 +60,11 @@ export function unroutedResponse(
       });
     }
     case 'undecodable':
-      return problem(
-        400,
+      return invalidField(
         'Bad Request',
         `The path segment "${lookup.segment}" (${lookup.param}) is not valid percent-encoded UTF-8.`,
-        {
-          type: 'validation',
-          errors: [{ field: lookup.param, message: 'is not valid percent-encoded UTF-8' }],
-        },
+        lookup.param,
+        'is not valid percent-encoded UTF-8',
       );
   }
 }

@@ -10,7 +10,7 @@ import { unavailable } from './problem.js';
 
 /**
  * Maps "a dependency is down or we are shedding load" to a fast 503 with Retry-After. Anything else is a bug
- * and is rethrown, so the host logs it and answers 500.
+ * and is rethrown to the error boundary (shared/http/error-boundary.ts), which logs it and answers a 500 problem.
  */
 export function unavailableResponse(err: unknown, retryAfterSeconds: number): HttpResponseInit {
   if (err instanceof BulkheadRejectedError) {

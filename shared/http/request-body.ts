@@ -18,7 +18,7 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
   });
 }
 
-export function validationProblem(error: z.ZodError, what = 'The request'): HttpResponseInit {
+function validationProblem(error: z.ZodError, what = 'The request'): HttpResponseInit {
   const errors = fieldErrors(error);
   return problem(
     400,

@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 const UNSAFE_CHARACTER = /[\p{Cc}\p{Cs}]/u;
 
-export const CONTROL_CHARACTER_MESSAGE = 'must not contain control characters (NUL, newline, tab, …)';
+const CONTROL_CHARACTER_MESSAGE = 'must not contain control characters (NUL, newline, tab, …)';
 
 /** A string with no control characters or lone surrogates. */
 export function plainText() {

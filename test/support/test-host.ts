@@ -1,7 +1,7 @@
-import { FUNCTION_KEY_HEADER } from '../../infra/local-host/function-keys.js';
 import { silentLog } from '../../infra/local-host/invocation-context.js';
 import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../infra/local-host/local-host.js';
 import { loadSettings, type Settings } from '../../shared/config/settings.js';
+import { FUNCTION_KEY_HEADER } from '../../shared/http/function-key.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { realPostgres, type TestDatabase, testDatabase } from './test-database.js';
 
