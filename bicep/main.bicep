@@ -287,13 +287,14 @@ module rbac 'modules/rbac.bicep' = {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Function App settings: EVERY setting the code reads (SETTING_NAMES in shared/config/settings.ts), plus the
-// platform settings for identity-based connections. test/unit/bicep-consistency.test.ts parses this block.
+// platform settings for identity-based connections. test/unit/bicep-template.test.ts checks the compiled block.
 //
 // Settings the code knows but that are deliberately NOT set in Azure (the skip list):
 //   - EMBEDDED_DATA_DIR      embedded PGlite data directory; Azure uses the real server (DATABASE_URL)
 //   - PORT                   port of the local host (npm run dev); the Functions host owns the port in Azure
 //   - LOCAL_FUNCTION_KEY     the local host's stand-in for function keys; Azure checks its own function keys
 //   - LOCAL_DELIVERY_COPIES  duplicate deliveries of the in-process transport; Azure uses Service Bus
+//   - OUTBOX_RELAY_INTERVAL_MS  the local host's relay loop; in Azure the relay is a timer (every 5 s, fixed)
 //   - ServiceBusConnection   connection string; Azure uses the managed identity (ServiceBusConnection__*) and the
 //                            code refuses both at once
 //   - BACKUP_CONNECTION_STRING  storage connection string for Azurite; the account has shared keys disabled, so
@@ -330,7 +331,6 @@ var appSettings = {
   ServiceBusConnection__clientId: identity.outputs.clientId
   MAX_DELIVERY_COUNT: string(maxDeliveryCount)
   PUBLISH_TIMEOUT_MS: '3000'
-  OUTBOX_RELAY_INTERVAL_MS: '1000'
   OUTBOX_RETENTION_HOURS: '72'
   DELAYED_RETRY_ROUNDS: '8'
   DELAYED_RETRY_BASE_MS: '5000'
@@ -340,7 +340,7 @@ var appSettings = {
   ORDER_HISTORY_RETENTION_DAYS: '365'
   IDEMPOTENCY_TTL_HOURS: '24'
   // Pending-order sweeper: re-send OrderPlaced after this long (above the PT10M duplicate-detection window)
-  PENDING_ORDER_SWEEP_AFTER_SECONDS: '900'
+  PENDING_ORDER_SWEEP_AFTER_SECONDS: '1800'
   // Gremlin
   FEATURE_GREMLIN: featureGremlin ? 'true' : 'false'
   GREMLIN_LATENCY_MS: '3000'

@@ -2,7 +2,7 @@
 // Linux, runtime and scale settings in functionAppConfig (no FUNCTIONS_WORKER_RUNTIME / WEBSITE_RUN_FROM_PACKAGE
 // app settings on Flex), the deployment package in a blob container read with the user-assigned identity, and
 // identity-based connections only. The app settings themselves are assembled in main.bicep (one block, checked by
-// test/unit/bicep-consistency.test.ts) and passed in unchanged.
+// test/unit/bicep-template.test.ts) and passed in unchanged.
 
 @description('Function App name (globally unique; becomes <name>.azurewebsites.net).')
 param name string

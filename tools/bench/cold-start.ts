@@ -42,7 +42,7 @@ azureFunctions.app.http('hello', {
 
 /**
  * Cold start as the Functions worker pays it: a fresh Node process that imports the app's entry point
- * (`dist/functions/index.js`, which validates settings, builds the runtime and registers every function)
+ * (`dist/functions/index.js`, which registers every function; settings, runtime and handler code load on first use)
  * versus one that imports a bare `@azure/functions` app. Runs alternate so drift hits both equally.
  */
 export async function measureColdStart(options: {
