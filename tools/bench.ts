@@ -2,13 +2,15 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatReport } from './bench/report.js';
-import { BenchRefusedError, DEFAULT_OUTPUT, runBench } from './bench/run-bench.js';
+import { BenchRefusedError, DEFAULT_OUTPUT, runBench, SUITES } from './bench/run-bench.js';
 
 export { type BenchOptions, type BenchResult, runBench } from './bench/run-bench.js';
 
 const USAGE = `npm run bench -- [options]      (needs DATABASE_URL to a real PostgreSQL server)
 
-  --connections 1,16,64        concurrency levels (HTTP connections)
+  --suites intake,finished,gremlin,cold-start   which parts run (default: all)
+  --connections 1,16,64        concurrency levels of the intake runs (HTTP connections)
+  --finished-connections 16,64 concurrency levels of the finished-order runs (Prefer: wait=10, closed loop)
   --duration-s 10              seconds per timed run
   --warmup-s 3                 warm-up seconds
   --gremlin-connections 16     concurrency of the gremlin off/on pair
@@ -17,6 +19,8 @@ const USAGE = `npm run bench -- [options]      (needs DATABASE_URL to a real Pos
   --drain-timeout-s 120        how long to wait for a run's orders to reach a final status
   --out ${DEFAULT_OUTPUT}   where the JSON goes
   --pool-max N                 DATABASE_POOL_MAX of the local host (default: the app's default)
+  --host-cpu-prof DIR          write a CPU profile of the local host (node --cpu-prof) to DIR; read it with
+                               npx tsx tools/bench/profile-top.ts DIR/*.cpuprofile
 
 Creates valerix_bench_<random> on that server and drops it at the end.`;
 
@@ -60,6 +64,14 @@ async function main(): Promise<number> {
     const result = await runBench({
       databaseUrl,
       connections: values.connections.split(',').map((c) => numbers(c.trim(), 'connections')),
+      finishedConnections: values['finished-connections']
+        .split(',')
+        .map((c) => numbers(c.trim(), 'finished-connections')),
+      suites: values.suites.split(',').map((name) => {
+        const suite = SUITES.find((s) => s === name.trim());
+        if (!suite) throw new BenchRefusedError(`--suites takes ${SUITES.join(', ')}; got "${name}"`);
+        return suite;
+      }),
       durationS: numbers(values['duration-s'], 'duration-s'),
       warmupS: numbers(values['warmup-s'], 'warmup-s'),
       gremlinConnections: numbers(values['gremlin-connections'], 'gremlin-connections'),
@@ -68,6 +80,7 @@ async function main(): Promise<number> {
       drainTimeoutS: numbers(values['drain-timeout-s'], 'drain-timeout-s'),
       outputFile: values.out,
       hostEnv: values['pool-max'] ? { DATABASE_POOL_MAX: values['pool-max'] } : {},
+      ...(values['host-cpu-prof'] ? { hostCpuProfileDir: values['host-cpu-prof'] } : {}),
       progress: (line) => console.error(`[bench] ${line}`),
       signal: abort.signal,
     });
@@ -85,6 +98,8 @@ function parse() {
   return parseArgs({
     options: {
       connections: { type: 'string', default: '1,16,64' },
+      'finished-connections': { type: 'string', default: '16,64' },
+      suites: { type: 'string', default: SUITES.join(',') },
       'duration-s': { type: 'string', default: '10' },
       'warmup-s': { type: 'string', default: '3' },
       'gremlin-connections': { type: 'string', default: '16' },
@@ -93,6 +108,7 @@ function parse() {
       'drain-timeout-s': { type: 'string', default: '120' },
       out: { type: 'string', default: DEFAULT_OUTPUT },
       'pool-max': { type: 'string' },
+      'host-cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,

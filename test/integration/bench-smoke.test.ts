@@ -56,6 +56,22 @@ const SCENARIO_FIELDS = [
   'hostCpu.errors',
   'machineCpuUtilizationDuringLoad',
   'postgresCpuSecondsPer1000Orders',
+  'finished',
+];
+
+/** The finished-order runs (Prefer: wait) have these on top of every scenario field. */
+const FINISHED_FIELDS = [
+  'finished.preferWaitS',
+  'finished.finishedOrders',
+  'finished.finishedOrdersPerS',
+  'finished.notFinished',
+  'finished.cpuMsPerFinishedOrder.host',
+  'finished.cpuMsPerFinishedOrder.postgres',
+  'finished.cpuMsPerFinishedOrder.loadGenerator',
+  'finished.database.walBytesPerOrder',
+  'finished.database.transactionsPerOrder',
+  'finished.database.statementsPerOrder',
+  'finished.database.topStatements',
 ];
 
 const TOP_FIELDS = [
@@ -99,8 +115,10 @@ const TOP_FIELDS = [
   'coldStart.entrySamplesMs',
   'coldStart.bareSamplesMs',
   'coldStart.entryFirstUseMedianMs',
-  ...['drainKeepsUpAt80Percent', 'gremlinP99Ratio', 'coldStartRatio'].flatMap((t) =>
-    ['description', 'value', 'target', 'met'].map((f) => `targets.${t}.${f}`),
+  'finished.scenarios',
+  'finished.sustained.fractionOfBestRate',
+  ...['finishedKeepsUpAt80Percent', 'drainKeepsUpAt80Percent', 'gremlinP99Ratio', 'coldStartRatio'].flatMap(
+    (t) => ['description', 'value', 'target', 'met'].map((f) => `targets.${t}.${f}`),
   ),
   'outputFile',
 ];
@@ -135,6 +153,7 @@ describe.runIf(realPostgres)('npm run bench: smoke run against real PostgreSQL',
     const result = await runBench({
       databaseUrl: process.env.DATABASE_URL!,
       connections: [4],
+      finishedConnections: [4],
       durationS: 1,
       warmupS: 1,
       gremlinConnections: 4,
@@ -164,6 +183,22 @@ describe.runIf(realPostgres)('npm run bench: smoke run against real PostgreSQL',
     for (const scenario of [...j.scenarios, j.sustained, j.gremlin.off, j.gremlin.on]) {
       for (const field of SCENARIO_FIELDS) expect(scenario, field).toHaveProperty(path(field));
     }
+  });
+
+  it('measures finished orders: a closed-loop run and its open-loop 80 % run, with CPU per finished order', () => {
+    const { finished } = json as { finished: { scenarios: unknown[]; sustained: unknown } };
+    expect(finished.scenarios).toHaveLength(1);
+    for (const scenario of [...finished.scenarios, finished.sustained]) {
+      for (const field of [...SCENARIO_FIELDS, ...FINISHED_FIELDS]) {
+        expect(scenario, field).toHaveProperty(path(field));
+      }
+    }
+    // With stock for a billion orders every waited answer of the closed loop comes back shipped.
+    const closed = finished.scenarios[0] as {
+      finished: { finishedOrders: number };
+      http: { requests: number };
+    };
+    expect(closed.finished.finishedOrders).toBeGreaterThan(0);
   });
 
   it('dropped the database it created', async () => {

@@ -49,6 +49,8 @@ export async function measureColdStart(options: {
   runs: number;
   databaseUrl: string;
   entry?: string;
+  /** Not measured this time (e.g. left out of `--suites`): the reason goes into `skipped`. */
+  skip?: string;
 }): Promise<ColdStartResult> {
   const entry = options.entry ?? join(PROJECT_ROOT, 'dist', 'functions', 'index.js');
   const empty: ColdStartResult = {
@@ -64,6 +66,7 @@ export async function measureColdStart(options: {
     bareSamplesMs: [],
     entryFirstUseMedianMs: null,
   };
+  if (options.skip) return { ...empty, skipped: options.skip };
   if (!existsSync(entry)) return { ...empty, skipped: `${entry} not found: run \`npm run build\` first` };
 
   const dir = await mkdtemp(join(tmpdir(), 'valerix-bench-'));

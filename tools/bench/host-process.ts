@@ -39,13 +39,16 @@ export const cpuSeconds = (from: NodeJS.CpuUsage, to: NodeJS.CpuUsage): number =
  * Starts the local host in a child process. From dist/ it forks the compiled host-child.js; from the TypeScript
  * sources (the smoke test under vitest) it forks host-child.ts through tsx.
  */
-export async function startHostProcess(env: Record<string, string | undefined>): Promise<HostProcess> {
+export async function startHostProcess(
+  env: Record<string, string | undefined>,
+  options: { nodeArgs?: string[] } = {},
+): Promise<HostProcess> {
   const ext = extname(fileURLToPath(import.meta.url));
   const script = fileURLToPath(new URL(`./host-child${ext}`, import.meta.url));
   const child: ChildProcess = fork(script, [], {
     cwd: PROJECT_ROOT,
     env,
-    execArgv: ext === '.ts' ? ['--import', 'tsx'] : [],
+    execArgv: [...(ext === '.ts' ? ['--import', 'tsx'] : []), ...(options.nodeArgs ?? [])],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let output = '';

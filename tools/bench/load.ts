@@ -10,6 +10,8 @@ interface AutocannonRequest {
   headers?: Record<string, string>;
   body?: string;
   setupRequest?: (request: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest;
+  /** Called with each response's body (autocannon only collects bodies when this is set). */
+  onResponse?: (status: number, body: string) => void;
 }
 
 interface AutocannonOptions {
@@ -61,6 +63,11 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   statusCodes: Record<string, number>;
+  /** With `preferWait`: answers that came back final (201 with the order shipped), and that per second. */
+  finishedOrders: number;
+  finishedOrdersPerS: number;
+  /** CPU seconds of this process (autocannon, the load generator) over the run. */
+  loadGeneratorCpuS: number;
 }
 
 export interface LoadOptions {
@@ -71,6 +78,8 @@ export interface LoadOptions {
   ratePerS?: number;
   /** Prefix of the Idempotency-Key of this run, so keys never repeat across runs of the bench. */
   keyPrefix?: string;
+  /** Send `Prefer: wait=N` (the finished-order scenarios): the answer is final unless the wait ran out. */
+  preferWait?: number;
 }
 
 /**
@@ -80,7 +89,9 @@ export interface LoadOptions {
 export async function postOrders(options: LoadOptions): Promise<LoadResult> {
   const prefix = options.keyPrefix ?? `bench-${randomBytes(4).toString('hex')}`;
   let n = 0;
+  let finishedOrders = 0;
   const latencies = new Samples();
+  const cpuBefore = process.cpuUsage();
   const startedAt = new Date();
   const started = performance.now();
   const instance = autocannon({
@@ -98,6 +109,7 @@ export async function postOrders(options: LoadOptions): Promise<LoadResult> {
           request.headers = {
             'content-type': 'application/json',
             'idempotency-key': `${prefix}-${i}`,
+            ...(options.preferWait ? { prefer: `wait=${options.preferWait}` } : {}),
           };
           request.body = JSON.stringify({
             customerId: `bench-customer-${i % 997}`,
@@ -106,12 +118,21 @@ export async function postOrders(options: LoadOptions): Promise<LoadResult> {
           });
           return request;
         },
+        ...(options.preferWait
+          ? {
+              onResponse(status: number, body: string) {
+                // 201 = the wait saw a final status; only a shipped order counts as finished.
+                if (status === 201 && body.includes('"status":"shipped"')) finishedOrders++;
+              },
+            }
+          : {}),
       },
     ],
   });
   instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   const result = await instance;
   const elapsedS = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const statusCodes = Object.fromEntries(
     Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]),
   );
@@ -128,6 +149,9 @@ export async function postOrders(options: LoadOptions): Promise<LoadResult> {
     errors: result.errors,
     timeouts: result.timeouts,
     statusCodes,
+    finishedOrders,
+    finishedOrdersPerS: round(finishedOrders / elapsedS, 1),
+    loadGeneratorCpuS: round((cpu.user + cpu.system) / 1e6, 3),
   };
 }
 

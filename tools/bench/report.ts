@@ -41,6 +41,44 @@ function row(s: ScenarioResult): string[] {
   ];
 }
 
+const FINISHED_COLUMNS = [
+  'scenario',
+  'conns',
+  'asked/s',
+  'finished/s',
+  'not final',
+  'p50 ms',
+  'p99 ms',
+  'host ms',
+  'pg ms',
+  'loadgen ms',
+  'stmts',
+  'xacts',
+  'WAL B',
+  'backlog/s',
+] as const;
+
+/** The finished-order runs: per finished order, CPU by process and database work. */
+function finishedRow(s: ScenarioResult): string[] {
+  const f = s.finished;
+  return [
+    s.name,
+    String(s.connections),
+    fmt(s.targetRatePerS, 0),
+    fmt(f?.finishedOrdersPerS, 0),
+    String(f?.notFinished ?? '—'),
+    fmt(s.http.latencyMs.p50, 2),
+    fmt(s.http.latencyMs.p99, 2),
+    fmt(f?.cpuMsPerFinishedOrder.host, 3),
+    fmt(f?.cpuMsPerFinishedOrder.postgres, 3),
+    fmt(f?.cpuMsPerFinishedOrder.loadGenerator, 3),
+    fmt(f?.database.statementsPerOrder, 1),
+    fmt(f?.database.transactionsPerOrder, 1),
+    fmt(f?.database.walBytesPerOrder, 0),
+    fmt(s.inventory.backlogSlopePerS, 0),
+  ];
+}
+
 /** A Markdown table (readable on a terminal, pastes into the README as is). */
 export function markdownTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -54,21 +92,50 @@ const verdict = (t: Target) => (t.met === null ? 'not measured' : t.met ? 'met' 
 
 export function formatReport(result: BenchResult): string {
   const m = result.machine;
-  const all = [...result.scenarios, result.sustained, result.gremlin.off, result.gremlin.on];
+  const g = result.gremlin;
+  const sus = result.sustained;
+  const intake = [...result.scenarios, sus, g?.off, g?.on].filter((s): s is ScenarioResult => Boolean(s));
+  const finished = [...result.finished.scenarios, result.finished.sustained].filter(
+    (s): s is ScenarioResult => Boolean(s),
+  );
   const cs = result.coldStart;
   const lines = [
     `Valerix bench — ${result.startedAt} — ${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGb} GB, ${m.os}`,
     `Node ${m.nodeVersion}; PostgreSQL ${m.postgresSettings.server_version ?? m.postgresVersion} (synchronous_commit=${m.postgresSettings.synchronous_commit}, shared_buffers=${m.postgresSettings.shared_buffers}); host pool max ${result.host.poolMax}; ${result.options.durationS} s per run; load average at start ${m.loadAverageAtStart.join(' / ')}`,
-    '',
-    markdownTable([[...COLUMNS], ...all.map(row)]),
-    '',
-    'orders/s = 202 Accepted per second; latency = HTTP response time; e2e = acceptance → final status (ms);',
-    'drain/s = orders reaching a final status per second during the run; backlog/s = slope of the pending count',
-    'during the run; cpu s/1k = CPU seconds of the local host process per 1000 accepted orders, counted until the',
-    'run’s backlog drained.',
-    '',
-    `Gremlin (every ${result.gremlin.everyN}th reservation +${result.gremlin.latencyMs} ms) at ${result.gremlin.connections} connections: p99 off ${fmt(result.gremlin.p99OffMs, 2)} ms, on ${fmt(result.gremlin.p99OnMs, 2)} ms, ratio ${fmt(result.gremlin.p99Ratio, 2)}`,
-    `Sustained ${Math.round(result.sustained.fractionOfBestRate * 100)} %: ${fmt(result.sustained.targetRatePerS, 0)} orders/s asked, ${fmt(result.sustained.http.acceptedOrdersPerS, 0)} accepted, drain ${fmt(result.sustained.inventory.drainRatePerS, 0)}/s, backlog slope ${fmt(result.sustained.inventory.backlogSlopePerS, 1)}/s, keeps up: ${result.sustained.inventory.keepsUp ? 'yes' : 'no'}`,
+  ];
+  if (intake.length > 0) {
+    lines.push(
+      '',
+      markdownTable([[...COLUMNS], ...intake.map(row)]),
+      '',
+      'orders/s = 202 Accepted per second; latency = HTTP response time; e2e = acceptance → final status (ms);',
+      'drain/s = orders reaching a final status per second during the run; backlog/s = slope of the pending count',
+      'during the run; cpu s/1k = CPU seconds of the local host process per 1000 accepted orders, counted until the',
+      'run’s backlog drained.',
+    );
+  }
+  if (finished.length > 0) {
+    lines.push(
+      '',
+      markdownTable([[...FINISHED_COLUMNS], ...finished.map(finishedRow)]),
+      '',
+      'Finished orders: every request places a new order with `Prefer: wait=10`; only 201 answers with the order',
+      'shipped count. host/pg/loadgen ms = CPU ms per finished order of the local host, the PostgreSQL backends and',
+      'autocannon; stmts/xacts/WAL B = statements (pg_stat_statements), commits and WAL bytes per finished order.',
+    );
+  }
+  lines.push('');
+  if (g) {
+    lines.push(
+      `Gremlin (every ${g.everyN}th reservation +${g.latencyMs} ms) at ${g.connections} connections: p99 off ${fmt(g.p99OffMs, 2)} ms, on ${fmt(g.p99OnMs, 2)} ms, ratio ${fmt(g.p99Ratio, 2)}`,
+    );
+  }
+  if (sus) {
+    lines.push(
+      `Sustained ${Math.round(sus.fractionOfBestRate * 100)} %: ${fmt(sus.targetRatePerS, 0)} orders/s asked, ${fmt(sus.http.acceptedOrdersPerS, 0)} accepted, drain ${fmt(sus.inventory.drainRatePerS, 0)}/s, backlog slope ${fmt(sus.inventory.backlogSlopePerS, 1)}/s, keeps up: ${sus.inventory.keepsUp ? 'yes' : 'no'}`,
+    );
+  }
+  lines.push(
     cs.skipped
       ? `Cold start: skipped (${cs.skipped})`
       : `Cold start (median of ${cs.runs} fresh processes): entry ${fmt(cs.entryMedianMs)} ms vs bare @azure/functions app ${fmt(cs.bareMedianMs)} ms, ratio ${fmt(cs.ratio, 2)} (import alone: ${fmt(cs.entryImportMedianMs)} vs ${fmt(cs.bareImportMedianMs)} ms); deferred to the first createOrder invocation: ${fmt(cs.entryFirstUseMedianMs)} ms`,
@@ -77,7 +144,7 @@ export function formatReport(result: BenchResult): string {
     ...Object.values(result.targets).map(
       (t) => `  ${verdict(t).padEnd(12)} ${t.description}: ${fmt(t.value, 3)} (target ${t.target})`,
     ),
-  ];
+  );
   if (result.outputFile) lines.push('', `JSON: ${result.outputFile}`);
   return lines.join('\n');
 }

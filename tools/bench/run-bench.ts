@@ -21,6 +21,9 @@ import { round, slope } from './stats.js';
 
 export const DEFAULT_OUTPUT = join('artifacts', 'bench', 'bench.json');
 
+/** The finished-order runs wait as long as the API allows (RFC 7240 `Prefer: wait`, capped at 10 s). */
+const PREFER_WAIT_S = 10;
+
 export interface BenchOptions {
   /** A real PostgreSQL server (maintenance URL): the bench creates its own databases there and drops them. */
   databaseUrl: string;
@@ -39,11 +42,42 @@ export interface BenchOptions {
   drainTimeoutS?: number;
   /** Where the JSON goes (relative to the project root); null writes nothing. */
   outputFile?: string | null;
+  /** Concurrency levels of the closed-loop finished-order runs (`Prefer: wait=10`, only shipped answers count). */
+  finishedConnections?: number[];
+  /** Which parts run: intake (with the sustained run), finished (closed loop + its 80 % open loop), gremlin, cold-start. */
+  suites?: Suite[];
+  /** Write a V8 CPU profile of the local host here (`node --cpu-prof`), for the whole time the host runs. */
+  hostCpuProfileDir?: string;
   /** Extra settings for the local host (e.g. DATABASE_POOL_MAX), as app settings strings. */
   hostEnv?: Record<string, string>;
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
   signal?: AbortSignal;
+}
+
+export const SUITES = ['intake', 'finished', 'gremlin', 'cold-start'] as const;
+export type Suite = (typeof SUITES)[number];
+
+/** What one finished order (a `Prefer: wait` answer that came back shipped) cost, split by process. */
+export interface FinishedStats {
+  preferWaitS: number;
+  finishedOrders: number;
+  finishedOrdersPerS: number;
+  /** Answers that were not a shipped order (the wait ran out, or an error). */
+  notFinished: number;
+  /** CPU ms per finished order: the local host (its own process), PostgreSQL (sum of its backends' /proc stat), autocannon. */
+  cpuMsPerFinishedOrder: { host: number; postgres: number | null; loadGenerator: number };
+  /** Database work per finished order over the run and its drain (server-wide counters, this bench's database). */
+  database: DatabaseWork;
+}
+
+export interface DatabaseWork {
+  walBytesPerOrder: number | null;
+  transactionsPerOrder: number | null;
+  /** pg_stat_statements calls (null when the extension is not loaded on the server). */
+  statementsPerOrder: number | null;
+  /** The statements with the most calls per order (text cut to 160 characters). */
+  topStatements: { callsPerOrder: number; query: string }[];
 }
 
 export interface HttpStats {
@@ -108,6 +142,8 @@ export interface ScenarioResult {
   machineCpuUtilizationDuringLoad: number;
   /** CPU seconds of the PostgreSQL server processes per 1000 accepted orders, until drained (null when not visible). */
   postgresCpuSecondsPer1000Orders: number | null;
+  /** The finished-order runs only (`Prefer: wait`); null for intake runs. */
+  finished: FinishedStats | null;
 }
 
 export interface Target {
@@ -122,7 +158,13 @@ export interface BenchResult {
   startedAt: string;
   finishedAt: string;
   benchSeconds: number;
-  options: Required<Omit<BenchOptions, 'databaseUrl' | 'progress' | 'signal' | 'outputFile' | 'hostEnv'>> & {
+  options: Required<
+    Omit<
+      BenchOptions,
+      'databaseUrl' | 'progress' | 'signal' | 'outputFile' | 'hostEnv' | 'suites' | 'hostCpuProfileDir'
+    >
+  > & {
+    suites: Suite[];
     hostEnv: Record<string, string>;
   };
   machine: MachineInfo;
@@ -135,8 +177,13 @@ export interface BenchResult {
     logSamples: string[];
   };
   scenarios: ScenarioResult[];
-  sustained: ScenarioResult & { fractionOfBestRate: number };
-  gremlin: {
+  sustained: (ScenarioResult & { fractionOfBestRate: number }) | null;
+  /** Closed loop: every request places an order with `Prefer: wait=10`; plus an open loop at 80 % of the best. */
+  finished: {
+    scenarios: ScenarioResult[];
+    sustained: (ScenarioResult & { fractionOfBestRate: number }) | null;
+  };
+  gremlin: null | {
     connections: number;
     everyN: number;
     latencyMs: number;
@@ -149,6 +196,7 @@ export interface BenchResult {
   };
   coldStart: ColdStartResult;
   targets: {
+    finishedKeepsUpAt80Percent: Target;
     drainKeepsUpAt80Percent: Target;
     gremlinP99Ratio: Target;
     coldStartRatio: Target;
@@ -179,6 +227,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     gremlinConnections: options.gremlinConnections ?? 16,
     gremlin: options.gremlin ?? { everyN: 5, latencyMs: 3000 },
     sustainedFraction: options.sustainedFraction ?? 0.8,
+    finishedConnections: options.finishedConnections ?? [16, 64],
+    suites: options.suites ?? [...SUITES],
     coldStartRuns: options.coldStartRuns ?? 5,
     drainTimeoutS: options.drainTimeoutS ?? 120,
     hostEnv: options.hostEnv ?? {},
@@ -248,7 +298,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     ]) {
       delete env[name];
     }
-    const host = await startHostProcess(env);
+    const host = await startHostProcess(
+      env,
+      options.hostCpuProfileDir
+        ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.hostCpuProfileDir}`] }
+        : {},
+    );
     let hostClosed = false;
     cleanups.unshift(async () => {
       if (!hostClosed) await host.close();
@@ -259,8 +314,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const restock = () =>
       observer.query('UPDATE inventory.products SET available = 1000000000, updated_at = now()');
 
+    const databaseWork = databaseCounters(admin, hostDb);
     const scenario = (name: string, connections: number, extra: ScenarioExtra = {}) =>
       runScenario({
+        databaseWork,
         host,
         observer,
         name,
@@ -280,53 +337,104 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     checkAborted();
 
     const scenarios: ScenarioResult[] = [];
-    for (const connections of opts.connections) {
-      progress(`local host: POST /api/orders, ${connections} connection(s), ${opts.durationS} s`);
+    let sustained: BenchResult['sustained'] = null;
+    const maxConnections = Math.max(...opts.connections);
+    if (opts.suites.includes('intake')) {
+      for (const connections of opts.connections) {
+        progress(`local host: POST /api/orders, ${connections} connection(s), ${opts.durationS} s`);
+        await checkpoint(admin);
+        const result = await scenario(`intake-c${connections}`, connections);
+        scenarios.push(result);
+        progress(`  ${result.http.acceptedOrdersPerS} orders/s, p99 ${result.http.latencyMs.p99} ms`);
+        checkAborted();
+      }
+
+      const best = Math.max(...scenarios.map((s) => s.http.acceptedOrdersPerS));
+      const rate = Math.max(1, Math.round(best * opts.sustainedFraction));
+      progress(
+        `sustained: ${rate} orders/s (${opts.sustainedFraction * 100} % of ${best}), ${maxConnections} connections`,
+      );
       await checkpoint(admin);
-      const result = await scenario(`intake-c${connections}`, connections);
-      scenarios.push(result);
-      progress(`  ${result.http.acceptedOrdersPerS} orders/s, p99 ${result.http.latencyMs.p99} ms`);
+      sustained = Object.assign(
+        await scenario(`sustained-${Math.round(opts.sustainedFraction * 100)}pct`, maxConnections, {
+          ratePerS: rate,
+        }),
+        { fractionOfBestRate: opts.sustainedFraction },
+      );
       checkAborted();
     }
 
-    const best = Math.max(...scenarios.map((s) => s.http.acceptedOrdersPerS));
-    const maxConnections = Math.max(...opts.connections);
-    const rate = Math.max(1, Math.round(best * opts.sustainedFraction));
-    progress(
-      `sustained: ${rate} orders/s (${opts.sustainedFraction * 100} % of ${best}), ${maxConnections} connections`,
-    );
-    await checkpoint(admin);
-    const sustained = Object.assign(
-      await scenario(`sustained-${Math.round(opts.sustainedFraction * 100)}pct`, maxConnections, {
-        ratePerS: rate,
-      }),
-      { fractionOfBestRate: opts.sustainedFraction },
-    );
-    checkAborted();
+    // What a user gets is a finished order: closed loop with `Prefer: wait`, only shipped answers count.
+    const finishedRuns: BenchResult['finished'] = { scenarios: [], sustained: null };
+    if (opts.suites.includes('finished')) {
+      for (const connections of opts.finishedConnections) {
+        progress(
+          `finished orders: Prefer: wait=${PREFER_WAIT_S}, ${connections} connection(s), ${opts.durationS} s`,
+        );
+        await checkpoint(admin);
+        const result = await scenario(`finished-c${connections}`, connections, { preferWait: PREFER_WAIT_S });
+        finishedRuns.scenarios.push(result);
+        progress(
+          `  ${result.finished?.finishedOrdersPerS} finished/s, p99 ${result.http.latencyMs.p99} ms, cpu ms/order host ${result.finished?.cpuMsPerFinishedOrder.host} pg ${result.finished?.cpuMsPerFinishedOrder.postgres}`,
+        );
+        checkAborted();
+      }
+      const best = Math.max(...finishedRuns.scenarios.map((s) => s.finished?.finishedOrdersPerS ?? 0));
+      const rate = Math.max(1, Math.round(best * opts.sustainedFraction));
+      const connections = Math.max(...opts.finishedConnections);
+      progress(`finished, open loop: ${rate} orders/s (${opts.sustainedFraction * 100} % of ${best})`);
+      await checkpoint(admin);
+      finishedRuns.sustained = Object.assign(
+        await scenario(`finished-${Math.round(opts.sustainedFraction * 100)}pct`, connections, {
+          ratePerS: rate,
+          preferWait: PREFER_WAIT_S,
+        }),
+        { fractionOfBestRate: opts.sustainedFraction },
+      );
+      checkAborted();
+    }
 
-    progress(
-      `gremlin off/on at ${opts.gremlinConnections} connections (every ${opts.gremlin.everyN}th reservation +${opts.gremlin.latencyMs} ms)`,
-    );
-    await checkpoint(admin);
-    const off = await scenario(`gremlin-off-c${opts.gremlinConnections}`, opts.gremlinConnections);
-    checkAborted();
-    await checkpoint(admin);
-    const on = await scenario(`gremlin-on-c${opts.gremlinConnections}`, opts.gremlinConnections, {
-      gremlin: opts.gremlin,
-      chaos: { url: `${host.url}/api/chaos`, functionKey },
-    });
-    checkAborted();
+    let gremlin: BenchResult['gremlin'] = null;
+    if (opts.suites.includes('gremlin')) {
+      progress(
+        `gremlin off/on at ${opts.gremlinConnections} connections (every ${opts.gremlin.everyN}th reservation +${opts.gremlin.latencyMs} ms)`,
+      );
+      await checkpoint(admin);
+      const off = await scenario(`gremlin-off-c${opts.gremlinConnections}`, opts.gremlinConnections);
+      checkAborted();
+      await checkpoint(admin);
+      const on = await scenario(`gremlin-on-c${opts.gremlinConnections}`, opts.gremlinConnections, {
+        gremlin: opts.gremlin,
+        chaos: { url: `${host.url}/api/chaos`, functionKey },
+      });
+      checkAborted();
+      const p99Ratio =
+        off.http.latencyMs.p99 > 0 ? round(on.http.latencyMs.p99 / off.http.latencyMs.p99, 3) : 0;
+      gremlin = {
+        connections: opts.gremlinConnections,
+        everyN: opts.gremlin.everyN,
+        latencyMs: opts.gremlin.latencyMs,
+        off,
+        on,
+        p99OffMs: off.http.latencyMs.p99,
+        p99OnMs: on.http.latencyMs.p99,
+        p99Ratio,
+      };
+    }
 
     const finalStats = await host.stats();
     await host.close();
     hostClosed = true;
 
-    progress(`cold start: ${opts.coldStartRuns} fresh processes each`);
-    const coldStart = await measureColdStart({ runs: opts.coldStartRuns, databaseUrl: hostUrl });
+    if (opts.suites.includes('cold-start'))
+      progress(`cold start: ${opts.coldStartRuns} fresh processes each`);
+    const coldStart = await measureColdStart({
+      runs: opts.coldStartRuns,
+      databaseUrl: hostUrl,
+      ...(opts.suites.includes('cold-start') ? {} : { skip: 'not in --suites' }),
+    });
 
     const finished = new Date();
-    const p99Ratio =
-      off.http.latencyMs.p99 > 0 ? round(on.http.latencyMs.p99 / off.http.latencyMs.p99, 3) : 0;
     const result: BenchResult = {
       schemaVersion: 1,
       startedAt: started.toISOString(),
@@ -344,29 +452,23 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       },
       scenarios,
       sustained,
-      gremlin: {
-        connections: opts.gremlinConnections,
-        everyN: opts.gremlin.everyN,
-        latencyMs: opts.gremlin.latencyMs,
-        off,
-        on,
-        p99OffMs: off.http.latencyMs.p99,
-        p99OnMs: on.http.latencyMs.p99,
-        p99Ratio,
-      },
+      finished: finishedRuns,
+      gremlin,
       coldStart,
       targets: {
-        drainKeepsUpAt80Percent: target(
+        finishedKeepsUpAt80Percent: keepsUpTarget(
+          `finished orders keep up at ${opts.sustainedFraction * 100} % of the best closed-loop rate (finished / asked)`,
+          finishedRuns.sustained,
+          (s) => (s.finished?.finishedOrdersPerS ?? 0) / (s.targetRatePerS ?? 0),
+        ),
+        drainKeepsUpAt80Percent: keepsUpTarget(
           `inventory drain keeps up at ${opts.sustainedFraction * 100} % of the best intake rate (drain rate / accepted rate)`,
-          sustained.http.acceptedOrdersPerS > 0
-            ? round(sustained.inventory.drainRatePerS / sustained.http.acceptedOrdersPerS, 3)
-            : null,
-          0.95,
-          (v, t) => v >= t && sustained.inventory.keepsUp,
+          sustained,
+          (s) => s.inventory.drainRatePerS / s.http.acceptedOrdersPerS,
         ),
         gremlinP99Ratio: target(
           'order API p99 with the gremlin on ≤ 1.2 × off',
-          p99Ratio,
+          gremlin?.p99Ratio ?? null,
           1.2,
           (v, t) => v <= t,
         ),
@@ -397,6 +499,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
     await admin.end();
   }
+}
+
+/** A paced run keeps up when its ratio (finished or drained per asked or accepted) is ≥ 0.95 and its backlog did not grow. */
+function keepsUpTarget(
+  description: string,
+  run: ScenarioResult | null,
+  ratio: (run: ScenarioResult) => number,
+): Target {
+  const value = run ? ratio(run) : Number.NaN;
+  return target(description, Number.isFinite(value) ? round(value, 3) : null, 0.95, (v, t) =>
+    Boolean(v >= t && run?.inventory.keepsUp),
+  );
 }
 
 function target(
@@ -433,6 +547,8 @@ async function waitForDrain(observer: pg.Pool, timeoutS: number): Promise<{ seco
 
 interface ScenarioExtra {
   ratePerS?: number;
+  /** `Prefer: wait=N` on every request: the scenario reports what a finished order cost. */
+  preferWait?: number;
   gremlin?: { everyN: number; latencyMs: number };
   chaos?: { url: string; functionKey: string };
 }
@@ -458,6 +574,7 @@ async function runScenario(
     durationS: number;
     drainTimeoutS: number;
     restock: () => Promise<unknown>;
+    databaseWork: DatabaseCounters;
   } & ScenarioExtra,
 ): Promise<ScenarioResult> {
   const { host, observer } = input;
@@ -475,6 +592,7 @@ async function runScenario(
   const before = await host.stats({ resetLoopDelay: true });
   const machineBefore = machineCpuTimes();
   const postgresBefore = postgresCpuSeconds();
+  const databaseBefore = await input.databaseWork.read();
   const t0 = performance.now();
 
   // Sample the backlog while the load runs (one cheap query per interval).
@@ -494,6 +612,7 @@ async function runScenario(
     connections: input.connections,
     durationS: input.durationS,
     ...(input.ratePerS ? { ratePerS: input.ratePerS } : {}),
+    ...(input.preferWait ? { preferWait: input.preferWait } : {}),
   });
   sampling = false;
   const during = await host.stats();
@@ -506,6 +625,7 @@ async function runScenario(
   const drain = await waitForDrain(observer, input.drainTimeoutS);
   const after = await host.stats();
   const postgresAfter = postgresCpuSeconds();
+  const databaseAfter = await input.databaseWork.read();
 
   const window = [load.startedAt, load.finishedAt];
   const { rows } = await observer.query<{
@@ -591,5 +711,105 @@ async function runScenario(
       postgresBefore !== null && postgresAfter !== null && accepted > 0
         ? round(((postgresAfter - postgresBefore) / accepted) * 1000, 3)
         : null,
+    finished: input.preferWait
+      ? finishedStats({
+          preferWaitS: input.preferWait,
+          load,
+          hostCpuS: cpuUntilDrained,
+          postgresCpuS:
+            postgresBefore !== null && postgresAfter !== null ? postgresAfter - postgresBefore : null,
+          database: input.databaseWork.perOrder(databaseBefore, databaseAfter, load.finishedOrders),
+        })
+      : null,
+  };
+}
+
+function finishedStats(input: {
+  preferWaitS: number;
+  load: LoadResult;
+  hostCpuS: number;
+  postgresCpuS: number | null;
+  database: DatabaseWork;
+}): FinishedStats {
+  const n = input.load.finishedOrders;
+  const msPerOrder = (seconds: number) => (n > 0 ? round((seconds / n) * 1000, 3) : 0);
+  return {
+    preferWaitS: input.preferWaitS,
+    finishedOrders: n,
+    finishedOrdersPerS: input.load.finishedOrdersPerS,
+    notFinished: input.load.requests - n,
+    cpuMsPerFinishedOrder: {
+      host: msPerOrder(input.hostCpuS),
+      postgres: input.postgresCpuS === null ? null : msPerOrder(input.postgresCpuS),
+      loadGenerator: msPerOrder(input.load.loadGeneratorCpuS),
+    },
+    database: input.database,
+  };
+}
+
+interface DatabaseSnapshot {
+  /** Bytes of WAL written since the server's first (pg_wal_lsn_diff against 0/0). */
+  walBytes: number;
+  transactions: number;
+  statements: Map<string, { calls: number; query: string }> | null;
+}
+
+interface DatabaseCounters {
+  read(): Promise<DatabaseSnapshot>;
+  perOrder(from: DatabaseSnapshot, to: DatabaseSnapshot, orders: number): DatabaseWork;
+}
+
+/**
+ * WAL bytes (pg_current_wal_lsn), committed transactions (pg_stat_database) and statement calls
+ * (pg_stat_statements, when the server loads it) of the bench's database. Server-wide WAL includes the observer's
+ * few queries; per thousands of orders that is noise.
+ */
+function databaseCounters(admin: pg.Client, database: string): DatabaseCounters {
+  let statementsAvailable: boolean | undefined;
+  return {
+    async read() {
+      await admin.query('SELECT pg_stat_force_next_flush()').catch(() => {});
+      const { rows } = await admin.query<{ wal: string; xacts: string | null }>(
+        `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS wal,
+                (SELECT xact_commit FROM pg_stat_database WHERE datname = $1)::text AS xacts`,
+        [database],
+      );
+      let statements: DatabaseSnapshot['statements'] = null;
+      if (statementsAvailable !== false) {
+        try {
+          const res = await admin.query<{ queryid: string; calls: string; query: string }>(
+            `SELECT queryid::text, calls::text, left(query, 160) AS query FROM pg_stat_statements
+              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)`,
+            [database],
+          );
+          statements = new Map(res.rows.map((r) => [r.queryid, { calls: Number(r.calls), query: r.query }]));
+          statementsAvailable = true;
+        } catch {
+          statementsAvailable = false;
+        }
+      }
+      return { walBytes: Number(rows[0]!.wal), transactions: Number(rows[0]!.xacts ?? 0), statements };
+    },
+    perOrder(from, to, orders) {
+      const per = (v: number) => (orders > 0 ? round(v / orders, 2) : null);
+      let statementsPerOrder: number | null = null;
+      const topStatements: DatabaseWork['topStatements'] = [];
+      if (from.statements && to.statements) {
+        const deltas = [...to.statements].map(([id, s]) => ({
+          calls: s.calls - (from.statements?.get(id)?.calls ?? 0),
+          query: s.query.replace(/\s+/g, ' '),
+        }));
+        statementsPerOrder = per(deltas.reduce((a, d) => a + d.calls, 0));
+        for (const d of deltas.sort((a, b) => b.calls - a.calls).slice(0, 12)) {
+          if (d.calls > 0) topStatements.push({ callsPerOrder: per(d.calls) ?? 0, query: d.query });
+        }
+      }
+      return {
+        walBytesPerOrder: per(to.walBytes - from.walBytes),
+        transactionsPerOrder: per(to.transactions - from.transactions),
+        statementsPerOrder,
+        topStatements,
+      };
+    },
   };
 }
