@@ -50,10 +50,10 @@ param deployerPrincipalType string = 'User'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on Flex Consumption instances. The template caps it so that instances x databasePoolMax fits the PostgreSQL SKU\'s connection budget (see appConnectionBudget).')
+@description('Upper bound on instances of EACH per-function scale group (Flex Consumption applies it to the HTTP group and to every Service Bus or timer function separately). The template caps it so that the worst case fits the PostgreSQL SKU\'s connection budget (see connectionDemand).')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 10
+param maximumInstanceCount int = 3
 
 // Networking
 @description('private: PostgreSQL and storage are reachable only from the app (virtual network, private endpoints, no allow-all-Azure rule). public: the cheaper demo mode, public endpoints with the allow-Azure-services firewall rule.')
@@ -84,7 +84,7 @@ param postgresSkuTier string = 'Burstable'
 ])
 param postgresVersion string = '16'
 
-@description('PostgreSQL storage (GiB).')
+@description('PostgreSQL storage (GiB) for a new server. Storage autogrow may have grown an existing server beyond it, and Azure refuses to shrink storage: deploy.sh and the azd preprovision hook pass the server\'s current size (POSTGRES_STORAGE_SIZE_GB) when it is larger.')
 param postgresStorageSizeGB int = 32
 
 @description('Days of continuous backup for point-in-time restore (7-35).')
@@ -107,10 +107,10 @@ param postgresGeoRedundantBackup string = 'Disabled'
 ])
 param postgresHighAvailability string = 'Disabled'
 
-@description('Connections each Function App instance may hold.')
+@description('Connections each Function App instance may hold (DATABASE_POOL_MAX). At least host.json maxConcurrentCalls, so that every Service Bus call in flight can get a connection.')
 @minValue(1)
 @maxValue(200)
-param databasePoolMax int = 3
+param databasePoolMax int = 2
 
 // Messaging
 @description('Deliveries before Service Bus dead-letters a message; the app reads the same value (MAX_DELIVERY_COUNT).')
@@ -159,11 +159,18 @@ var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(r
 var databaseName = 'valerix'
 var privateNetwork = networkMode == 'private'
 
-// Connection budget: every instance may open databasePoolMax connections, so instances x pool must fit the server's
-// user connections (max_connections minus the 15 Azure reserves, from "Limits in Azure Database for PostgreSQL
-// flexible server"), less a headroom for migrations, the deploy script and an operator's psql. A SKU missing here
-// fails the deployment at this lookup rather than at the first connection storm. Burstable servers have no built-in
-// PgBouncer, so the app connects directly (port 5432) and uses named prepared statements.
+// Connection budget. On Flex Consumption maximumInstanceCount limits each per-function scale group, not the app
+// ("Per-function scaling", learn.microsoft.com/azure/azure-functions/flex-consumption-plan): all HTTP functions
+// scale together as one group, every other function (each Service Bus trigger, each timer) in its own set of
+// instances. Every instance may open databasePoolMax connections. A timer runs on one instance at a time (its
+// schedule lock), so the worst case is
+//   (1 HTTP group + Service Bus functions) x instances x pool + timers x pool
+// and it must fit the server's user connections (max_connections minus the 15 Azure reserves, from "Limits in Azure
+// Database for PostgreSQL flexible server"), less a headroom for migrations, the deploy script and an operator's psql.
+// The instance limit is capped so that it fits; a pool too large for even one instance per group, or smaller than
+// host.json's maxConcurrentCalls, fails the deployment at the budgetCheck lookup (as an unknown SKU fails at the
+// limits lookup). The function counts must match functions/catalog.ts (test/unit/bicep-template.test.ts checks).
+// Burstable servers have no built-in PgBouncer, so the app connects directly (port 5432).
 var postgresMaxUserConnections = {
   Standard_B1ms: 35
   Standard_B2s: 414
@@ -179,8 +186,26 @@ var postgresMaxUserConnections = {
   Standard_E8ds_v5: 4985
 }
 var connectionHeadroom = 5
+var serviceBusFunctionCount = 2
+var timerFunctionCount = 4
+var scaledGroupCount = 1 + serviceBusFunctionCount
+var hostServiceBusMaxConcurrentCalls = loadJsonContent('../host.json').extensions.serviceBus.maxConcurrentCalls
 var appConnectionBudget = postgresMaxUserConnections[postgresSkuName] - connectionHeadroom
-var effectiveMaximumInstanceCount = max(1, min(maximumInstanceCount, appConnectionBudget / databasePoolMax))
+var timerConnections = timerFunctionCount * databasePoolMax
+var cappedMaximumInstanceCount = max(
+  1,
+  min(maximumInstanceCount, (appConnectionBudget - timerConnections) / (scaledGroupCount * databasePoolMax))
+)
+var connectionDemand = scaledGroupCount * cappedMaximumInstanceCount * databasePoolMax + timerConnections
+var budgetCheck = {
+  fits: cappedMaximumInstanceCount
+}
+var budgetVerdict = connectionDemand > appConnectionBudget
+  ? 'databasePoolMax-too-large-for-postgresSkuName-even-at-one-instance-per-group'
+  : databasePoolMax < hostServiceBusMaxConcurrentCalls
+      ? 'databasePoolMax-below-host-json-maxConcurrentCalls'
+      : 'fits'
+var effectiveMaximumInstanceCount = budgetCheck[budgetVerdict]
 
 // Must equal Object.values(QUEUES) in shared/messaging/contracts.ts (checked by the consistency test).
 var queueNames = [
@@ -254,8 +279,6 @@ module postgres 'modules/postgres.bicep' = {
     highAvailabilityMode: postgresHighAvailability
     databaseName: databaseName
     allowAzureServices: !privateNetwork
-    appIdentityPrincipalId: identity.outputs.principalId
-    appIdentityName: identity.outputs.name
     deployerObjectId: deployerObjectId
     deployerPrincipalName: deployerPrincipalName
     deployerPrincipalType: deployerPrincipalType
@@ -308,10 +331,9 @@ module rbac 'modules/rbac.bicep' = {
 // ---------------------------------------------------------------------------------------------------------------
 
 var appSettings = {
-  // Host storage, identity-based
+  // Host storage, identity-based: blob only (keys, timer schedule locks, deployment package). No trigger of this app
+  // uses storage queues or tables, so the host gets no queue or table endpoint (and the identity no role there).
   AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
-  AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
-  AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identity.outputs.clientId
   // Application Insights, Entra-authenticated ingestion (local auth is disabled on the component)
@@ -423,6 +445,8 @@ output serviceBusPortalUrl string = '${portal}${serviceBus.outputs.id}/overview'
 output networkMode string = networkMode
 output maximumInstanceCount int = effectiveMaximumInstanceCount
 output appConnectionBudget int = appConnectionBudget
+output connectionDemand int = connectionDemand
+output identityPrincipalId string = identity.outputs.principalId
 output resourceGroupName string = resourceGroup().name
 output identityName string = identity.outputs.name
 output identityClientId string = identity.outputs.clientId

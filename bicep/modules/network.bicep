@@ -88,18 +88,6 @@ var endpoints = [
     groupId: 'blob'
     zone: 'privatelink.blob.${environment().suffixes.storage}'
   }
-  {
-    name: 'queue'
-    targetId: storageAccountId
-    groupId: 'queue'
-    zone: 'privatelink.queue.${environment().suffixes.storage}'
-  }
-  {
-    name: 'table'
-    targetId: storageAccountId
-    groupId: 'table'
-    zone: 'privatelink.table.${environment().suffixes.storage}'
-  }
 ]
 
 resource zones 'Microsoft.Network/privateDnsZones@2024-06-01' = [

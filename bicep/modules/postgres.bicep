@@ -1,7 +1,8 @@
 // Azure Database for PostgreSQL flexible server with Microsoft Entra authentication only (no password, no admin
-// login). The Function App's user-assigned identity is an Entra administrator, so it logs in as the role named after
-// the identity with an access token; the deploying principal is a second administrator so that the deploy script
-// can run migrations. Continuous backups (point-in-time restore within backupRetentionDays) are built in.
+// login). The deploying principal is the Entra administrator, so that the deploy script can run migrations. The
+// Function App's user-assigned identity is NOT an administrator: deploy.sh creates its role (named after the
+// identity, logging in with an access token) as an ordinary Entra principal and grants it the use of the app's
+// schemas, which the owning role valerix_owner holds (infra/scripts/deploy.sh, docs/deploy.md). Continuous backups (point-in-time restore within backupRetentionDays) are built in.
 //
 // The server accepts one management operation at a time ("ServerIsBusy", and Entra admin operations fail while the
 // server is still settling), so the child resources below are chained with dependsOn instead of created in parallel.
@@ -35,7 +36,7 @@ param skuTier string = 'Burstable'
 ])
 param version string = '16'
 
-@description('Provisioned storage in GiB (storage can grow, never shrink).')
+@description('Provisioned storage in GiB (storage can grow, never shrink; autogrow moves it up these tiers).')
 @allowed([
   32
   64
@@ -44,6 +45,10 @@ param version string = '16'
   512
   1024
   2048
+  4096
+  8192
+  16384
+  32767
 ])
 param storageSizeGB int = 32
 
@@ -72,12 +77,6 @@ param databaseName string = 'valerix'
 
 @description('Add the "allow public access from any Azure service" firewall rule (0.0.0.0). Flex Consumption without a virtual network reaches the server through it.')
 param allowAzureServices bool = true
-
-@description('Object (principal) id of the app managed identity.')
-param appIdentityPrincipalId string
-
-@description('Name of the app managed identity; it becomes the PostgreSQL role name.')
-param appIdentityName string
 
 @description('Object id of the deploying user or service principal, added as a second Entra administrator for migrations. Empty = none.')
 param deployerObjectId string = ''
@@ -148,22 +147,6 @@ resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@202
   ]
 }
 
-// The app identity as Entra administrator: the role name is the identity name, so DATABASE_URL uses
-// postgres://<identity name>@<server>/valerix and the password is an access token from @azure/identity.
-resource appAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
-  parent: server
-  name: appIdentityPrincipalId
-  properties: {
-    principalName: appIdentityName
-    principalType: 'ServicePrincipal'
-    tenantId: tenant().tenantId
-  }
-  dependsOn: [
-    database
-    allowAzure
-  ]
-}
-
 resource deployerAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = if (addDeployerAdmin) {
   parent: server
   name: addDeployerAdmin ? deployerObjectId : 'none'
@@ -173,7 +156,8 @@ resource deployerAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators
     tenantId: tenant().tenantId
   }
   dependsOn: [
-    appAdmin
+    database
+    allowAzure
   ]
 }
 

@@ -1,4 +1,7 @@
-// Role assignments for the app identity on storage and Application Insights (Service Bus roles are per queue in
+// Role assignments for the app identity on storage (blob only: the host keeps its keys, timer schedule locks and the
+// deployment package in blobs, and no trigger of this app uses storage queues or tables, so Storage Queue/Table Data
+// Contributor are not granted; "Connecting to host storage with an identity" lists them for blob, queue-based and
+// Durable triggers only) and Application Insights (Service Bus roles are per queue in
 // servicebus.bicep), plus read/write access for the deploying principal to the backups container only, so that the
 // documented restore path works without shared keys.
 
@@ -27,8 +30,6 @@ param deployerPrincipalType string = 'User'
 
 // Built-in role definition ids.
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases/timers + deployment package
-var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // AzureWebJobsStorage queue service
-var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // AzureWebJobsStorage table service
 var storageBlobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // deployer on the backups container
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb' // Entra-authenticated telemetry
 
@@ -53,26 +54,6 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwnerRoleId)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, storageQueueDataContributorRoleId)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, appPrincipalId, storageTableDataContributorRoleId)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributorRoleId)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

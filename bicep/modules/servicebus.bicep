@@ -1,9 +1,11 @@
 // Service Bus namespace (Standard: queues with duplicate detection and dead-lettering) and the two queues the code
-// uses (shared/messaging/contracts.ts QUEUES). SAS keys are disabled; the app's managed identity gets
-// "Azure Service Bus Data Sender" and "Azure Service Bus Data Receiver" on each queue, scoped to the queue, not the
-// namespace. The Functions app sends to and receives from both queues (Orders sends OrderPlaced and receives
-// results; Inventory receives OrderPlaced and sends results), so it needs both roles on both queues and nothing else.
-// (Each consumer also sends its delayed retries, scheduled, back onto the queue it reads.)
+// uses (shared/messaging/contracts.ts QUEUES). SAS keys are disabled. The app's managed identity gets
+// "Azure Service Bus Data Owner" on each queue, scoped to the queue, not the namespace: the Service Bus trigger's
+// scaler reads the queue's runtime properties (message count), a management operation, and the Functions docs
+// ("Azure Service Bus bindings for Azure Functions", identity-based connections) require Data Owner for the trigger
+// for that reason. Data Owner includes the send and receive data actions, and the app sends to and receives from both
+// queues (Orders sends OrderPlaced and receives results, Inventory the other way round, and each consumer schedules
+// its delayed retries back onto the queue it reads), so no separate Sender or Receiver role is needed.
 
 @description('Service Bus namespace name (6-50 characters).')
 @minLength(6)
@@ -37,8 +39,7 @@ param defaultMessageTimeToLive string = 'P14D'
 param appPrincipalId string
 
 // Built-in role definition ids.
-var serviceBusDataSenderRoleId = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
-var serviceBusDataReceiverRoleId = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
+var serviceBusDataOwnerRoleId = '090c5cfd-751d-490a-894a-3ce6f1109419' // Azure Service Bus Data Owner
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
@@ -75,24 +76,12 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
   }
 ]
 
-resource senderAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+resource ownerAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for (queueName, i) in queueNames: {
-    name: guid(queues[i].id, appPrincipalId, serviceBusDataSenderRoleId)
+    name: guid(queues[i].id, appPrincipalId, serviceBusDataOwnerRoleId)
     scope: queues[i]
     properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSenderRoleId)
-      principalId: appPrincipalId
-      principalType: 'ServicePrincipal'
-    }
-  }
-]
-
-resource receiverAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for (queueName, i) in queueNames: {
-    name: guid(queues[i].id, appPrincipalId, serviceBusDataReceiverRoleId)
-    scope: queues[i]
-    properties: {
-      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiverRoleId)
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataOwnerRoleId)
       principalId: appPrincipalId
       principalType: 'ServicePrincipal'
     }

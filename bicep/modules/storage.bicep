@@ -89,8 +89,6 @@ resource backupContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
-output queueEndpoint string = storage.properties.primaryEndpoints.queue
-output tableEndpoint string = storage.properties.primaryEndpoints.table
 output deploymentContainerName string = deploymentContainer.name
 output backupContainerName string = backupContainer.name
 output backupContainerUrl string = '${storage.properties.primaryEndpoints.blob}${backupContainer.name}'

@@ -175,6 +175,10 @@ function call(name: string, args: unknown[], scope: Scope): unknown {
       return args[0] === args[1];
     case 'empty':
       return args[0] === '' || args[0] === null || (Array.isArray(args[0]) && args[0].length === 0);
+    case 'greater':
+      return num(args[0]) > num(args[1]);
+    case 'less':
+      return num(args[0]) < num(args[1]);
     case 'min':
       return Math.min(...args.map(num));
     case 'max':

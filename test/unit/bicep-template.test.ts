@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTIONS } from '../../functions/catalog.js';
+import { renderAzdParameters } from '../../infra/scripts/azd-parameters.js';
 import { loadSettings, SETTING_NAMES } from '../../shared/config/settings.js';
 import { QUEUES } from '../../shared/messaging/contracts.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
@@ -17,15 +19,23 @@ import { findBicepCli } from '../support/bicep-cli.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const mainBicep = join(root, 'bicep', 'main.bicep');
-const shippedParameters = Object.fromEntries(
-  Object.entries(
-    (
-      JSON.parse(readFileSync(join(root, 'bicep', 'main.parameters.json'), 'utf8')) as {
-        parameters: Record<string, { value: unknown }>;
-      }
-    ).parameters,
-  ).map(([k, v]) => [k, v.value]),
-);
+const parametersText = readFileSync(join(root, 'bicep', 'main.parameters.json'), 'utf8');
+/** What azd (or deploy.sh) fills in: the environment name, region and signed-in principal. */
+const AZD_ENV = {
+  AZURE_ENV_NAME: 'valerix',
+  AZURE_LOCATION: 'swedencentral',
+  AZURE_PRINCIPAL_ID: '11111111-2222-3333-4444-555555555555',
+};
+const parametersOf = (text: string) =>
+  Object.fromEntries(
+    Object.entries((JSON.parse(text) as { parameters: Record<string, { value: unknown }> }).parameters).map(
+      ([k, v]) => [k, v.value],
+    ),
+  );
+const shippedParameters = parametersOf(renderAzdParameters(parametersText, AZD_ENV));
+const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as {
+  extensions: { serviceBus: { maxConcurrentCalls: number } };
+};
 
 const bicep = findBicepCli();
 const inCi = Boolean(process.env.CI);
@@ -182,28 +192,28 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
       }
     });
 
-    it('has SAS keys off and gives the app identity sender and receiver roles on each queue', () => {
+    it('has SAS keys off and gives the app identity Data Owner on each queue (the trigger scaler reads queue properties), nothing else', () => {
       const sb = deploy().module('servicebus');
       expect(sb.props('Microsoft.ServiceBus/namespaces').disableLocalAuth).toBe(true);
       const grants = sb.resources('Microsoft.Authorization/roleAssignments').map((r) => {
         const props = r.properties as Record<string, unknown>;
-        const role = String(props.roleDefinitionId).includes('69a216fc-b8fb-44d8-bc22-1f3c2cd27a39')
-          ? 'sender'
-          : String(props.roleDefinitionId).includes('4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0')
-            ? 'receiver'
-            : String(props.roleDefinitionId);
+        const role = String(props.roleDefinitionId).includes('090c5cfd-751d-490a-894a-3ce6f1109419')
+          ? 'data owner'
+          : String(props.roleDefinitionId);
         return `${role} on ${String(r.scope).split(',').pop()?.replace(/\)\}$/, '')} for ${origin(props.principalId)}`;
       });
-      const expected = Object.values(QUEUES).flatMap((q) => [
-        `sender on ${q} for identity.outputs.principalId`,
-        `receiver on ${q} for identity.outputs.principalId`,
-      ]);
+      const expected = Object.values(QUEUES).map((q) => `data owner on ${q} for identity.outputs.principalId`);
       expect(grants.sort()).toEqual(expected.sort());
     });
   });
 
-  describe('database connections fit the PostgreSQL SKU', () => {
-    /** Instances x pool the app may open, and the user connections the SKU allows, for given parameters. */
+  describe('database connections fit the PostgreSQL SKU under per-function scaling', () => {
+    const functionsOf = (kind: string) => FUNCTIONS.filter((f) => f.kind === kind).length;
+    /**
+     * The worst case the app may open: Flex Consumption applies maximumInstanceCount to each scale group (all HTTP
+     * functions together, every Service Bus function and every timer on its own); a timer runs on one instance at a
+     * time. Counted from the function table, not from the template's own numbers.
+     */
     const connections = (overrides: Record<string, unknown> = {}) => {
       const main = deploy(overrides);
       const instances = (
@@ -218,24 +228,40 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
       const userConnections = (main.variable('postgresMaxUserConnections') as Record<string, number>)[
         sku
       ] as number;
-      return { instances, pool, demand: instances * pool, userConnections, serverSku, sku };
+      const groups = (functionsOf('http') > 0 ? 1 : 0) + functionsOf('serviceBusQueue');
+      const demand = groups * instances * pool + functionsOf('timer') * pool;
+      return { instances, pool, demand, userConnections, serverSku, sku, outputs: main.outputs() };
     };
+    const skus = () => Object.keys(deploy().variable('postgresMaxUserConnections') as Record<string, number>);
 
-    it('with the shipped parameters: maximumInstanceCount x DATABASE_POOL_MAX stays under the limit, with headroom', () => {
+    it('counts the same Service Bus and timer functions as the function table', () => {
+      const main = deploy();
+      expect(main.variable('serviceBusFunctionCount')).toBe(functionsOf('serviceBusQueue'));
+      expect(main.variable('timerFunctionCount')).toBe(functionsOf('timer'));
+    });
+
+    it('with the shipped parameters: every group at its instance limit stays under the limit, with headroom', () => {
       const c = connections();
       expect(c.serverSku).toBe(c.sku);
       expect(c.instances).toBe(shippedParameters.maximumInstanceCount); // not silently capped
       expect(c.demand).toBeLessThanOrEqual(c.userConnections - 5);
+      expect(c.outputs.connectionDemand).toBe(c.demand);
     });
 
-    it('caps the instance count when the parameters would not fit', () => {
-      const c = connections({
-        maximumInstanceCount: 1000,
-        databasePoolMax: 10,
-        postgresSkuName: 'Standard_B1ms',
-      });
+    it('fits every SKU the template offers, at the shipped pool and at a large instance limit', () => {
+      for (const sku of skus()) {
+        for (const maximumInstanceCount of [shippedParameters.maximumInstanceCount, 1000]) {
+          const c = connections({ postgresSkuName: sku, maximumInstanceCount });
+          expect(c.demand, `${sku} at ${maximumInstanceCount}`).toBeLessThanOrEqual(c.userConnections - 5);
+          expect(c.instances).toBeGreaterThanOrEqual(1);
+        }
+      }
+    });
+
+    it('caps the instance limit when the parameters would not fit', () => {
+      const c = connections({ maximumInstanceCount: 1000, databasePoolMax: 3 });
       expect(c.demand).toBeLessThanOrEqual(c.userConnections - 5);
-      expect(c.instances).toBe(3);
+      expect(c.instances).toBe(2); // (30 - 4 timers x 3) / (3 groups x 3)
       const bigger = connections({
         maximumInstanceCount: 100,
         databasePoolMax: 4,
@@ -245,8 +271,73 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
       expect(bigger.instances).toBe(100);
     });
 
-    it('refuses a SKU whose connection limit it does not know', () => {
+    it('refuses a pool that does not fit even one instance per group, and a SKU whose limit it does not know', () => {
+      expect(() => connections({ databasePoolMax: 10 })).toThrow(/budgetVerdict|too-large|no property/);
       expect(() => connections({ postgresSkuName: 'Standard_Unknown' })).toThrow(/Standard_Unknown/);
+    });
+
+    it("host.json's maxConcurrentCalls is no more than one instance's pool, and the template refuses a smaller pool", () => {
+      const calls = hostJson.extensions.serviceBus.maxConcurrentCalls;
+      expect(deploy().variable('hostServiceBusMaxConcurrentCalls')).toBe(calls);
+      expect(calls).toBeLessThanOrEqual(connections().pool);
+      if (calls > 1) {
+        expect(() => connections({ databasePoolMax: calls - 1 })).toThrow(/maxConcurrentCalls|no property/);
+      }
+    });
+  });
+
+  describe('azd conventions and the deploying principal', () => {
+    it('main.parameters.json maps AZURE_ENV_NAME, AZURE_LOCATION and AZURE_PRINCIPAL_ID', () => {
+      const raw = parametersOf(parametersText);
+      expect(raw.environmentName).toBe('${AZURE_ENV_NAME}');
+      expect(raw.location).toBe('${AZURE_LOCATION}');
+      expect(raw.deployerObjectId).toBe('${AZURE_PRINCIPAL_ID}');
+      expect(shippedParameters).toMatchObject({
+        environmentName: 'valerix',
+        location: 'swedencentral',
+        deployerObjectId: AZD_ENV.AZURE_PRINCIPAL_ID,
+        postgresStorageSizeGB: 32,
+      });
+    });
+
+    it('the deployer (AZURE_PRINCIPAL_ID under azd) gets read/write on the backups container the restore steps use', () => {
+      const rbac = deploy().module('rbac');
+      const backups = rbac
+        .resources('Microsoft.Authorization/roleAssignments')
+        .filter((r) => (r.properties as Json).principalId === AZD_ENV.AZURE_PRINCIPAL_ID);
+      expect(backups).toHaveLength(1);
+      expect(String((backups[0]!.properties as Json).roleDefinitionId)).toContain(
+        'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+      );
+      expect(String(backups[0]!.scope)).toContain('storage.outputs.backupContainerName');
+    });
+
+    it('the app identity gets blob and telemetry roles only: no storage queue or table role, no PostgreSQL administrator', () => {
+      const main = deploy({ deployerPrincipalName: 'someone@example.com' });
+      const appRoles = main
+        .module('rbac')
+        .resources('Microsoft.Authorization/roleAssignments')
+        .filter((r) => origin((r.properties as Json).principalId) === 'identity.outputs.principalId')
+        .map((r) => String((r.properties as Json).roleDefinitionId).match(/[0-9a-f]{8}-[0-9a-f-]{27}/)?.[0]);
+      expect(appRoles.sort()).toEqual(
+        ['b7e6dc6d-f1e8-4753-8033-0f276bb0955b', '3913510d-42f4-4e42-8a64-420c390055eb'].sort(),
+      );
+      const settings = Object.keys(appSettingsOf(main));
+      expect(settings.filter((n) => /queueServiceUri|tableServiceUri/.test(n))).toEqual([]);
+      const admins = main
+        .module('postgres')
+        .resources('Microsoft.DBforPostgreSQL/flexibleServers/administrators')
+        .map((r) => (r.properties as Json).principalName);
+      expect(admins).toEqual(['someone@example.com']);
+    });
+
+    it('storage: the size deploy.sh passes for a grown server reaches the server; autogrow stays on', () => {
+      const grown = deploy({ postgresStorageSizeGB: 128 }).module('postgres');
+      const storage = grown.props('Microsoft.DBforPostgreSQL/flexibleServers').storage;
+      expect(storage).toEqual({ storageSizeGB: 128, autoGrow: 'Enabled' });
+      expect(
+        renderAzdParameters(parametersText, { ...AZD_ENV, POSTGRES_STORAGE_SIZE_GB: '256' }),
+      ).toContain('"postgresStorageSizeGB": { "value": 256 }');
     });
   });
 
@@ -259,15 +350,13 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
       const groups = network
         .resources('Microsoft.Network/privateEndpoints')
         .map((r) => (r.properties as Json).privateLinkServiceConnections[0].properties.groupIds[0]);
-      expect(groups).toEqual(['postgresqlServer', 'blob', 'queue', 'table']);
+      expect(groups).toEqual(['postgresqlServer', 'blob']);
       const endpoints = (network.variable('endpoints') as { groupId: string; targetId: unknown }[]).map(
         (e) => [e.groupId, origin(e.targetId)],
       );
       expect(endpoints).toEqual([
         ['postgresqlServer', 'postgres.outputs.id'],
         ['blob', 'storage.outputs.id'],
-        ['queue', 'storage.outputs.id'],
-        ['table', 'storage.outputs.id'],
       ]);
       expect(
         main.module('postgres').resources('Microsoft.DBforPostgreSQL/flexibleServers/firewallRules'),
