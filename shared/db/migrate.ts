@@ -8,6 +8,14 @@ export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'infra', 'migrations');
 // Any constant works; it only has to be the same for every migrator so that two of them never race.
 const MIGRATION_LOCK_KEY = 7071_2026;
 
+export interface MigrateOptions {
+  /**
+   * Run as this role (SET ROLE), so that it, not the connecting user, owns what the migrations create: deploy.sh's
+   * owning role (infra/scripts/database-roles.ts). Unset: the connecting user, as locally.
+   */
+  asRole?: string | undefined;
+}
+
 export interface MigrationResult {
   applied: string[];
   skipped: string[];
@@ -18,11 +26,17 @@ export interface MigrationResult {
  * `public.schema_migrations`. A session advisory lock lets several instances start at once safely.
  * An applied file whose content changed is refused: migrations are append-only.
  */
-export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
+export async function migrate(
+  pool: pg.Pool,
+  dir = MIGRATIONS_DIR,
+  options: MigrateOptions = {},
+): Promise<MigrationResult> {
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   const client = await pool.connect();
   const result: MigrationResult = { applied: [], skipped: [] };
   try {
+    // set_config('role', …) is SET ROLE with the role as a parameter (same membership check).
+    if (options.asRole) await client.query("SELECT set_config('role', $1, false)", [options.asRole]);
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(
       `CREATE TABLE IF NOT EXISTS public.schema_migrations (
@@ -59,6 +73,7 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<Migr
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
+    if (options.asRole) await client.query('RESET ROLE').catch(() => {});
     client.release();
   }
   return result;

@@ -202,7 +202,9 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
           : String(props.roleDefinitionId);
         return `${role} on ${String(r.scope).split(',').pop()?.replace(/\)\}$/, '')} for ${origin(props.principalId)}`;
       });
-      const expected = Object.values(QUEUES).map((q) => `data owner on ${q} for identity.outputs.principalId`);
+      const expected = Object.values(QUEUES).map(
+        (q) => `data owner on ${q} for identity.outputs.principalId`,
+      );
       expect(grants.sort()).toEqual(expected.sort());
     });
   });
@@ -289,9 +291,10 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
   describe('azd conventions and the deploying principal', () => {
     it('main.parameters.json maps AZURE_ENV_NAME, AZURE_LOCATION and AZURE_PRINCIPAL_ID', () => {
       const raw = parametersOf(parametersText);
-      expect(raw.environmentName).toBe('${AZURE_ENV_NAME}');
-      expect(raw.location).toBe('${AZURE_LOCATION}');
-      expect(raw.deployerObjectId).toBe('${AZURE_PRINCIPAL_ID}');
+      const placeholder = (name: string) => `\${${name}}`;
+      expect(raw.environmentName).toBe(placeholder('AZURE_ENV_NAME'));
+      expect(raw.location).toBe(placeholder('AZURE_LOCATION'));
+      expect(raw.deployerObjectId).toBe(placeholder('AZURE_PRINCIPAL_ID'));
       expect(shippedParameters).toMatchObject({
         environmentName: 'valerix',
         location: 'swedencentral',
@@ -335,9 +338,9 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
       const grown = deploy({ postgresStorageSizeGB: 128 }).module('postgres');
       const storage = grown.props('Microsoft.DBforPostgreSQL/flexibleServers').storage;
       expect(storage).toEqual({ storageSizeGB: 128, autoGrow: 'Enabled' });
-      expect(
-        renderAzdParameters(parametersText, { ...AZD_ENV, POSTGRES_STORAGE_SIZE_GB: '256' }),
-      ).toContain('"postgresStorageSizeGB": { "value": 256 }');
+      expect(renderAzdParameters(parametersText, { ...AZD_ENV, POSTGRES_STORAGE_SIZE_GB: '256' })).toContain(
+        '"postgresStorageSizeGB": { "value": 256 }',
+      );
     });
   });
 
