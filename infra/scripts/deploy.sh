@@ -4,16 +4,21 @@
 #
 #   infra/scripts/deploy.sh              # deploy
 #   infra/scripts/deploy.sh --what-if    # show what the Bicep deployment would change, change nothing
+#   infra/scripts/deploy.sh --preprovision
+#                                        # azd's preprovision hook (azure.yaml): register Microsoft.App and tell azd
+#                                        # the current PostgreSQL storage size (POSTGRES_STORAGE_SIZE_GB)
 #   infra/scripts/deploy.sh --migrate-only
 #                                        # azd's postprovision hook (azure.yaml): make the deployer a PostgreSQL
 #                                        # Entra administrator, run the migrations and grant the app role; reads the
 #                                        # provisioned names from azd's environment (the Bicep outputs)
 #
+# azd's hooks use the Azure CLI too: `azd up` needs `az login` (same account) as well as `azd auth login`.
+#
 # Environment (all optional):
 #   AZURE_RESOURCE_GROUP     resource group to deploy into               (default: rg-valerix)
-#   AZURE_LOCATION           region for a new resource group             (default: swedencentral)
+#   AZURE_LOCATION           region for a new resource group and its resources (default: swedencentral)
 #   AZURE_SUBSCRIPTION_ID    subscription to use                         (default: the current az account)
-#   ENVIRONMENT_NAME         short name used in resource names           (default: from main.parameters.json)
+#   AZURE_ENV_NAME           short name used in resource names, as azd   (default: ENVIRONMENT_NAME, else valerix)
 #   ALERT_EMAIL              address that receives alert emails          (default: none)
 #   DEPLOYER_PRINCIPAL_NAME  PostgreSQL name of the deploying principal (default: your UPN, or the service
 #                            principal's display name)
@@ -26,12 +31,14 @@ cd "$ROOT"
 
 WHAT_IF=0
 MIGRATE_ONLY=0
+PREPROVISION=0
 for arg in "$@"; do
   case "$arg" in
     --what-if) WHAT_IF=1 ;;
     --migrate-only) MIGRATE_ONLY=1 ;;
+    --preprovision) PREPROVISION=1 ;;
     -h | --help)
-      sed -n '2,22p' "$0"
+      sed -n '2,28p' "$0"
       exit 0
       ;;
     *)
@@ -43,9 +50,12 @@ done
 
 RESOURCE_GROUP="${AZURE_RESOURCE_GROUP:-rg-valerix}"
 LOCATION="${AZURE_LOCATION:-swedencentral}"
+ENV_NAME="${AZURE_ENV_NAME:-${ENVIRONMENT_NAME:-valerix}}"
 DEPLOYMENT_NAME="valerix-main"
 TEMPLATE="bicep/main.bicep"
 PARAMETERS="bicep/main.parameters.json"
+# The role that owns the app's tables; the migrations run as it (infra/scripts/database-roles.ts).
+OWNER_ROLE="valerix_owner"
 
 log() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() {
@@ -71,7 +81,7 @@ urlencode() { node -e 'process.stdout.write(encodeURIComponent(process.argv[1]))
 
 # ---------------------------------------------------------------------------------------------------------------
 # First, before anything changes in Azure: a build that fails should fail here (CI runs the same `npm run package`).
-if ((!MIGRATE_ONLY)); then
+if ((!MIGRATE_ONLY && !PREPROVISION && !WHAT_IF)); then
   log "Build and package"
   npm ci --no-audit --no-fund
   npm run package
@@ -83,7 +93,9 @@ log "Checking tools and Azure login"
 command -v az >/dev/null || die "Azure CLI not found: https://learn.microsoft.com/cli/azure/install-azure-cli"
 command -v node >/dev/null || die "Node.js not found (Node 22 is the Azure runtime)"
 command -v npm >/dev/null || die "npm not found"
-az account show --only-show-errors >/dev/null 2>&1 || die "not logged in to Azure: run 'az login' first"
+# azd's hooks land here too, and azd's own login does not sign in the Azure CLI: say so in one line.
+az account show --only-show-errors >/dev/null 2>&1 ||
+  die "the Azure CLI is not signed in: run 'az login' (azd up needs it as well as 'azd auth login': its hooks use az), then try again"
 if [[ -n "${AZURE_SUBSCRIPTION_ID:-}" ]]; then
   az account set --subscription "$AZURE_SUBSCRIPTION_ID"
 fi
@@ -108,15 +120,56 @@ fi
 [[ -n "$DEPLOYER_NAME" ]] || die "could not determine the deploying principal's name; set DEPLOYER_PRINCIPAL_NAME"
 echo "   deployer: $DEPLOYER_NAME ($DEPLOYER_TYPE, $DEPLOYER_OBJECT_ID)"
 
+# Flex Consumption's virtual network integration (the default private mode) delegates a subnet to
+# Microsoft.App/environments, which needs the Microsoft.App resource provider registered in the subscription.
+register_providers() {
+  local state
+  state="$(az provider show --namespace Microsoft.App --query registrationState -o tsv 2>/dev/null || true)"
+  if [[ "$state" == "Registered" ]]; then
+    echo "   resource provider Microsoft.App: registered"
+    return
+  fi
+  echo "   registering resource provider Microsoft.App (was: ${state:-unknown})"
+  az provider register --namespace Microsoft.App --wait -o none ||
+    die "could not register Microsoft.App; a subscription owner can run: az provider register --namespace Microsoft.App"
+}
+
+# Storage autogrow may have grown the server past postgresStorageSizeGB, and Azure refuses to shrink storage: ask for
+# the size the server has now. Prints nothing for a server that does not exist yet.
+current_storage_size() {
+  [[ "$(az group exists --name "$RESOURCE_GROUP")" == "true" ]] || return 0
+  az postgres flexible-server list -g "$RESOURCE_GROUP" \
+    --query "[?tags.application=='valerix' && tags.environment=='$ENV_NAME'].storage.storageSizeGb | [0]" \
+    -o tsv 2>/dev/null || true
+}
+
+if ((PREPROVISION)); then
+  log "Before azd provisions"
+  register_providers
+  size="$(current_storage_size)"
+  if [[ -n "$size" ]]; then
+    command -v azd >/dev/null || die "azd not found (this is azd's preprovision hook)"
+    azd env set POSTGRES_STORAGE_SIZE_GB "$size"
+    echo "   PostgreSQL storage is $size GiB now: POSTGRES_STORAGE_SIZE_GB=$size"
+  fi
+  exit 0
+fi
+
+# azd's postprovision hook runs before azd packages anything: the migrations need the dependencies.
+[[ -d node_modules ]] || npm ci --no-audit --no-fund
+
+# main.parameters.json has azd's placeholders (${AZURE_ENV_NAME}, ...), which the Azure CLI does not fill in.
+RENDERED_PARAMETERS="$(mktemp "${TMPDIR:-/tmp}/valerix-parameters.XXXXXX")"
+AZURE_ENV_NAME="$ENV_NAME" AZURE_LOCATION="$LOCATION" AZURE_PRINCIPAL_ID="$DEPLOYER_OBJECT_ID" \
+  node --import tsx infra/scripts/azd-parameters.ts "$PARAMETERS" "$RENDERED_PARAMETERS"
 DEPLOY_PARAMS=(
   --resource-group "$RESOURCE_GROUP"
   --name "$DEPLOYMENT_NAME"
   --template-file "$TEMPLATE"
-  --parameters "$PARAMETERS"
+  --parameters "@$RENDERED_PARAMETERS"
   --parameters "deployerObjectId=$DEPLOYER_OBJECT_ID" "deployerPrincipalName=$DEPLOYER_NAME"
   "deployerPrincipalType=$DEPLOYER_TYPE" "alertEmail=${ALERT_EMAIL:-}"
 )
-if [[ -n "${ENVIRONMENT_NAME:-}" ]]; then DEPLOY_PARAMS+=(--parameters "environmentName=$ENVIRONMENT_NAME"); fi
 
 # ---------------------------------------------------------------------------------------------------------------
 if ((WHAT_IF)); then
@@ -125,9 +178,20 @@ if ((WHAT_IF)); then
     echo "   Resource group $RESOURCE_GROUP does not exist yet: a deployment would create every resource."
     exit 0
   fi
+  size="$(current_storage_size)"
+  if [[ -n "$size" ]]; then DEPLOY_PARAMS+=(--parameters "postgresStorageSizeGB=$size"); fi
   az deployment group what-if "${DEPLOY_PARAMS[@]}" --result-format FullResourcePayloads
   exit 0
 fi
+
+# The PostgreSQL token, now, before the long Bicep deployment: a GitHub OIDC login (azure/login) holds a federated
+# token that expires after about 10 minutes, after which the CLI can get no new token for another resource, and the
+# first deployment takes 10-15 minutes. An access token for PostgreSQL is valid for about an hour once issued.
+log "PostgreSQL access token (taken before the long steps)"
+PGPASSWORD="$(az account get-access-token --resource-type oss-rdbms --query accessToken -o tsv)"
+[[ -n "$PGPASSWORD" ]] || die "could not get an access token for PostgreSQL (az account get-access-token --resource-type oss-rdbms)"
+export PGPASSWORD
+echo "   expires at $(jwt_claim "$PGPASSWORD" exp 2>/dev/null || echo '?') (Unix time)"
 
 if ((MIGRATE_ONLY)); then
   # azd provisioned bicep/ and keeps its outputs in its environment, which it passes to this hook.
@@ -139,6 +203,7 @@ if ((MIGRATE_ONLY)); then
   PG_FQDN="$postgresFqdn"
   PG_DATABASE="$databaseName"
   APP_ROLE="$identityName"
+  APP_PRINCIPAL_ID="${identityPrincipalId:-}"
   log "PostgreSQL Entra administrator: $DEPLOYER_NAME"
   # deploy.sh passes the deployer to Bicep; azd does not know the deployer's name, so add it here (idempotent).
   if ! az postgres flexible-server microsoft-entra-admin show -g "$RESOURCE_GROUP" -s "$PG_SERVER" \
@@ -148,12 +213,21 @@ if ((MIGRATE_ONLY)); then
   fi
 else
   # ---------------------------------------------------------------------------------------------------------------
+  log "Resource providers"
+  register_providers
+
   log "Resource group"
   if [[ "$(az group exists --name "$RESOURCE_GROUP")" != "true" ]]; then
     az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags application=valerix -o none
     echo "   created $RESOURCE_GROUP in $LOCATION"
   else
     echo "   $RESOURCE_GROUP exists"
+  fi
+
+  size="$(current_storage_size)"
+  if [[ -n "$size" ]]; then
+    DEPLOY_PARAMS+=(--parameters "postgresStorageSizeGB=$size")
+    echo "   PostgreSQL storage is $size GiB now (autogrow): asking for that, never less"
   fi
 
   log "Infrastructure (Bicep): a first deployment takes 10-15 minutes, mostly PostgreSQL"
@@ -168,6 +242,7 @@ else
   PG_FQDN="$(output postgresFqdn)"
   PG_DATABASE="$(output databaseName)"
   APP_ROLE="$(output identityName)"
+  APP_PRINCIPAL_ID="$(output identityPrincipalId)"
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,7 +256,7 @@ close_firewall() {
       --rule-name "$FIREWALL_RULE" --yes -o none 2>/dev/null || true
   fi
 }
-trap close_firewall EXIT
+trap 'close_firewall; rm -f "$RENDERED_PARAMETERS"' EXIT
 if [[ -n "$MY_IP" ]]; then
   FIREWALL_RULE="deploy-${MY_IP//./-}"
   retry 5 20 az postgres flexible-server firewall-rule create -g "$RESOURCE_GROUP" --name "$PG_SERVER" \
@@ -191,38 +266,12 @@ else
   echo "   could not determine this machine's public IP; assuming it can already reach $PG_FQDN"
 fi
 
-PGPASSWORD="$(az account get-access-token --resource-type oss-rdbms --query accessToken -o tsv)"
-export PGPASSWORD
 MIGRATION_URL="postgres://$(urlencode "$DEPLOYER_NAME")@${PG_FQDN}:5432/${PG_DATABASE}?sslmode=require"
+# As the owning role (granted to this deployer, so the next deployer can alter what this one creates); then the
+# app's role, an ordinary Entra principal (not an administrator), gets the use of the app's schemas.
 # A new firewall rule and a new Entra administrator can take a minute to apply.
-retry 5 30 env DATABASE_URL="$MIGRATION_URL" DATABASE_AUTH=password npm run migrate --silent
-
-# Objects created by the migrations belong to the deployer. The app logs in as its own role (the managed identity),
-# so give that role the use of every schema the deployer owns, now and for objects created by later migrations.
-APP_ROLE="$APP_ROLE" DATABASE_URL="$MIGRATION_URL" node --input-type=module -e '
-  import pg from "pg";
-  const role = process.env.APP_ROLE;
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  const q = (s) => client.query(s);
-  const ident = (s) => `"${s.replaceAll("\"", "\"\"")}"`;
-  const { rows } = await q(`SELECT nspname FROM pg_namespace
-                            WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-                              AND left(nspname, 3) <> $$pg_$$ AND nspname <> $$information_schema$$`);
-  for (const { nspname } of rows) {
-    const s = ident(nspname), r = ident(role);
-    await q(`GRANT USAGE, CREATE ON SCHEMA ${s} TO ${r}`);
-    await q(`GRANT ALL ON ALL TABLES IN SCHEMA ${s} TO ${r}`);
-    await q(`GRANT ALL ON ALL SEQUENCES IN SCHEMA ${s} TO ${r}`);
-    await q(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT ALL ON TABLES TO ${r}`);
-    await q(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT ALL ON SEQUENCES TO ${r}`);
-  }
-  // public: the migrations bookkeeping table (and CREATE, so the app can run the same migrator at start-up).
-  await q(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${ident(role)}`);
-  await q(`GRANT CREATE ON SCHEMA public TO ${ident(role)}`).catch((e) => console.warn(`   note: ${e.message}`));
-  console.log(`   granted ${role} the use of: ${["public", ...rows.map((r) => r.nspname)].join(", ")}`);
-  await client.end();
-'
+retry 5 30 env DATABASE_URL="$MIGRATION_URL" DATABASE_AUTH=password npm run migrate --silent -- \
+  --as-role "$OWNER_ROLE" --grant-to "$APP_ROLE" --app-object-id "$APP_PRINCIPAL_ID"
 close_firewall
 FIREWALL_RULE=""
 
