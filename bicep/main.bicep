@@ -317,7 +317,7 @@ module rbac 'modules/rbac.bicep' = {
 //   - PORT                   port of the local host (npm run dev); the Functions host owns the port in Azure
 //   - LOCAL_FUNCTION_KEY     the local host's stand-in for function keys; Azure checks its own function keys
 //   - LOCAL_DELIVERY_COPIES  duplicate deliveries of the in-process transport; Azure uses Service Bus
-//   - OUTBOX_RELAY_INTERVAL_MS  the local host's relay loop; in Azure the relay is a timer (every 5 s, fixed)
+//   - OUTBOX_RELAY_INTERVAL_MS  the local host's relay loop; in Azure the relay is a timer (once a minute, fixed)
 //   - ServiceBusConnection   connection string; Azure uses the managed identity (ServiceBusConnection__*) and the
 //                            code refuses both at once
 //   - BACKUP_CONNECTION_STRING  storage connection string for Azurite; the account has shared keys disabled, so
