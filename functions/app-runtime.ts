@@ -33,10 +33,9 @@ export function assertConnectionSettings(env: Record<string, string | undefined>
  * Trade-offs, on purpose:
  * - Beyond the presence check above, settings are validated on the first invocation: a malformed setting fails
  *   every invocation (and `GET /api/health`, which `deploy.sh` checks) with a message naming it.
- * - Application Insights starts on the first invocation, before any handler module (and with it `pg` or the
- *   Azure SDK) is loaded, so its instrumentations still patch them. The distro's hook that nests the app's
- *   spans under the host's request is registered during that first invocation, so it applies to invocations
- *   that start after it (messages carry their traceparent either way).
+ * - Application Insights starts at module load of the entry (functions/index.ts, shared/telemetry/start-at-entry.ts)
+ *   without being waited for; the first invocation waits for it here, before any handler module (and with it `pg`
+ *   or the Azure SDK) is loaded, so the ESM hook and the instrumentations see them load.
  */
 let runtime: Promise<Runtime> | undefined;
 
@@ -52,6 +51,9 @@ async function buildRuntime(env: Record<string, string | undefined>): Promise<Ru
   assertConnectionSettings(env); // done at import already; here too for callers that come without it (the bench)
   const { loadSettings } = await import('../shared/config/settings.js');
   const settings = loadSettings(env);
+  // The start the entry began (the same promise), or, for callers without the entry (the bench), this one.
+  const { startTelemetryAtEntry } = await import('../shared/telemetry/start-at-entry.js');
+  await startTelemetryAtEntry(env);
   const { startTelemetry } = await import('../shared/telemetry/app-insights.js');
   await startTelemetry(settings);
   const { createRuntime } = await import('./runtime.js');

@@ -64,6 +64,7 @@ describe('cold start: what importing the Functions entry point loads', () => {
       'functions/platform/outbox-relay-timer.ts',
       'shared/http/azure-functions.ts',
       'shared/messaging/queue-names.ts',
+      'shared/telemetry/start-at-entry.ts',
     ]);
   });
 
