@@ -10,18 +10,20 @@ import type { Settings } from '../config/settings.js';
  * global OpenTelemetry tracer, meter and logger providers, so the app's own `metrics.ts` instruments and the
  * consumer spans of `consume.ts` are exported without this module being imported anywhere else.
  *
- * Started once per instance, by the first invocation (`functions/app-runtime.ts`) before any handler code loads,
- * and only when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+ * Started once per instance, at module load of the entry (`shared/telemetry/start-at-entry.ts`, which registers
+ * the ESM instrumentation hook first), waited for by the first invocation before any handler code loads, and only
+ * when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
  * `applicationinsights` costs 1–1.5 s to load, so it is imported here, dynamically, and never on a request path;
  * without a connection string nothing is loaded and the OpenTelemetry API stays a cheap no-op.
  *
- * Correlation with the Functions host: the distro registers a `preInvocation` hook through `@azure/functions-core`
- * (present inside the Node.js worker) that runs every handler in the trace context the host gives the invocation,
- * so what the app records nests under the host's `requests`. That is all the classic host telemetry mode (our
- * host.json) needs. Only with `"telemetryMode": "OpenTelemetry"` in host.json does the worker also have to declare
+ * Correlation with the Functions host: the entry's `preInvocation` hook (start-at-entry.ts) runs every handler in
+ * the trace context the host gives the invocation, from the first one on (the distro registers a hook of the same
+ * kind through `@azure/functions-core` once it has loaded), so what the app records nests under the host's
+ * `requests`. That is all the classic host telemetry mode (our host.json) needs. Only with `"telemetryMode": "OpenTelemetry"` in host.json does the worker also have to declare
  * that it sends logs itself; `@azure/functions-opentelemetry-instrumentation` does that, and it is attempted then.
- * That mode is not supported as built: telemetry starts on the first invocation, after the worker has locked its
- * setup, so the capability cannot be declared any more and the attempt logs a warning (docs/monitoring.md).
+ * That mode is not supported as built: the distro is not waited for at the entry (the cold start), so it is running
+ * only after the worker has locked its setup, the capability cannot be declared any more and the attempt logs a
+ * warning (docs/monitoring.md).
  */
 
 /**
