@@ -63,7 +63,7 @@ export interface RuntimeOptions {
 /**
  * Deliveries in flight per in-process queue. The local host is one instance standing in for a scaled-out app,
  * and its consumers coalesce concurrent deliveries into one statement, so more in flight means bigger batches,
- * not more connections: at 16 (one Azure instance's maxConcurrentCalls) Inventory drained at about half the
+ * not more connections: at 16 (what one Azure instance's maxConcurrentCalls was before issue 18) Inventory drained at about half the
  * rate orders arrived; at 64 it keeps up.
  */
 const LOCAL_DELIVERY_CONCURRENCY = 64;

@@ -299,6 +299,7 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
         environmentName: 'valerix',
         location: 'swedencentral',
         deployerObjectId: AZD_ENV.AZURE_PRINCIPAL_ID,
+        deployerPrincipalType: 'User', // AZURE_PRINCIPAL_TYPE when azd sets it
         postgresStorageSizeGB: 32,
       });
     });
