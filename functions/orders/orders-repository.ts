@@ -136,8 +136,9 @@ SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
  * The pending-order sweep: OrderPlaced rows of orders pending for longer than $1 seconds whose message went out at
  * least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or that the
  * relay gave up on ($3 attempts), set to be sent again now — oldest orders first, at most $2, locked so two sweeps
- * never take the same row. Rows that are simply waiting for the relay are left to it. $4 the OrderPlaced message
- * id prefix. Returns the message ids to re-send.
+ * never take the same row. Rows that are simply waiting for the relay are left to it. The message is marked
+ * `reask` (Inventory then sends its result again, even one it sent before). $4 the OrderPlaced message id prefix.
+ * Returns the message ids to re-send.
  */
 const RESET_STALE_ORDER_PLACED = `
 WITH stale AS (
@@ -152,6 +153,7 @@ WITH stale AS (
 )
 UPDATE orders.outbox ob
    SET published_at = NULL, attempts = 0, next_attempt_at = now() + $5::interval,
+       body = ob.body || '{"reask": true}'::jsonb,
        last_error = 'order still pending: re-sent by the pending-order sweeper'
   FROM stale WHERE ob.id = stale.id
 RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
