@@ -49,19 +49,20 @@ const available = async () =>
     )
   ).rows[0]!.available;
 
+/** An OrderPlaced delivered once: stock reserved, its result sent and marked published. */
+async function reservedOrder(quantity: number) {
+  const orderId = crypto.randomUUID();
+  const message = envelope('OrderPlaced', { orderId, customerId: 'dup', productId: 'PROD-002', quantity });
+  await reserve.handler(message, queueContext('reserveStock'));
+  await expect.poll(() => published(orderId)).toBe(true);
+  return { orderId, message };
+}
+
 describe('a duplicate OrderPlaced', () => {
   it('re-sends a result already sent only when the sweeper asks again', async () => {
-    const orderId = crypto.randomUUID();
-    const message = envelope('OrderPlaced', {
-      orderId,
-      customerId: 'dup',
-      productId: 'PROD-002',
-      quantity: 2,
-    });
     const before = await available();
-    await reserve.handler(message, queueContext('reserveStock'));
+    const { orderId, message } = await reservedOrder(2);
     expect(results(orderId)).toBe(1);
-    await expect.poll(() => published(orderId)).toBe(true);
 
     // A redelivery (say the lock was lost) or a relay re-send: absorbed, nothing sent.
     await reserve.handler(message, queueContext('reserveStock', { deliveryCount: 2 }));
@@ -74,15 +75,7 @@ describe('a duplicate OrderPlaced', () => {
   });
 
   it('sends the result the first delivery committed but never sent (it died after its commit)', async () => {
-    const orderId = crypto.randomUUID();
-    const message = envelope('OrderPlaced', {
-      orderId,
-      customerId: 'dup',
-      productId: 'PROD-002',
-      quantity: 1,
-    });
-    await reserve.handler(message, queueContext('reserveStock'));
-    await expect.poll(() => published(orderId)).toBe(true);
+    const { orderId, message } = await reservedOrder(1);
     // As if the process had died between the commit and the publish.
     await rt.db.query('UPDATE inventory.outbox SET published_at = NULL WHERE message_id = $1', [
       `InventoryReserved:${orderId}`,
