@@ -257,6 +257,8 @@ export async function updateStoredResponse(
     queue = new BatchingQueue<FinalResponse, void>({
       many: store,
       one: async (one) => (await store([one]))[0],
+      // One CHANGE_STATUS finishes a burst of orders at once; their waits end together and store together.
+      gatherTurn: true,
     });
     responseStores.set(db, queue);
   }
