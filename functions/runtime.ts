@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
 import type { Settings } from '../shared/config/settings.js';
-import { createDatabase, type Database } from '../shared/db/database.js';
+import { createDatabase, createHousekeepingDatabase, type Database } from '../shared/db/database.js';
 import { passwordForSettings } from '../shared/db/password-for-settings.js';
 import { createPool } from '../shared/db/pool.js';
 import type { DelayedRetryOptions } from '../shared/messaging/consume.js';
@@ -24,6 +24,8 @@ import { Signals } from '../shared/telemetry/signals.js';
 export interface Runtime {
   readonly settings: Settings;
   readonly db: Database;
+  /** The same pool for retention work, under its own timeout and no breaker (see createHousekeepingDatabase). */
+  readonly housekeepingDb: Database;
   readonly policies: Policies;
   readonly publisher: Publisher;
   readonly publishDeps: PublishDeps;
@@ -137,6 +139,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   return {
     settings,
     db,
+    housekeepingDb: createHousekeepingDatabase(pool, policies),
     policies,
     publisher,
     publishDeps: { db, publisher, publishPolicy: policies.publish, reportIgnored },

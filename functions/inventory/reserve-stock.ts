@@ -58,16 +58,18 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         if (outcome.outcome === 'duplicate') {
           rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
           context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
-          // If the first delivery died after its commit, its result is still unsent; if Orders lost it after it was
-          // sent (dead-lettered while its database was down), the re-sent OrderPlaced — the pending-order sweeper's —
-          // is Orders asking again. Either way: send the result (again). Orders applies a result once.
+          // If the first delivery died after its commit, its result is still unsent: send it now rather than after
+          // the relay's grace period (a lookup by message id; nothing is sent when it went out already, the usual
+          // case of a redelivery or a relay re-send). If Orders lost the result after it was sent (dead-lettered
+          // while its database was down), the pending-order sweeper re-sends OrderPlaced marked `reask`: Orders
+          // asks again, and gets the result again even though it was sent. Orders applies a result once.
           await sendOrLeaveToRelay(
             rt.publishDeps,
             publishPending(
               rt.publishDeps,
               'inventory',
               RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
-              { evenIfPublished: true },
+              { evenIfPublished: event.reask === true },
             ),
             { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends the result later' },
             (line) => context.warn(line),

@@ -69,9 +69,17 @@ const STORED_RESPONSE = `
 SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys
  WHERE scope = $1::text AND key = $2::text`;
 
-const UPDATE_STORED_RESPONSE = `
-UPDATE orders.idempotency_keys SET response_status = $3::int, response_body = $4::text
- WHERE scope = $1::text AND key = $2::text`;
+/**
+ * The final answers of `Prefer: wait` requests, for a batch of keys ($1: `[{scope, key, status, body}]`), committed
+ * asynchronously (`SET LOCAL synchronous_commit = off` through set_config, in the same round trip): a database
+ * crash may lose the last few hundred milliseconds of them, and then a replay answers with the accepted (pending)
+ * response that the same transaction as the order stored, exactly as when this update fails.
+ */
+const STORE_FINAL_RESPONSES = `
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+UPDATE orders.idempotency_keys k SET response_status = r.status, response_body = r.body
+  FROM jsonb_to_recordset($1::jsonb) AS r(scope text, key text, status int, body text)
+ WHERE k.scope = r.scope AND k.key = r.key AND EXISTS (SELECT FROM async_commit)`;
 
 const FIND_ORDER = `
 SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
@@ -128,8 +136,9 @@ SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
  * The pending-order sweep: OrderPlaced rows of orders pending for longer than $1 seconds whose message went out at
  * least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or that the
  * relay gave up on ($3 attempts), set to be sent again now — oldest orders first, at most $2, locked so two sweeps
- * never take the same row. Rows that are simply waiting for the relay are left to it. $4 the OrderPlaced message
- * id prefix. Returns the message ids to re-send.
+ * never take the same row. Rows that are simply waiting for the relay are left to it. The message is marked
+ * `reask` (Inventory then sends its result again, even one it sent before). $4 the OrderPlaced message id prefix.
+ * Returns the message ids to re-send.
  */
 const RESET_STALE_ORDER_PLACED = `
 WITH stale AS (
@@ -144,6 +153,7 @@ WITH stale AS (
 )
 UPDATE orders.outbox ob
    SET published_at = NULL, attempts = 0, next_attempt_at = now() + $5::interval,
+       body = ob.body || '{"reask": true}'::jsonb,
        last_error = 'order still pending: re-sent by the pending-order sweeper'
   FROM stale WHERE ob.id = stale.id
 RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
@@ -152,7 +162,7 @@ RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
 export const ORDERS_STATEMENTS = {
   PLACE_ORDER,
   STORED_RESPONSE,
-  UPDATE_STORED_RESPONSE,
+  STORE_FINAL_RESPONSES,
   FIND_ORDER,
   LIST_ORDERS,
   CHANGE_STATUS,
@@ -216,14 +226,43 @@ interface PlacedRow extends WrittenOutboxRow {
   placed: boolean;
 }
 
-/** After a `Prefer: wait` saw the final status: a later replay returns what this client got. */
+interface FinalResponse {
+  scope: string;
+  key: string;
+  status: number;
+  body: string;
+}
+
+const responseStores = new WeakMap<Database, BatchingQueue<FinalResponse, void>>();
+
+/**
+ * After a `Prefer: wait` saw the final status: a later replay returns what this client got. Concurrent calls are
+ * coalesced (BatchingQueue) into one STORE_FINAL_RESPONSES: one statement and one (asynchronous) commit per burst
+ * of finished orders instead of one each; a batch that fails is tried key by key.
+ */
 export async function updateStoredResponse(
   db: Database,
   key: { scope: string; key: string },
   status: number,
   body: unknown,
 ): Promise<void> {
-  await db.query(UPDATE_STORED_RESPONSE, [key.scope, key.key, status, JSON.stringify(body)]);
+  let queue = responseStores.get(db);
+  if (!queue) {
+    const store = async (responses: FinalResponse[]) => {
+      await runStatement(db, 'orders.store_final_responses', STORE_FINAL_RESPONSES, [
+        JSON.stringify(responses),
+      ]);
+      return responses.map(() => undefined);
+    };
+    queue = new BatchingQueue<FinalResponse, void>({
+      many: store,
+      one: async (one) => (await store([one]))[0],
+      // One CHANGE_STATUS finishes a burst of orders at once; their waits end together and store together.
+      gatherTurn: true,
+    });
+    responseStores.set(db, queue);
+  }
+  await queue.run({ scope: key.scope, key: key.key, status, body: JSON.stringify(body) });
 }
 
 export async function findOrder(db: Database, id: string): Promise<Order | undefined> {

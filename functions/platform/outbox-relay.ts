@@ -47,7 +47,8 @@ export function outboxRelayHandler(
     if (sent > 0) context.log(`${owner} outbox: relayed ${sent} message(s)`);
     if (Date.now() - lastHousekeeping > HOUSEKEEPING_EVERY_MS) {
       lastHousekeeping = Date.now();
-      const pruned = await housekeeping(rt.db, rt.settings);
+      // Off the database breaker: a prune stuck behind a lock must not make order intake answer 503.
+      const pruned = await housekeeping(rt.housekeepingDb, rt.settings);
       const lines: string[] = [];
       for (const [table, rows] of Object.entries(pruned)) {
         if (rows === 0) continue;

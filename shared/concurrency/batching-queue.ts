@@ -15,6 +15,12 @@ export class BatchingQueue<I, O> {
       many(items: I[]): Promise<O[]>;
       one(item: I): Promise<O>;
       oneByOneAfterFailure?: boolean;
+      /**
+       * Start a batch on the next turn of the event loop (setImmediate) instead of at once, so that callers set off
+       * by one event (say every order a status-change batch finished) go in one batch rather than the first alone
+       * and the rest after it. No timer: a quiet instance waits for nothing but the current turn.
+       */
+      gatherTurn?: boolean;
     },
     private readonly maxBatch = 64,
   ) {}
@@ -22,7 +28,11 @@ export class BatchingQueue<I, O> {
   run(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.running) void this.drain();
+      if (this.running) return;
+      if (this.handlers.gatherTurn) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      } else void this.drain();
     });
   }
 

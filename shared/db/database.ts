@@ -16,6 +16,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** `SET LOCAL statement_timeout` for the transaction a housekeeping statement runs in ($1: e.g. '30000ms'). */
+export const BOUND_STATEMENT_TIME = `SELECT set_config('statement_timeout', $1::text, true)`;
+
 export function createDatabase(pool: pg.Pool, policies: Pick<Policies, 'database'>): Database {
   let closed: Promise<void> | undefined;
   return {
@@ -26,5 +29,31 @@ export function createDatabase(pool: pg.Pool, policies: Pick<Policies, 'database
       closed ??= pool.end();
       return closed;
     },
+  };
+}
+
+/**
+ * The same pool under the housekeeping policy instead of the database one: a retention statement that hangs (a
+ * lock it waits for, a huge backlog) fails on its own timeout and never counts against the breaker that order
+ * intake answers 503 behind. Each statement runs in a transaction with its own `statement_timeout`, so the server
+ * cancels it and its connection comes back to the pool (a client-side timeout alone would leave it busy).
+ */
+export function createHousekeepingDatabase(
+  pool: pg.Pool,
+  policies: Pick<Policies, 'housekeeping' | 'housekeepingTimeoutMs'>,
+): Database {
+  const bound = `${policies.housekeepingTimeoutMs}ms`;
+  const bounded = <T>(work: (client: pg.PoolClient) => Promise<T>) =>
+    policies.housekeeping.execute(() =>
+      withTransaction(pool, async (client) => {
+        await client.query(BOUND_STATEMENT_TIME, [bound]);
+        return work(client);
+      }),
+    );
+  return {
+    pool,
+    query: (text, values) => bounded((client) => client.query(text, values)),
+    transaction: bounded,
+    close: () => Promise.resolve(), // the pool belongs to the app's Database, which ends it
   };
 }

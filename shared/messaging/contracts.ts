@@ -52,6 +52,12 @@ export const orderPlaced = z.strictObject({
   ...envelopeBase,
   type: z.literal('OrderPlaced'),
   data: orderPlacedData,
+  /**
+   * Set on an OrderPlaced the pending-order sweeper re-sends: Orders asks again, having perhaps lost the result,
+   * so Inventory sends its result again even if it was sent before. Any other duplicate (a redelivery, a relay
+   * re-send) only gets a result the first delivery left unsent.
+   */
+  reask: z.literal(true).optional(),
 });
 export const inventoryReserved = z.strictObject({
   ...envelopeBase,

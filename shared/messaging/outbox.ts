@@ -50,14 +50,17 @@ SELECT id, queue, body FROM orders.outbox
 SELECT id, queue, body FROM inventory.outbox
  WHERE message_id = ANY($1::text[]) AND ($2::boolean OR published_at IS NULL)`,
   },
-  /** The relay's claim: at most $1 due rows below $2 attempts, leased for $3 ms. */
+  /**
+   * The relay's claim: at most $1 due rows below $2 attempts, leased for $3 ms, but none of $4 (the rows whose
+   * messages this process holds in the in-process transport, not handled yet: see `inFlightIds`).
+   */
   claim: {
     orders: `
 UPDATE orders.outbox o SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
  WHERE o.id IN (
    SELECT id FROM orders.outbox
     WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
-      AND (lease_until IS NULL OR lease_until <= now())
+      AND (lease_until IS NULL OR lease_until <= now()) AND id <> ALL($4::bigint[])
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED)
@@ -67,7 +70,7 @@ UPDATE inventory.outbox o SET lease_until = now() + make_interval(secs => $3::fl
  WHERE o.id IN (
    SELECT id FROM inventory.outbox
     WHERE published_at IS NULL AND next_attempt_at <= now() AND attempts < $2
-      AND (lease_until IS NULL OR lease_until <= now())
+      AND (lease_until IS NULL OR lease_until <= now()) AND id <> ALL($4::bigint[])
     ORDER BY id
     LIMIT $1
     FOR UPDATE SKIP LOCKED)
@@ -171,25 +174,36 @@ export async function publishCommitted(
   // Bookkeeping, not part of the answer: the caller (an HTTP response, a consumer's next message) does not wait
   // for it. Sent but not marked (the update failed, the process died first): the relay sends it again after
   // RELAY_GRACE_MS; duplicate detection and the idempotent consumers absorb it.
-  markWhenSafe(deps.db, schema, ids, receipt, reportMarkFailure(deps, messages));
+  markWhenSafe(deps, schema, ids, messages, receipt);
   return { published: true };
 }
 
-/** A failed mark is survived (the relay sends the messages again) and reported once per message. */
+/**
+ * A failed mark is survived (the relay sends the messages again) and reported once per failed statement, naming
+ * the orders whose messages it was to mark: one line and one count for a burst, not one per message.
+ */
 function reportMarkFailure(
-  deps: PublishDeps,
-  messages: readonly OutgoingMessage[],
-): (error: unknown) => void {
-  return (error) => {
-    for (const m of messages) {
-      deps.reportIgnored?.({
-        kind: 'mark_published',
-        orderId: m.envelope.correlationId,
-        error,
-        fallback: 'the outbox relay sends it again; duplicate detection absorbs it',
-      });
-    }
-  };
+  report: IgnoredFailureReporter | undefined,
+  orderIds: readonly string[],
+  error: unknown,
+): void {
+  const shown = orderIds.slice(0, 5).join(', ') + (orderIds.length > 5 ? ', …' : '');
+  report?.({
+    kind: 'mark_published',
+    orderId: orderIds.length === 1 ? orderIds[0] : undefined,
+    error,
+    fallback:
+      orderIds.length === 1
+        ? 'the outbox relay sends it again; duplicate detection absorbs it'
+        : `the outbox relay sends these ${orderIds.length} messages (orders ${shown}) again; duplicate detection absorbs it`,
+  });
+}
+
+/** What one caller asks to mark: its rows, and the orders they concern (for a failure report). */
+interface MarkRequest {
+  ids: readonly number[];
+  orderIds: readonly string[];
+  report: IgnoredFailureReporter | undefined;
 }
 
 /**
@@ -198,20 +212,51 @@ function reportMarkFailure(
  * sends it again (after backoff; a row lost MAX_RELAY_ATTEMPTS times shows up as stuck in health).
  */
 function markWhenSafe(
-  db: Database,
+  deps: PublishDeps,
   schema: OutboxSchema,
   ids: readonly number[],
+  messages: readonly OutgoingMessage[],
   receipt: PublishResult,
-  onMarkFailure: (error: unknown) => void,
 ): void {
+  const request: MarkRequest = {
+    ids,
+    orderIds: messages.map((m) => m.envelope.correlationId),
+    report: deps.reportIgnored,
+  };
   if (!receipt) {
-    markPublished(db, schema, ids).catch(onMarkFailure);
+    void markPublished(deps.db, schema, request);
     return;
   }
-  receipt.handled.then(
-    () => markPublished(db, schema, ids).catch(onMarkFailure),
-    (err: Error) => markLost(db, schema, ids, err).catch(onMarkFailure),
-  );
+  const held = inFlightIds(deps.db, schema);
+  for (const id of ids) held.add(id);
+  receipt.handled
+    .then(
+      () => markPublished(deps.db, schema, request),
+      (err: Error) =>
+        markLost(deps.db, schema, ids, err).catch((error: unknown) =>
+          reportMarkFailure(request.report, request.orderIds, error),
+        ),
+    )
+    .finally(() => {
+      for (const id of ids) held.delete(id);
+    });
+}
+
+const inFlight = new WeakMap<Database, Record<OutboxSchema, Set<number>>>();
+
+/**
+ * The rows whose messages this process handed to the in-process transport and that are not handled (and marked)
+ * yet. The relay's claim skips them: otherwise every row still queued in memory under load would be claimed,
+ * re-sent (and dropped as a duplicate) and set aside again once per grace period. A process that dies loses this
+ * set with its queue, and the next one's relay sends the rows as before.
+ */
+function inFlightIds(db: Database, schema: OutboxSchema): Set<number> {
+  let bySchema = inFlight.get(db);
+  if (!bySchema) {
+    bySchema = { orders: new Set(), inventory: new Set() };
+    inFlight.set(db, bySchema);
+  }
+  return bySchema[schema];
 }
 
 async function markLost(
@@ -229,9 +274,10 @@ async function markLost(
  * delay; under load one UPDATE marks a whole burst). The mark commits asynchronously (`synchronous_commit =
  * off` for this one transaction): losing it in a database crash only means the relay sends those messages
  * again, which duplicate detection and the idempotent consumers absorb — not worth a WAL flush per request.
- * A failed mark is not retried here either: the relay is the retry.
+ * A failed mark is not retried here either: the relay is the retry. It is reported once for the batch, and the
+ * callers (who do not wait for it) are not failed one by one. Never rejects.
  */
-function markPublished(db: Database, schema: OutboxSchema, ids: readonly number[]): Promise<void> {
+function markPublished(db: Database, schema: OutboxSchema, request: MarkRequest): Promise<void> {
   let bySchema = markers.get(db);
   if (!bySchema) {
     bySchema = new Map();
@@ -239,21 +285,26 @@ function markPublished(db: Database, schema: OutboxSchema, ids: readonly number[
   }
   let marker = bySchema.get(schema);
   if (!marker) {
-    const mark = async (batch: (readonly number[])[]) => {
-      await db.query(OUTBOX_STATEMENTS.markPublished[schema], [batch.flat()]);
+    const mark = async (batch: MarkRequest[]) => {
+      try {
+        await db.query(OUTBOX_STATEMENTS.markPublished[schema], [batch.flatMap((r) => r.ids)]);
+      } catch (error) {
+        const byReporter = new Map<IgnoredFailureReporter | undefined, string[]>();
+        for (const r of batch) byReporter.set(r.report, [...(byReporter.get(r.report) ?? []), ...r.orderIds]);
+        for (const [report, orderIds] of byReporter) reportMarkFailure(report, orderIds, error);
+      }
       return batch.map(() => undefined);
     };
-    marker = new BatchingQueue<readonly number[], undefined>({
+    marker = new BatchingQueue<MarkRequest, undefined>({
       many: mark,
       one: async (one) => (await mark([one]))[0],
-      oneByOneAfterFailure: false,
     });
     bySchema.set(schema, marker);
   }
-  return marker.run(ids);
+  return marker.run(request);
 }
 
-const markers = new WeakMap<Database, Map<OutboxSchema, BatchingQueue<readonly number[], undefined>>>();
+const markers = new WeakMap<Database, Map<OutboxSchema, BatchingQueue<MarkRequest, undefined>>>();
 
 /**
  * A redelivery or a client retry is the moment we know the first attempt died after its commit. Its message may
@@ -335,6 +386,7 @@ export async function relayOutbox(
     options.batchSize ?? 100,
     MAX_RELAY_ATTEMPTS,
     leaseMs,
+    [...inFlightIds(deps.db, schema)],
   ]);
   if (rows.length === 0) return { sent: 0, failed: 0 };
   rows.sort((a, b) => Number(a.id) - Number(b.id)); // RETURNING has no order; keep the oldest first
@@ -359,7 +411,7 @@ export async function relayOutbox(
     // Held in memory until handled: not published yet. Not due again for a grace period (a re-send meanwhile
     // is dropped as a duplicate and harmless); marked once handled.
     await deps.db.query(OUTBOX_STATEMENTS.held[schema], [ids, RELAY_GRACE_MS]);
-    markWhenSafe(deps.db, schema, ids.map(Number), receipt, reportMarkFailure(deps, messages));
+    markWhenSafe(deps, schema, ids.map(Number), messages, receipt);
     return { sent: rows.length, failed: 0 };
   }
   await deps.db.query(OUTBOX_STATEMENTS.published[schema], [ids]);

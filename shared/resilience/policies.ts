@@ -23,6 +23,8 @@ import { isConnectionError, isTransientDbError } from '../db/errors.js';
  *   publish   timeout → retry → breaker; when open, the outbox relay sends later
  *   intake    bulkhead: a flood gets a fast 503 instead of exhausting the pool
  *   consumer  processing deadline below the Service Bus lock duration
+ *   housekeeping  retention DELETEs: a timeout of their own and no breaker, so a slow prune never opens the
+ *             database breaker that order intake answers 503 behind
  */
 export interface ResilienceOptions {
   databaseTimeoutMs: number;
@@ -34,6 +36,8 @@ export interface ResilienceOptions {
   breakerHalfOpenAfterMs?: number;
   /** Deadline for one reservation/status message, kept below the 60 s message lock. */
   consumerDeadlineMs?: number;
+  /** Longest a retention statement may run (the server cancels it: `statement_timeout`). */
+  housekeepingTimeoutMs?: number;
   /** Told about every breaker transition (the runtime logs it); the time is also kept for `/api/stats`. */
   onBreakerChange?: (change: BreakerChange) => void;
 }
@@ -97,8 +101,17 @@ const stopWaitingAfter = (ms: number) =>
 /** A timeout fired: the call may still be running, so it is not retried (it might have committed). */
 const isTimeout = (err: Error) => err instanceof TaskCancelledError;
 
+/** A retention statement's default bound: a prune batch takes well under a second; this is for lock waits. */
+export const HOUSEKEEPING_TIMEOUT_MS = 30_000;
+/**
+ * The client stops waiting this long after the server should have cancelled the statement: normally the server's
+ * cancel comes first and the connection goes back to the pool clean.
+ */
+const HOUSEKEEPING_CLIENT_SLACK_MS = 2000;
+
 export function createPolicies(options: ResilienceOptions) {
   const halfOpenAfter = options.breakerHalfOpenAfterMs ?? 5000;
+  const housekeepingTimeoutMs = options.housekeepingTimeoutMs ?? HOUSEKEEPING_TIMEOUT_MS;
 
   const databaseBreaker = circuitBreaker(
     handleWhen((err) => isConnectionError(err) || isTimeout(err)),
@@ -148,6 +161,13 @@ export function createPolicies(options: ResilienceOptions) {
     publish: observed(wrap(publishBreaker, publishRetry, publishTimeout) as IPolicy),
     intake: bulkhead(options.intakeConcurrency ?? 64, options.intakeQueue ?? 256),
     consumerDeadline: observed(stopWaitingAfter(options.consumerDeadlineMs ?? 45_000)),
+    /**
+     * Retention: no retry (the next run, a minute later, is the retry) and none of the database breaker, whose
+     * open state answers order intake with 503. Each statement is also bounded on the server (see
+     * createHousekeepingDatabase), so a prune stuck behind a lock never keeps a pooled connection.
+     */
+    housekeeping: observed(stopWaitingAfter(housekeepingTimeoutMs + HOUSEKEEPING_CLIENT_SLACK_MS)),
+    housekeepingTimeoutMs,
     retryAfterSeconds: Math.max(1, Math.ceil(halfOpenAfter / 1000)),
     breakers,
     breakerStates(): Record<keyof typeof breakers, BreakerStateName> {

@@ -64,6 +64,28 @@ describe('order pipeline over HTTP', () => {
     expect(((await res.json()) as { order: { status: string } }).order.status).toBe('shipped');
   });
 
+  it('a replay of a key whose request waited answers what that request got: 201 with the final order', async () => {
+    // Concurrent waits, so their final answers are stored together (one statement for the burst).
+    const keys = Array.from({ length: 12 }, () => crypto.randomUUID());
+    const body = { customerId: 'e2e-wait', productId: 'PROD-003', quantity: 1 };
+    const first = await Promise.all(
+      keys.map((key) => postOrder(host.url, body, { 'Idempotency-Key': key, Prefer: 'wait=5' })),
+    );
+    const answers = await Promise.all(
+      first.map(async (res) => ({ status: res.status, text: await res.text() })),
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(201);
+      expect((JSON.parse(answer.text) as { order: { status: string } }).order.status).toBe('shipped');
+    }
+    for (const [i, key] of keys.entries()) {
+      const replay = await postOrder(host.url, body, { 'Idempotency-Key': key });
+      expect(replay.status).toBe(201);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect(await replay.text()).toBe(answers[i]!.text);
+    }
+  });
+
   it('restocks a product (admin) and validates the quantity', async () => {
     const res = await fetch(`${host.url}/api/inventory/PROD-001/restock`, {
       method: 'POST',

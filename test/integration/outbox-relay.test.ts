@@ -5,10 +5,13 @@ import { createDatabase, type Database } from '../../shared/db/database.js';
 import {
   MAX_RELAY_ATTEMPTS,
   OUTBOX_SCHEMAS,
+  OUTBOX_STATEMENTS,
   type PublishDeps,
+  publishCommitted,
   relayOutbox,
 } from '../../shared/messaging/outbox.js';
 import type { OutgoingMessage, Publisher } from '../../shared/messaging/publisher.js';
+import type { IgnoredFailure } from '../../shared/telemetry/ignored-failures.js';
 import { type TestDatabase, testDatabase } from '../support/test-database.js';
 
 // The relay's bookkeeping on the outbox rows themselves: a failed publish is an attempt with exponential
@@ -149,6 +152,71 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
     expect(await first).toEqual({ sent: 1, failed: 0 });
     expect(await state(id)).toMatchObject({ attempts: 1, leased: false, published: true });
     expect(await relayOutbox(second.deps, schema)).toEqual({ sent: 0, failed: 0 });
+  });
+
+  it('a row held in memory by the in-process transport is not claimed again until it is handled', async () => {
+    const id = await row();
+    let handled!: () => void;
+    const batches: (readonly OutgoingMessage[])[] = [];
+    const publisher: Publisher = {
+      kind: 'in-process',
+      publish: async (messages) => {
+        batches.push(messages);
+        return { handled: new Promise<void>((resolve) => (handled = resolve)) };
+      },
+      close: async () => {},
+    };
+    const deps: PublishDeps = { db, publisher, publishPolicy: { execute: (fn) => fn() } };
+    expect(await relayOutbox(deps, schema)).toEqual({ sent: 1, failed: 0 });
+
+    // Its grace period over, still queued in memory: passes leave it alone, with no re-send and no update.
+    for (let pass = 0; pass < 3; pass++) {
+      await makeDue(id);
+      expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 0 });
+    }
+    expect(batches).toHaveLength(1);
+    expect(await state(id)).toMatchObject({ leased: false, published: false });
+
+    handled();
+    await expect.poll(async () => (await state(id)).published).toBe(true);
+  });
+
+  it('a failed mark of a burst is reported once for the burst, naming its orders, not once per message', async () => {
+    const refusing: Database = {
+      ...db,
+      query: ((text: string, values?: unknown[]) =>
+        text === OUTBOX_STATEMENTS.markPublished[schema]
+          ? Promise.reject(new Error('mark refused'))
+          : db.query(text, values)) as Database['query'],
+    };
+    const reports: IgnoredFailure[] = [];
+    const { deps } = broker();
+    const refusingDeps: PublishDeps = { ...deps, db: refusing, reportIgnored: (f) => reports.push(f) };
+    const orders = Array.from({ length: 20 }, () => randomUUID());
+    const ids = await Promise.all(orders.map(() => row()));
+    await Promise.all(
+      orders.map((orderId, i) =>
+        publishCommitted(
+          refusingDeps,
+          schema,
+          [ids[i]!],
+          [
+            {
+              queue: 'inventory-reservations',
+              envelope: { correlationId: orderId } as OutgoingMessage['envelope'],
+            },
+          ],
+        ),
+      ),
+    );
+    // The first caller's mark runs alone; the other nineteen queue behind it and go in one statement.
+    await expect.poll(() => reports.length).toBe(2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reports).toHaveLength(2);
+    expect(reports.every((r) => r.kind === 'mark_published')).toBe(true);
+    expect(reports[0]!.orderId).toBe(orders[0]);
+    expect(reports[1]!.fallback).toContain('19 messages');
+    for (const id of ids) expect(await state(id)).toMatchObject({ published: false });
   });
 
   it('a lease that ran out (its relay died) is claimed again', async () => {

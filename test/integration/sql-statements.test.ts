@@ -6,6 +6,7 @@ import { ORDERS_STATEMENTS } from '../../functions/orders/orders-repository.js';
 import { PRUNE_ORDER_HISTORY } from '../../functions/orders/retention.js';
 import { HEALTH_STATEMENTS } from '../../functions/platform/health.js';
 import { CHAOS_STATEMENTS } from '../../shared/chaos/chaos-flags.js';
+import { BOUND_STATEMENT_TIME } from '../../shared/db/database.js';
 import { DEAD_LETTER_STATEMENT } from '../../shared/messaging/dead-letters.js';
 import { OUTBOX_STATEMENTS } from '../../shared/messaging/outbox.js';
 import { PRUNE_DEAD_LETTERS, PRUNE_PROCESSED_MESSAGES } from '../../shared/messaging/retention.js';
@@ -32,6 +33,7 @@ const STATEMENT_FILES: Record<string, Statements> = {
   'shared/messaging/retention.ts': { PRUNE_PROCESSED_MESSAGES, PRUNE_DEAD_LETTERS },
   'shared/messaging/dead-letters.ts': DEAD_LETTER_STATEMENT,
   'shared/chaos/chaos-flags.ts': CHAOS_STATEMENTS,
+  'shared/db/database.ts': { BOUND_STATEMENT_TIME },
 };
 
 /**

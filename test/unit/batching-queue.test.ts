@@ -27,6 +27,27 @@ describe('BatchingQueue', () => {
     expect(calls).toEqual(['one(1)']);
   });
 
+  it('with gatherTurn, callers set off in the same turn (by one event) go in one batch, not the first alone', async () => {
+    const batches: number[][] = [];
+    const q = new BatchingQueue<number, number>({
+      many: async (items) => {
+        batches.push(items);
+        return items.map((i) => i * 10);
+      },
+      one: async (item) => {
+        batches.push([item]);
+        return item * 10;
+      },
+      gatherTurn: true,
+    });
+    // As when one status-change batch wakes several waits: each continues in a microtask of the same turn.
+    const results = await Promise.all([1, 2, 3].map((i) => Promise.resolve().then(() => q.run(i))));
+    expect(results).toEqual([10, 20, 30]);
+    expect(batches).toEqual([[1, 2, 3]]);
+    expect(await q.run(4)).toBe(40);
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+  });
+
   it('groups the callers that arrive while a batch is in flight, each getting its own result', async () => {
     const first = gate();
     const batches: number[][] = [];
