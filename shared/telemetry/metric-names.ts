@@ -5,7 +5,7 @@
 export const METRICS = {
   /** counter of new orders committed (no dims; an Idempotency-Key replay is counted by idempotentReplays) */
   ordersAccepted: 'valerix.orders.accepted',
-  /** counter; dims: status (shipped|rejected|failed), reason */
+  /** counter; dims: status (shipped|rejected|failed|cancelled), reason (its code: out_of_stock, …) */
   ordersFinalized: 'valerix.orders.finalized',
   /** histogram, ms from acceptance to final status; dims: status */
   orderEndToEnd: 'valerix.orders.end_to_end_ms',
@@ -13,9 +13,11 @@ export const METRICS = {
   orderApiLatency: 'valerix.order_api.latency_ms',
   /** counter; dims: result (reserved|out_of_stock|unknown_product) */
   reservations: 'valerix.inventory.reservations',
+  /** counter of cancelled orders Inventory processed; dims: lines (released|nothing_reserved) */
+  releases: 'valerix.inventory.releases',
   /** counter of Idempotency-Key replays */
   idempotentReplays: 'valerix.idempotency.replays',
-  /** counter; dims: consumer (reserveStock|applyInventoryResult) */
+  /** counter; dims: consumer (reserveStock|releaseStock|applyInventoryResult) */
   duplicatesAbsorbed: 'valerix.messages.duplicates_absorbed',
   /** counter; dims: where (reservation|inventory_http) */
   gremlinDelays: 'valerix.chaos.gremlin_delays',
