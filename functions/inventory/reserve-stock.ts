@@ -121,7 +121,7 @@ async function release(rt: Runtime, event: OrderCancelled, context: InvocationCo
     );
     return;
   }
-  rt.signals.count(METRICS.releases, { lines: outcome.lines > 0 ? 'released' : 'nothing_reserved' });
+  rt.signals.count(METRICS.reservations, { result: outcome.lines > 0 ? 'released' : 'nothing_reserved' });
   context.log(`order ${orderId}: cancelled, ${outcome.lines} line(s) of stock given back`);
   if (await rt.chaos.shouldCrash('inventory')) {
     rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });

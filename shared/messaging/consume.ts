@@ -122,9 +122,7 @@ async function consumeInSpan<S extends z.ZodType>(
       : undefined;
   const parsed = options.schema.safeParse(body);
   if (unknownType || !parsed.success) {
-    const error =
-      unknownType ??
-      `invalid message: ${messageIssues(parsed.error?.issues ?? []).join('; ')}`;
+    const error = unknownType ?? `invalid message: ${messageIssues(parsed.error?.issues ?? []).join('; ')}`;
     context.error(`${about}: ${error}`);
     span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     await options.deadLetter({ body, orderId, messageId, deliveryCount, error });

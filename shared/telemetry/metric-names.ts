@@ -11,10 +11,8 @@ export const METRICS = {
   orderEndToEnd: 'valerix.orders.end_to_end_ms',
   /** histogram, ms of the order API (POST/GET /api/orders); dims: method, status_code */
   orderApiLatency: 'valerix.order_api.latency_ms',
-  /** counter; dims: result (reserved|out_of_stock|unknown_product) */
+  /** counter; dims: result (reserved|out_of_stock|unknown_product; for a cancel: released|nothing_reserved) */
   reservations: 'valerix.inventory.reservations',
-  /** counter of cancelled orders Inventory processed; dims: lines (released|nothing_reserved) */
-  releases: 'valerix.inventory.releases',
   /** counter of Idempotency-Key replays */
   idempotentReplays: 'valerix.idempotency.replays',
   /** counter; dims: consumer (reserveStock|releaseStock|applyInventoryResult) */

@@ -37,8 +37,10 @@ export interface OrderRow {
   index: number;
   key: string;
   kind: string;
-  productId: string;
-  quantity: number;
+  /** `2×PROD-001+1×PROD-003` */
+  lines: string;
+  /** The client's cancel and its answer, when it sent one. */
+  cancel: string | null;
   client: ClientOutcome['result'];
   orderId: string | null;
   status: string | null;
@@ -92,8 +94,8 @@ export function orderRows(run: RunData): OrderRow[] {
       index: c.index,
       key: c.key,
       kind: c.kind,
-      productId: c.body.productId,
-      quantity: c.body.quantity,
+      lines: c.body.lines.map((l) => `${l.quantity}×${l.productId}`).join('+'),
+      cancel: c.cancel ? `${c.cancel.result} (${c.cancel.status})` : null,
       client: c.result,
       orderId,
       status: order?.status ?? null,
@@ -352,7 +354,7 @@ export function renderMarkdown(r: ChaosReport): string {
         .map((o) => [
           String(o.index),
           o.orderId ? o.orderId.slice(0, 8) : '—',
-          `${o.quantity} × ${o.productId}`,
+          o.cancel ? `${o.lines} (cancel: ${o.cancel})` : o.lines,
           o.answers,
           String(o.gremlinDelayedDeliveries || ''),
           [o.orderApiCrash ? 'O' : '', o.inventoryCrashes ? `I×${o.inventoryCrashes}` : '']
