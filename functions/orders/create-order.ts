@@ -2,12 +2,11 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { unavailableResponse } from '../../shared/http/failures.js';
-import { invalidField, json, problem } from '../../shared/http/problem.js';
-import { type Parsed, readJsonBody } from '../../shared/http/request-body.js';
+import { json } from '../../shared/http/problem.js';
+import { readJsonBody } from '../../shared/http/request-body.js';
 import {
   fingerprint,
   IDEMPOTENCY_KEY_HEADER,
-  idempotencyKey,
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
