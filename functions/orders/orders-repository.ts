@@ -194,8 +194,9 @@ WITH target AS (
    WHERE o.id = t.id AND t.status IN ('pending', 'shipped') AND ($2::text IS NULL OR t.customer_id = $2::text)
   RETURNING o.id, t.status AS from_status
 ), logged AS (
-  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
-  SELECT id, from_status, 'cancel_requested', $3::text, $5::jsonb ->> 'messageId' FROM changed
+  -- clock_timestamp(): this may have waited for the row behind a status change that started earlier.
+  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id, changed_at)
+  SELECT id, from_status, 'cancel_requested', $3::text, $5::jsonb ->> 'messageId', clock_timestamp() FROM changed
 ), queued AS (
   INSERT INTO orders.outbox (message_id, queue, type, body, next_attempt_at)
   SELECT $5::jsonb ->> 'messageId', $4::text, $5::jsonb ->> 'type', $5::jsonb, now() + $6::interval FROM changed

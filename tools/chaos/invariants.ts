@@ -37,7 +37,7 @@ export interface ReservationRecord {
 
 export interface DbSnapshot {
   orders: OrderRecord[];
-  statusChanges: { orderId: string; toStatus: string }[];
+  statusChanges: { orderId: string; fromStatus?: string; toStatus: string }[];
   reservations: ReservationRecord[];
   idempotencyKeys: { key: string; orderId: string | null }[];
   stock: Record<string, number>;
@@ -128,8 +128,8 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
               AS lines
        FROM orders.orders ORDER BY created_at, id`,
   );
-  const changes = await db.query<{ order_id: string; to_status: string }>(
-    'SELECT order_id, to_status FROM orders.status_changes ORDER BY order_id, changed_at',
+  const changes = await db.query<{ order_id: string; from_status: string; to_status: string }>(
+    'SELECT order_id, from_status, to_status FROM orders.status_changes ORDER BY order_id, changed_at',
   );
   const reservations = await db.query<{
     order_id: string;
@@ -144,7 +144,8 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
        FROM inventory.reservations ORDER BY order_id`,
   );
   const keys = await db.query<{ key: string; order_id: string | null }>(
-    'SELECT key, order_id FROM orders.idempotency_keys ORDER BY key',
+    // A cancel's key (scope cancel:<order id>) belongs to the order's cancel, not to placing it.
+    "SELECT key, order_id FROM orders.idempotency_keys WHERE scope NOT LIKE 'cancel:%' ORDER BY key",
   );
   const stock = await db.query<{ product_id: string; available: number }>(
     'SELECT product_id, available FROM inventory.products ORDER BY product_id',
@@ -165,7 +166,11 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     })),
-    statusChanges: changes.rows.map((r) => ({ orderId: r.order_id, toStatus: r.to_status })),
+    statusChanges: changes.rows.map((r) => ({
+      orderId: r.order_id,
+      fromStatus: r.from_status,
+      toStatus: r.to_status,
+    })),
     reservations: reservations.rows.map((r) => ({
       orderId: r.order_id,
       lines: r.lines,
@@ -235,12 +240,31 @@ export function pipelineState(s: DbSnapshot, startingStock: Readonly<Record<stri
   };
 }
 
+/**
+ * An order's changes in the order they happened: followed from pending through each change's from_status (a
+ * change's timestamp is its transaction's start, which a change that waited for the row's lock predates). A change
+ * left off the chain is kept at the end, so the path shows it and is invalid.
+ */
+function chain(changes: readonly { fromStatus?: string; toStatus: string }[]): string[] {
+  if (changes.some((c) => c.fromStatus === undefined)) return changes.map((c) => c.toStatus);
+  const left = [...changes];
+  const path: string[] = [];
+  let at = 'pending';
+  for (;;) {
+    const i = left.findIndex((c) => c.fromStatus === at);
+    if (i < 0) break;
+    at = left.splice(i, 1)[0]!.toStatus;
+    path.push(at);
+  }
+  return [...path, ...left.map((c) => c.toStatus)];
+}
+
 /** Orders whose status_changes are not a path the pipeline allows, or do not end at the order's status. */
 function invalidHistories(s: DbSnapshot): string[] {
   const byOrder = groupBy(s.statusChanges, (c) => c.orderId);
   const violations: string[] = [];
   for (const o of s.orders) {
-    const path = (byOrder.get(o.id) ?? []).map((c) => c.toStatus);
+    const path = chain(byOrder.get(o.id) ?? []);
     const history = path.join('>');
     if (!VALID_HISTORIES.has(history)) {
       violations.push(`order ${o.id} has the status changes ${history.replaceAll('>', ' → ') || 'none'}`);

@@ -131,7 +131,9 @@ export function buildReport(run: RunData) {
   const counter = (name: string) => counters[name] ?? 0;
   const finalOf = countBy(run.snapshot.orders.map((o) => o.status));
   const rejectedBy = countBy(
-    run.snapshot.orders.filter((o) => o.status === 'rejected').map((o) => o.reason ?? ''),
+    run.snapshot.orders
+      .filter((o) => o.status === 'rejected')
+      .map((o) => (o.reason ?? '').split(':')[0] ?? ''),
   );
   const failedBy = countBy(
     run.snapshot.orders.filter((o) => o.status === 'failed').map((o) => o.reason ?? ''),
