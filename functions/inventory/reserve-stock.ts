@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvocationContext } from '@azure/functions';
-import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { consume } from '../../shared/messaging/consume.js';
 import {
   messageIdFor,
@@ -13,6 +12,7 @@ import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shar
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueHandler } from '../definitions.js';
+import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
 import { recordPoison, releaseStock, reserveStock } from './inventory-repository.js';
 
@@ -88,15 +88,12 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         rt.signals.count(METRICS.reservations, { result: outcome.result });
         context.log(`order ${orderId}: ${outcome.result} (remaining ${outcome.remaining ?? 'n/a'})`);
         // Schrödinger's warehouse: committed, but the broker is told it failed and will redeliver.
-        if (await rt.chaos.shouldCrash('inventory')) {
-          rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
-          throw new SimulatedCrashError('inventory');
-        }
-        await sendOrLeaveToRelay(
-          rt.publishDeps,
-          publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages),
-          { kind: 'publish_after_commit', orderId, fallback: 'the result is left to the outbox relay' },
-          (line) => context.warn(line),
+        await crashOrPublish(
+          rt,
+          'inventory',
+          outcome,
+          { orderId, fallback: 'the result is left to the outbox relay' },
+          context,
         );
       },
     });
@@ -123,14 +120,11 @@ async function release(rt: Runtime, event: OrderCancelled, context: InvocationCo
   }
   rt.signals.count(METRICS.reservations, { result: outcome.lines > 0 ? 'released' : 'nothing_reserved' });
   context.log(`order ${orderId}: cancelled, ${outcome.lines} line(s) of stock given back`);
-  if (await rt.chaos.shouldCrash('inventory')) {
-    rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
-    throw new SimulatedCrashError('inventory');
-  }
-  await sendOrLeaveToRelay(
-    rt.publishDeps,
-    publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages),
-    { kind: 'publish_after_commit', orderId, fallback: 'StockReleased is left to the outbox relay' },
-    (line) => context.warn(line),
+  await crashOrPublish(
+    rt,
+    'inventory',
+    outcome,
+    { orderId, fallback: 'StockReleased is left to the outbox relay' },
+    context,
   );
 }

@@ -1,5 +1,4 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { json, notFound, PROBLEM_CONTENT_TYPE } from '../../shared/http/problem.js';
@@ -10,10 +9,11 @@ import {
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
-import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
+import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
+import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
 import { inFlightProblem, keyReusedProblem, locationOf, readIdempotencyKey } from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
@@ -161,15 +161,12 @@ async function cancelOrder(
     return send(response.status, JSON.stringify(response.body), headers);
   }
   context.log(`order ${orderId}: cancel requested`);
-  if (await rt.chaos.shouldCrash('orders')) {
-    rt.signals.count(METRICS.crashSimulations, { target: 'orders' });
-    throw new SimulatedCrashError('orders');
-  }
-  await sendOrLeaveToRelay(
-    rt.publishDeps,
-    publishCommitted(rt.publishDeps, 'orders', outcome.outboxIds, outcome.messages),
-    { kind: 'publish_after_commit', orderId, fallback: 'OrderCancelled is left to the outbox relay' },
-    (line) => context.warn(line),
+  await crashOrPublish(
+    rt,
+    'orders',
+    outcome,
+    { orderId, fallback: 'OrderCancelled is left to the outbox relay' },
+    context,
   );
   if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;
   return json(202, response.body, headers);

@@ -1,5 +1,4 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { json } from '../../shared/http/problem.js';
@@ -10,10 +9,11 @@ import {
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
-import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
+import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
+import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
 import { inFlightProblem, keyReusedProblem, locationOf, readIdempotencyKey } from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
@@ -115,16 +115,12 @@ async function createOrder(
 
   // Schrödinger's warehouse: the order is committed, but the client is not told. Its retry with the same key
   // must get this very order back.
-  if (await rt.chaos.shouldCrash('orders')) {
-    rt.signals.count(METRICS.crashSimulations, { target: 'orders' });
-    throw new SimulatedCrashError('orders');
-  }
-
-  await sendOrLeaveToRelay(
-    rt.publishDeps,
-    publishCommitted(rt.publishDeps, 'orders', result.outboxIds, result.messages),
-    { kind: 'publish_after_commit', orderId: order.id, fallback: 'OrderPlaced is left to the outbox relay' },
-    (line) => context.warn(line),
+  await crashOrPublish(
+    rt,
+    'orders',
+    result,
+    { orderId: order.id, fallback: 'OrderPlaced is left to the outbox relay' },
+    context,
   );
 
   const headers: Record<string, string> = { Location: locationOf(order.id) };
