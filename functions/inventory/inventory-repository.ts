@@ -6,6 +6,8 @@ import type { PoisonInfo } from '../../shared/messaging/consume.js';
 import {
   type Envelope,
   envelope,
+  linesOf,
+  type OrderCancelled,
   type OrderPlaced,
   QUEUES,
   type QueueName,
@@ -54,26 +56,30 @@ export type ReserveOutcome =
 
 /**
  * The reservation rule, in ONE statement (so one transaction) for a batch of OrderPlaced messages; a single
- * delivery is a batch of one (see `reserveStock`).
+ * delivery is a batch of one (see `reserveStock`). An order is all its lines or nothing.
  * - Each message is claimed in Inventory's processed-message records: a message id seen before, or twice in the
  *   batch, is a duplicate and gets no row back.
- * - Every product involved is locked in a fixed order, and its claimed orders are served smallest first while stock
- *   lasts (docs/adr/0004): the outcome of processing them one after another in that order, which is as valid as any
- *   other order concurrent deliveries could take. Stock moves once per product, never below 0.
- * - Each order gets its reservation row (keyed by order id: a second message for an order already decided fails
- *   the whole statement with reservations_pkey) and its result message in Inventory's outbox.
+ * - Every product any line names is locked in ONE fixed order (product id), before anything is decided: two
+ *   statements over overlapping products wait for each other, they never deadlock.
+ * - The claimed orders are then decided one after another, smallest (total quantity) first (docs/adr/0004), over a
+ *   running copy of the locked stock (`walk`): an order is reserved if every line fits in what the orders before it
+ *   left, else rejected whole — unknown_product if a line names no product, out_of_stock otherwise — naming its
+ *   short lines. Stock then moves once per product, by the sum of the reserved lines, never below 0.
+ * - Each order gets its reservation row (keyed by order id: a second message for an order already decided, or
+ *   cancelled before it arrived, fails the whole statement with reservations_pkey) and its result message.
  *
  * $1 the batch (`reserveInput`): each row's `results` holds the message each possible result sends, built by
- *    `envelope()`; the statement keeps the one that matches and fills in the stock left after a reservation.
+ *    `envelope()`; the statement keeps the one that matches and fills in the lines (reserved: with the stock left;
+ *    rejected: the short ones).
  * $2 the relay's grace period (RELAY_GRACE).
- * Returns a row per claimed message: its result, the stock left, and the outbox row it wrote (null when that
- * message id was in the outbox already).
+ * Returns a row per claimed message: its result, the stock left of its first line's product, and the outbox row
+ * it wrote (null when that message id was in the outbox already).
  */
 const RESERVE = `
-WITH input AS (
+WITH RECURSIVE input AS (
   SELECT DISTINCT ON (message_id) *
     FROM jsonb_to_recordset($1::jsonb)
-      AS i(n int, order_id uuid, product_id text, quantity int, message_id text, type text, results jsonb)
+      AS i(n int, order_id uuid, lines jsonb, message_id text, type text, results jsonb)
    ORDER BY message_id, n
 ), claim AS (
   INSERT INTO inventory.processed_messages (message_id, type)
@@ -81,37 +87,58 @@ WITH input AS (
   ON CONFLICT DO NOTHING
   RETURNING message_id
 ), claimed AS (
-  SELECT input.* FROM input JOIN claim USING (message_id)
+  SELECT input.*, row_number() OVER (ORDER BY t.total, input.n) AS k
+    FROM input JOIN claim USING (message_id)
+    CROSS JOIN LATERAL (SELECT sum((l ->> 'quantity')::int) AS total FROM jsonb_array_elements(input.lines) l) t
+), wanted AS (
+  SELECT c.k, l.ord AS line_no, l.line ->> 'productId' AS product_id, (l.line ->> 'quantity')::int AS quantity
+    FROM claimed c CROSS JOIN LATERAL jsonb_array_elements(c.lines) WITH ORDINALITY AS l(line, ord)
 ), locked AS (
   SELECT product_id, available FROM inventory.products
-   WHERE product_id IN (SELECT product_id FROM claimed)
+   WHERE product_id IN (SELECT product_id FROM wanted)
    ORDER BY product_id
    FOR UPDATE
-), ranked AS (
-  SELECT c.*, sum(c.quantity) OVER (PARTITION BY c.product_id ORDER BY c.quantity, c.n) AS cumulative
-    FROM claimed c
-), decided AS (
-  SELECT r.n, r.order_id, r.product_id, r.quantity, r.message_id, r.results, v.result,
-         CASE WHEN v.result = 'reserved' THEN (l.available - r.cumulative)::int END AS remaining
-    FROM ranked r
-    LEFT JOIN locked l USING (product_id)
+), walk (k, stock, result, short) AS (
+  SELECT 0::bigint, (SELECT coalesce(jsonb_object_agg(product_id, available), '{}'::jsonb) FROM locked),
+         NULL::text, NULL::jsonb
+  UNION ALL
+  SELECT w.k + 1, CASE WHEN d.result = 'reserved' THEN w.stock || d.after ELSE w.stock END, d.result, d.short
+    FROM walk w
     CROSS JOIN LATERAL (
-      SELECT CASE WHEN l.product_id IS NULL THEN 'unknown_product'
-                  WHEN r.cumulative <= l.available THEN 'reserved'
-                  ELSE 'out_of_stock' END AS result) v
+      SELECT CASE WHEN bool_or(NOT w.stock ? x.product_id) THEN 'unknown_product'
+                  WHEN bool_and((w.stock ->> x.product_id)::int >= x.quantity) THEN 'reserved'
+                  ELSE 'out_of_stock' END AS result,
+             jsonb_object_agg(x.product_id, (w.stock ->> x.product_id)::int - x.quantity)
+               FILTER (WHERE w.stock ? x.product_id) AS after,
+             jsonb_agg(jsonb_build_object('productId', x.product_id, 'quantity', x.quantity,
+                                          'available', (w.stock ->> x.product_id)::int) ORDER BY x.line_no)
+               FILTER (WHERE NOT w.stock ? x.product_id OR (w.stock ->> x.product_id)::int < x.quantity) AS short
+        FROM wanted x WHERE x.k = w.k + 1
+    ) d
+   WHERE w.k < (SELECT count(*) FROM claimed)
+), decided AS (
+  SELECT c.n, c.k, c.order_id, c.lines, c.message_id, c.results, w.result, w.stock, w.short
+    FROM claimed c JOIN walk w ON w.k = c.k
 ), taken AS (
-  SELECT product_id, sum(quantity)::int AS quantity FROM decided WHERE result = 'reserved' GROUP BY product_id
+  SELECT x.product_id, sum(x.quantity)::int AS quantity
+    FROM decided d JOIN wanted x ON x.k = d.k
+   WHERE d.result = 'reserved' GROUP BY x.product_id
 ), decremented AS (
   UPDATE inventory.products p SET available = p.available - t.quantity, updated_at = now()
     FROM taken t WHERE p.product_id = t.product_id
 ), reserved AS (
-  INSERT INTO inventory.reservations (order_id, product_id, quantity, result, message_id)
-  SELECT order_id, product_id, quantity, result, message_id FROM decided
+  INSERT INTO inventory.reservations (order_id, product_id, quantity, lines, result, message_id)
+  SELECT order_id, lines -> 0 ->> 'productId', (lines -> 0 ->> 'quantity')::int, lines, result, message_id
+    FROM decided
 ), chosen AS (
-  SELECT d.n, d.result, d.remaining, m.queue,
+  SELECT d.n, d.result, (d.stock ->> (d.lines -> 0 ->> 'productId'))::int AS remaining, m.queue,
          CASE WHEN d.result = 'reserved'
-              THEN jsonb_set(m.body, '{data,remaining}', to_jsonb(d.remaining))
-              ELSE m.body END AS body
+              THEN jsonb_set(m.body, '{data,lines}', (
+                     SELECT jsonb_agg(jsonb_build_object('productId', x.product_id, 'quantity', x.quantity,
+                                                         'remaining', (d.stock ->> x.product_id)::int)
+                                      ORDER BY x.line_no)
+                       FROM wanted x WHERE x.k = d.k))
+              ELSE jsonb_set(m.body, '{data,shortLines}', d.short) END AS body
     FROM decided d
     CROSS JOIN LATERAL jsonb_to_record(d.results -> d.result) AS m(queue text, body jsonb)
 ), queued AS (
@@ -120,8 +147,64 @@ WITH input AS (
   ON CONFLICT (message_id) DO NOTHING
   RETURNING id, message_id, queue, body
 )
-SELECT c.n, c.result, c.remaining, q.id AS outbox_id, q.queue, q.body
+SELECT c.n, c.result, CASE WHEN c.result = 'reserved' THEN c.remaining END AS remaining,
+       q.id AS outbox_id, q.queue, q.body
   FROM chosen c LEFT JOIN queued q ON q.message_id = c.body ->> 'messageId'`;
+
+/**
+ * OrderCancelled, in ONE statement: Inventory gives back exactly what the order reserved, once.
+ * - The message is claimed in Inventory's processed-message records (a duplicate changes nothing, no row back).
+ * - No reservation yet (the cancel overtook its OrderPlaced): a 'cancelled' reservation takes the order's key, so
+ *   the late OrderPlaced is refused and never takes stock.
+ * - A reserved reservation not yet released is marked released; its lines' products are locked in product order
+ *   (as RESERVE locks them: no deadlock between the two) and get their quantities back.
+ * - StockReleased, with the lines given back (none for an order that had reserved nothing), goes to the outbox.
+ * $1 the message id, $2 the order id, $3 the StockReleased envelope, $4 its queue, $5 the relay's grace period.
+ * Returns one row: whether the message was claimed, and the outbox row written.
+ */
+const RELEASE = `
+WITH claim AS (
+  INSERT INTO inventory.processed_messages (message_id, type)
+  VALUES ($1::text, 'OrderCancelled')
+  ON CONFLICT DO NOTHING
+  RETURNING message_id
+), tombstone AS (
+  INSERT INTO inventory.reservations (order_id, lines, result, message_id)
+  SELECT $2::uuid, '[]'::jsonb, 'cancelled', $1::text FROM claim
+  ON CONFLICT (order_id) DO NOTHING
+), released AS (
+  UPDATE inventory.reservations r SET released_at = now()
+   WHERE r.order_id = $2::uuid AND r.result = 'reserved' AND r.released_at IS NULL
+     AND EXISTS (SELECT 1 FROM claim)
+  RETURNING coalesce(r.lines, jsonb_build_array(jsonb_build_object('productId', r.product_id, 'quantity', r.quantity)))
+            AS lines
+), back AS (
+  SELECT l.line ->> 'productId' AS product_id, (l.line ->> 'quantity')::int AS quantity, l.ord AS line_no
+    FROM released CROSS JOIN LATERAL jsonb_array_elements(released.lines) WITH ORDINALITY AS l(line, ord)
+), locked AS (
+  SELECT product_id FROM inventory.products
+   WHERE product_id IN (SELECT product_id FROM back)
+   ORDER BY product_id
+   FOR UPDATE
+), given AS (
+  SELECT b.product_id, sum(b.quantity)::int AS quantity FROM back b JOIN locked USING (product_id)
+   GROUP BY b.product_id
+), restored AS (
+  UPDATE inventory.products p SET available = p.available + g.quantity, updated_at = now()
+    FROM given g WHERE p.product_id = g.product_id
+), queued AS (
+  INSERT INTO inventory.outbox (message_id, queue, type, body, next_attempt_at)
+  SELECT $3::jsonb ->> 'messageId', $4::text, $3::jsonb ->> 'type',
+         jsonb_set($3::jsonb, '{data,lines}', coalesce(
+           (SELECT jsonb_agg(jsonb_build_object('productId', product_id, 'quantity', quantity) ORDER BY line_no)
+              FROM back), '[]'::jsonb)),
+         now() + $5::interval
+    FROM claim
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING id, queue, body
+)
+SELECT EXISTS (SELECT 1 FROM claim) AS claimed, q.id AS outbox_id, q.queue, q.body
+  FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
 
 /**
  * A poison OrderPlaced for a known order, in one statement after its dead letter: the order is told it failed
@@ -164,27 +247,37 @@ WITH restocked AS (
 SELECT product_id, name, available, updated_at FROM restocked`;
 
 /** Every SQL statement of Inventory's repository (test/integration/sql-statements.test.ts prepares each one). */
-export const INVENTORY_STATEMENTS = { RESERVE, GIVE_UP, LIST_PRODUCTS, FIND_PRODUCT, RESTOCK } as const;
+export const INVENTORY_STATEMENTS = {
+  RESERVE,
+  RELEASE,
+  GIVE_UP,
+  LIST_PRODUCTS,
+  FIND_PRODUCT,
+  RESTOCK,
+} as const;
 
 interface ReserveRequest {
   event: OrderPlaced;
   trace: { traceparent?: string | undefined; tracestate?: string | undefined; occurredAt: Date };
 }
 
-/** The message each possible result sends (one occurredAt, so the one kept is what was decided and written). */
+/**
+ * The message each possible result sends (one occurredAt, so the one kept is what was decided and written); RESERVE
+ * fills in their lines.
+ */
 function resultMessages({
   event,
   trace,
 }: ReserveRequest): Record<ReservationResult, { queue: QueueName; body: Envelope }> {
-  const { orderId, productId, quantity } = event.data;
+  const { orderId } = event.data;
   const rejected = (reason: RejectionReason) => ({
     queue: QUEUES.orderStatus,
-    body: envelope('InventoryRejected', { orderId, productId, quantity, reason }, trace),
+    body: envelope('InventoryRejected', { orderId, reason, shortLines: [] }, trace),
   });
   return {
     reserved: {
       queue: QUEUES.orderStatus,
-      body: envelope('InventoryReserved', { orderId, productId, quantity, remaining: 0 }, trace),
+      body: envelope('InventoryReserved', { orderId, lines: [] }, trace),
     },
     out_of_stock: rejected('out_of_stock'),
     unknown_product: rejected('unknown_product'),
@@ -197,8 +290,7 @@ function reserveInput(requests: readonly ReserveRequest[]): string {
     requests.map((request, n) => ({
       n,
       order_id: request.event.data.orderId,
-      product_id: request.event.data.productId,
-      quantity: request.event.data.quantity,
+      lines: linesOf(request.event),
       message_id: request.event.messageId,
       type: request.event.type,
       results: resultMessages(request),
@@ -266,6 +358,30 @@ export function reserveStock(
     reservers.set(db, queue);
   }
   return queue.run({ event, trace: { ...trace, occurredAt: new Date() } });
+}
+
+export type ReleaseOutcome =
+  | { outcome: 'released'; lines: number; outboxIds: number[]; messages: OutgoingMessage[] }
+  | { outcome: 'duplicate' };
+
+/** OrderCancelled, exactly once (RELEASE): the order's reserved stock back, StockReleased in the outbox. */
+export async function releaseStock(
+  db: Database,
+  event: OrderCancelled,
+  trace: { traceparent?: string | undefined; tracestate?: string | undefined },
+): Promise<ReleaseOutcome> {
+  const { orderId } = event.data;
+  const released = envelope('StockReleased', { orderId, lines: [] }, trace);
+  const { rows } = await runStatement<WrittenOutboxRow & { claimed: boolean }>(
+    db,
+    'inventory.release',
+    RELEASE,
+    [event.messageId, orderId, JSON.stringify(released), QUEUES.orderStatus, RELAY_GRACE],
+  );
+  if (!rows[0]?.claimed) return { outcome: 'duplicate' };
+  const written = writtenMessages(rows);
+  const body = written.messages[0]?.envelope as { data?: { lines?: unknown[] } } | undefined;
+  return { outcome: 'released', lines: body?.data?.lines?.length ?? 0, ...written };
 }
 
 /**

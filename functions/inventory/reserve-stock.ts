@@ -1,22 +1,32 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
+import type { InvocationContext } from '@azure/functions';
 import { consume } from '../../shared/messaging/consume.js';
-import { messageIdFor, orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
-
-const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed'] as const;
-
+import {
+  messageIdFor,
+  type OrderCancelled,
+  QUEUES,
+  reservationsMessage,
+  TYPES_ON,
+} from '../../shared/messaging/contracts.js';
 import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueHandler } from '../definitions.js';
+import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
-import { recordPoison, reserveStock } from './inventory-repository.js';
+import { recordPoison, releaseStock, reserveStock } from './inventory-repository.js';
 
-/** Inventory's consumer of OrderPlaced: reserve stock once per order, report the result through the outbox. */
+const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed'] as const;
+
+/**
+ * Inventory's consumer of its queue: OrderPlaced (either version) reserves stock once per order, OrderCancelled
+ * gives back what the order reserved, once; each reports its result through the outbox.
+ */
 export function reserveStockHandler(rt: Runtime): QueueHandler {
   return (message, context) =>
     consume(message, context, {
-      schema: orderPlaced,
+      schema: reservationsMessage,
+      types: TYPES_ON[QUEUES.reservations],
       maxDeliveryCount: rt.settings.maxDeliveryCount,
       deadline: rt.policies.consumerDeadline,
       delayedRetry: rt.delayedRetryFor(QUEUES.reservations),
@@ -40,6 +50,7 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         );
       },
       async process(event) {
+        if (event.type === 'OrderCancelled') return release(rt, event, context);
         const { orderId } = event.data;
         // The gremlin: slow Inventory down before any connection is taken, so a delay never pins the pool.
         const delay = await rt.chaos.gremlinDelayMs();
@@ -79,16 +90,44 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         rt.signals.count(METRICS.reservations, { result: outcome.result });
         context.log(`order ${orderId}: ${outcome.result} (remaining ${outcome.remaining ?? 'n/a'})`);
         // Schrödinger's warehouse: committed, but the broker is told it failed and will redeliver.
-        if (await rt.chaos.shouldCrash('inventory')) {
-          rt.signals.count(METRICS.crashSimulations, { target: 'inventory' });
-          throw new SimulatedCrashError('inventory');
-        }
-        await sendOrLeaveToRelay(
-          rt.publishDeps,
-          publishCommitted(rt.publishDeps, 'inventory', outcome.outboxIds, outcome.messages),
-          { kind: 'publish_after_commit', orderId, fallback: 'the result is left to the outbox relay' },
-          (line) => context.warn(line),
+        await crashOrPublish(
+          rt,
+          'inventory',
+          outcome,
+          { orderId, fallback: 'the result is left to the outbox relay' },
+          context,
         );
       },
     });
+}
+
+/** OrderCancelled: the compensation. Same shape as a reservation: commit, maybe crash, then publish. */
+async function release(rt: Runtime, event: OrderCancelled, context: InvocationContext): Promise<void> {
+  const { orderId } = event.data;
+  const trace = activeTraceContext() ?? { traceparent: event.traceparent, tracestate: event.tracestate };
+  const outcome = await releaseStock(rt.db, event, trace);
+  if (outcome.outcome === 'duplicate') {
+    rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'releaseStock' });
+    context.log(`order ${orderId}: duplicate cancel absorbed, stock untouched`);
+    // As for a duplicate OrderPlaced: the first delivery's StockReleased may be unsent (send it now), or lost after
+    // it was sent (the sweeper's `reask`: send it again).
+    await sendOrLeaveToRelay(
+      rt.publishDeps,
+      publishPending(rt.publishDeps, 'inventory', [messageIdFor('StockReleased', orderId)], {
+        evenIfPublished: event.reask === true,
+      }),
+      { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends StockReleased later' },
+      (line) => context.warn(line),
+    );
+    return;
+  }
+  rt.signals.count(METRICS.reservations, { result: outcome.lines > 0 ? 'released' : 'nothing_reserved' });
+  context.log(`order ${orderId}: cancelled, ${outcome.lines} line(s) of stock given back`);
+  await crashOrPublish(
+    rt,
+    'inventory',
+    outcome,
+    { orderId, fallback: 'StockReleased is left to the outbox relay' },
+    context,
+  );
 }

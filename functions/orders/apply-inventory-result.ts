@@ -1,16 +1,48 @@
 import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
-import { inventoryResult, QUEUES } from '../../shared/messaging/contracts.js';
+import { type InventoryResult, inventoryResult, QUEUES, TYPES_ON } from '../../shared/messaging/contracts.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import type { Order } from './order-model.js';
-import { applyStatusChange, recordPoison } from './orders-repository.js';
+import { applyStatusChange, recordPoison, type StatusChange } from './orders-repository.js';
 
-/** Orders' consumer of Inventory's results: pending → shipped | rejected | failed, exactly once. */
+/** What each result does to its order (any version of the message). */
+function statusChangeOf(event: InventoryResult): Omit<StatusChange, 'orderId' | 'messageId' | 'messageType'> {
+  switch (event.type) {
+    case 'InventoryReserved':
+      return { status: 'shipped', reason: null };
+    case 'InventoryRejected':
+      return {
+        status: 'rejected',
+        reason: event.data.reason,
+        ...('shortLines' in event.data && event.data.shortLines.length > 0
+          ? {
+              detail: event.data.shortLines
+                .map((l) =>
+                  l.available === null
+                    ? `${l.productId} is not in the catalog`
+                    : `${l.productId} (${l.quantity} wanted, ${l.available} available)`,
+                )
+                .join('; '),
+            }
+          : {}),
+      };
+    case 'InventoryFailed':
+      return { status: 'failed', reason: event.data.reason };
+    case 'StockReleased':
+      return { fromStatus: 'cancel_requested', status: 'cancelled', reason: null };
+  }
+}
+
+/**
+ * Orders' consumer of Inventory's results: pending → shipped | rejected | failed, and cancel_requested →
+ * cancelled, exactly once.
+ */
 export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
   const onFinal = (order: Order) => {
     // A bounded set of dimension values: failed orders carry free error text in their reason.
-    const reason = order.status === 'failed' ? 'processing_failed' : (order.reason ?? '');
+    // A multi-line rejection's reason names its short lines after the code: the dimension is the code.
+    const reason = order.status === 'failed' ? 'processing_failed' : (order.reason ?? '').split(':')[0]!;
     rt.signals.count(METRICS.ordersFinalized, { status: order.status, reason });
     rt.signals.record(METRICS.orderEndToEnd, Date.parse(order.updatedAt) - Date.parse(order.createdAt), {
       status: order.status,
@@ -27,17 +59,13 @@ export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
   return (message, context) =>
     consume(message, context, {
       schema: inventoryResult,
+      types: TYPES_ON[QUEUES.orderStatus],
       maxDeliveryCount: rt.settings.maxDeliveryCount,
       deadline: rt.policies.consumerDeadline,
       delayedRetry: rt.delayedRetryFor(QUEUES.orderStatus),
       deadLetter,
       async process(event) {
-        const change =
-          event.type === 'InventoryReserved'
-            ? { status: 'shipped' as const, reason: null }
-            : event.type === 'InventoryRejected'
-              ? { status: 'rejected' as const, reason: event.data.reason }
-              : { status: 'failed' as const, reason: event.data.reason };
+        const change = statusChangeOf(event);
         const result = await applyStatusChange(rt.db, {
           orderId: event.data.orderId,
           messageId: event.messageId,

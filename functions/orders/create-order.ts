@@ -1,21 +1,21 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { unavailableResponse } from '../../shared/http/failures.js';
-import { invalidField, json, problem } from '../../shared/http/problem.js';
+import { json } from '../../shared/http/problem.js';
 import { readJsonBody } from '../../shared/http/request-body.js';
 import {
   fingerprint,
   IDEMPOTENCY_KEY_HEADER,
-  idempotencyKey,
   REPLAYED_HEADER,
 } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
-import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
+import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
+import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
+import { inFlightProblem, keyReusedProblem, locationOf, readIdempotencyKey } from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
 import { createOrderBody, pendingOrder } from './order-model.js';
 import { placeOrder, updateStoredResponse } from './orders-repository.js';
@@ -30,8 +30,6 @@ export function parsePreferWait(header: string | null): number | undefined {
   return Math.min(Number(match[1]), MAX_WAIT_SECONDS);
 }
 
-const locationOf = (id: string) => `/api/orders/${id}`;
-
 /** POST /api/orders. */
 export function createOrderHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, (request, context) => createOrder(rt, request, context));
@@ -44,43 +42,20 @@ async function createOrder(
 ): Promise<HttpResponseInit> {
   const body = await readJsonBody(request, createOrderBody);
   if (!body.ok) return body.response;
-  const { customerId, productId, quantity } = body.value;
+  const { customerId, lines } = body.value;
 
-  const headerKey = request.headers.get(IDEMPOTENCY_KEY_HEADER);
-  if (
-    headerKey !== null &&
-    body.value.idempotencyKey !== undefined &&
-    headerKey !== body.value.idempotencyKey
-  ) {
-    return invalidField(
-      'Conflicting idempotency keys',
-      'The Idempotency-Key header and the body field idempotencyKey differ; send one of them.',
-      'idempotencyKey',
-      'differs from the Idempotency-Key header',
-    );
-  }
-  const rawKey = headerKey ?? body.value.idempotencyKey;
-  let key: string | undefined;
-  if (rawKey !== undefined) {
-    const parsed = idempotencyKey.safeParse(rawKey);
-    if (!parsed.success) {
-      const message = parsed.error.issues[0]?.message ?? 'is invalid';
-      return invalidField(
-        'Invalid Idempotency-Key',
-        `The Idempotency-Key ${message}.`,
-        'Idempotency-Key',
-        message,
-      );
-    }
-    key = parsed.data;
-  }
+  const requestKey = readIdempotencyKey(request, body.value.idempotencyKey);
+  if (!requestKey.ok) return requestKey.response;
+  const key = requestKey.value;
 
-  const { order, message } = pendingOrder(
-    { customerId, productId, quantity },
-    traceContextOf(context, request),
-  );
+  const { order, message } = pendingOrder({ customerId, lines }, traceContextOf(context, request));
   const accepted = { status: 202, body: { order } };
-  const payloadFingerprint = fingerprint({ customerId, productId, quantity });
+  // A one-line order has the fingerprint it had before multi-line orders (whichever body form it came in): a
+  // retry across a deploy still replays, and the two forms of one order are the same request.
+  const payloadFingerprint =
+    lines.length === 1
+      ? fingerprint({ customerId, productId: lines[0]!.productId, quantity: lines[0]!.quantity })
+      : fingerprint({ customerId, lines });
 
   let result: Awaited<ReturnType<typeof placeOrder>>;
   try {
@@ -103,26 +78,12 @@ async function createOrder(
       }),
     );
   } catch (err) {
-    if (sqlState(err) === '55P03') {
-      return problem(
-        409,
-        'Request in progress',
-        'A request with this Idempotency-Key is still being processed; retry it in a moment to get its result.',
-        { type: 'idempotency-in-flight', headers: { 'Retry-After': '1' } },
-      );
-    }
+    if (sqlState(err) === '55P03') return inFlightProblem();
     return unavailableResponse(err, rt.policies.retryAfterSeconds);
   }
 
   if (result.kind === 'replay') {
-    if (result.stored.fingerprint !== payloadFingerprint) {
-      return problem(
-        422,
-        'Idempotency-Key reused',
-        'This Idempotency-Key was already used with a different request body. Use a new key for a new order.',
-        { type: 'idempotency-key-reused' },
-      );
-    }
+    if (result.stored.fingerprint !== payloadFingerprint) return keyReusedProblem('a new order');
     rt.signals.count(METRICS.idempotentReplays);
     // A retry after a crash: the first attempt may have committed without publishing. Send it now.
     const storedOrderId = result.stored.orderId;
@@ -148,20 +109,18 @@ async function createOrder(
   }
 
   rt.signals.count(METRICS.ordersAccepted);
-  context.log(`order ${order.id} accepted (${quantity} × ${productId})`);
+  context.log(
+    `order ${order.id} accepted (${lines.map((l) => `${l.quantity} × ${l.productId}`).join(', ')})`,
+  );
 
   // Schrödinger's warehouse: the order is committed, but the client is not told. Its retry with the same key
   // must get this very order back.
-  if (await rt.chaos.shouldCrash('orders')) {
-    rt.signals.count(METRICS.crashSimulations, { target: 'orders' });
-    throw new SimulatedCrashError('orders');
-  }
-
-  await sendOrLeaveToRelay(
-    rt.publishDeps,
-    publishCommitted(rt.publishDeps, 'orders', result.outboxIds, result.messages),
-    { kind: 'publish_after_commit', orderId: order.id, fallback: 'OrderPlaced is left to the outbox relay' },
-    (line) => context.warn(line),
+  await crashOrPublish(
+    rt,
+    'orders',
+    result,
+    { orderId: order.id, fallback: 'OrderPlaced is left to the outbox relay' },
+    context,
   );
 
   const headers: Record<string, string> = { Location: locationOf(order.id) };

@@ -22,6 +22,15 @@ export const ordersFunctions: FunctionSpec[] = [
   },
   {
     kind: 'http',
+    name: 'cancelOrder',
+    route: 'orders/{id}/cancel',
+    methods: ['POST'],
+    // The order read's rule: whoever holds the order's id (its customer, or an operator from the keyed listing).
+    authLevel: 'anonymous',
+    load: async () => (await import('./cancel-order.js')).cancelOrderHandler,
+  },
+  {
+    kind: 'http',
     name: 'listOrders',
     route: 'orders',
     methods: ['GET'],

@@ -1,19 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { identifierText, plainText } from '../../shared/http/text-field.js';
-import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { envelope, MAX_ORDER_LINES, type OrderLine, QUEUES } from '../../shared/messaging/contracts.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
-export const ORDER_STATUSES = ['pending', 'shipped', 'rejected', 'failed'] as const;
+export const ORDER_STATUSES = [
+  'pending',
+  'shipped',
+  'rejected',
+  'failed',
+  'cancel_requested',
+  'cancelled',
+] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
-export const FINAL_STATUSES: readonly OrderStatus[] = ['shipped', 'rejected', 'failed'];
+/** Where an order ends. `cancel_requested` is not one: Inventory's StockReleased takes it on to `cancelled`. */
+export const FINAL_STATUSES: readonly OrderStatus[] = ['shipped', 'rejected', 'failed', 'cancelled'];
 
-/** The order as the API shows it. */
+export type { OrderLine };
+
+/**
+ * The order as the API shows it. `productId` and `quantity` are its first line, kept for clients written for
+ * one-line orders; `lines` is the whole order.
+ */
 export interface Order {
   id: string;
   customerId: string;
   productId: string;
   quantity: number;
+  lines: OrderLine[];
   status: OrderStatus;
   reason: string | null;
   createdAt: string;
@@ -25,6 +39,7 @@ export interface OrderRow {
   customer_id: string;
   product_id: string;
   quantity: number;
+  lines: OrderLine[];
   status: OrderStatus;
   reason: string | null;
   created_at: Date;
@@ -37,6 +52,7 @@ export function toOrder(row: OrderRow): Order {
     customerId: row.customer_id,
     productId: row.product_id,
     quantity: row.quantity,
+    lines: row.lines,
     status: row.status,
     reason: row.reason,
     createdAt: row.created_at.toISOString(),
@@ -44,21 +60,77 @@ export function toOrder(row: OrderRow): Order {
   };
 }
 
-/** POST /api/orders body. Unknown fields are refused so that a typo never goes unnoticed. */
-export const createOrderBody = z.strictObject({
-  customerId: identifierText(128),
-  productId: identifierText(64),
-  quantity: z
-    .number({ error: 'must be a number' })
-    .int('must be a whole number')
-    .min(1, 'must be at least 1')
-    .max(1000, 'must be at most 1000'),
-  /** Accepted from seed clients; the catalog is Inventory's, so the name is informational only. */
-  productName: plainText().max(200, 'must be at most 200 characters').optional(),
-  /** Accepted from seed clients that cannot set headers; the `Idempotency-Key` header is preferred. */
-  idempotencyKey: z.string({ error: 'must be a string' }).optional(),
-});
+const lineQuantity = z
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(1000, 'must be at most 1000');
+
+const orderLineBody = z.strictObject({ productId: identifierText(64), quantity: lineQuantity });
+
+/**
+ * POST /api/orders body: `lines` (1–50, each product at most once), or the one-line form `productId` +
+ * `quantity` that clients written before multi-line orders send (it means one line). Unknown fields are refused
+ * so that a typo never goes unnoticed. The output always has `lines`.
+ */
+export const createOrderBody = z
+  .strictObject({
+    customerId: identifierText(128),
+    productId: identifierText(64).optional(),
+    quantity: lineQuantity.optional(),
+    lines: z
+      .array(orderLineBody, { error: 'must be an array of {productId, quantity}' })
+      .min(1, 'must have at least one line')
+      .max(MAX_ORDER_LINES, `must have at most ${MAX_ORDER_LINES} lines`)
+      .optional(),
+    /** Accepted from seed clients; the catalog is Inventory's, so the name is informational only. */
+    productName: plainText().max(200, 'must be at most 200 characters').optional(),
+    /** Accepted from seed clients that cannot set headers; the `Idempotency-Key` header is preferred. */
+    idempotencyKey: z.string({ error: 'must be a string' }).optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.lines) {
+      for (const field of ['productId', 'quantity'] as const) {
+        if (body[field] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'send either lines or productId and quantity',
+          });
+        }
+      }
+      const firstLine = new Map<string, number>();
+      body.lines.forEach((line, i) => {
+        const first = firstLine.get(line.productId);
+        if (first === undefined) firstLine.set(line.productId, i);
+        else {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['lines', i, 'productId'],
+            message: `${line.productId} is already on line ${first + 1}: each product at most once`,
+          });
+        }
+      });
+      return;
+    }
+    for (const field of ['productId', 'quantity'] as const) {
+      if (body[field] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: 'is required (or send lines)' });
+      }
+    }
+  })
+  .transform(({ productId, quantity, lines, ...rest }) => ({
+    ...rest,
+    lines: lines ?? [{ productId: productId as string, quantity: quantity as number }],
+  }));
 export type CreateOrderBody = z.output<typeof createOrderBody>;
+
+/** POST /api/orders/{id}/cancel body (optional): who asks, and why. */
+export const cancelOrderBody = z.strictObject({
+  /** When given, it must be the order's customer: a client's guard against cancelling someone else's order. */
+  customerId: identifierText(128).optional(),
+  reason: plainText().max(200, 'must be at most 200 characters').optional(),
+});
 
 export const listOrdersQuery = z.strictObject({
   status: z.enum(ORDER_STATUSES, { error: `must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
@@ -103,13 +175,17 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
 
 /** A new pending order and the OrderPlaced message that announces it (written together, in one transaction). */
 export function pendingOrder(
-  input: { customerId: string; productId: string; quantity: number },
+  input: { customerId: string; lines: OrderLine[] },
   trace: { traceparent?: string | undefined; tracestate?: string | undefined },
   now = new Date(),
 ): { order: Order; message: OutgoingMessage } {
+  const first = input.lines[0]!;
   const order: Order = {
     id: randomUUID(),
-    ...input,
+    customerId: input.customerId,
+    productId: first.productId,
+    quantity: first.quantity,
+    lines: input.lines,
     status: 'pending',
     reason: null,
     createdAt: now.toISOString(),
@@ -117,7 +193,19 @@ export function pendingOrder(
   };
   const message = {
     queue: QUEUES.reservations,
-    envelope: envelope('OrderPlaced', { orderId: order.id, ...input }, { ...trace, occurredAt: now }),
+    envelope: envelope(
+      'OrderPlaced',
+      { orderId: order.id, customerId: input.customerId, lines: input.lines },
+      { ...trace, occurredAt: now },
+    ),
   };
   return { order, message };
+}
+
+/** The cancel request of an order and its OrderCancelled message (written together, in one transaction). */
+export function cancelMessage(
+  orderId: string,
+  trace: { traceparent?: string | undefined; tracestate?: string | undefined },
+): OutgoingMessage {
+  return { queue: QUEUES.reservations, envelope: envelope('OrderCancelled', { orderId }, trace) };
 }

@@ -51,8 +51,8 @@ WITH claim AS (
   WHERE k.expires_at <= now()
   RETURNING key
 ), placed AS (
-  INSERT INTO orders.orders (id, customer_id, product_id, quantity, status, created_at, updated_at)
-  SELECT $1::uuid, $2::text, $3::text, $4::int, 'pending', $5::timestamptz, $5::timestamptz
+  INSERT INTO orders.orders (id, customer_id, product_id, quantity, lines, status, created_at, updated_at)
+  SELECT $1::uuid, $2::text, $3::text, $4::int, $16::jsonb, 'pending', $5::timestamptz, $5::timestamptz
    WHERE $10::text IS NULL OR EXISTS (SELECT 1 FROM claim)
   RETURNING id
 ), queued AS (
@@ -69,6 +69,11 @@ const STORED_RESPONSE = `
 SELECT fingerprint, response_status, response_body, order_id FROM orders.idempotency_keys
  WHERE scope = $1::text AND key = $2::text`;
 
+/** A cancel's answer under its key, written before the cancel's transaction commits (synchronously, with it). */
+const STORE_CANCEL_RESPONSE = `
+UPDATE orders.idempotency_keys SET response_status = $3::int, response_body = $4::text
+ WHERE scope = $1::text AND key = $2::text`;
+
 /**
  * The final answers of `Prefer: wait` requests, for a batch of keys ($1: `[{scope, key, status, body}]`), committed
  * asynchronously (`SET LOCAL synchronous_commit = off` through set_config, in the same round trip): a database
@@ -82,12 +87,16 @@ UPDATE orders.idempotency_keys k SET response_status = r.status, response_body =
  WHERE k.scope = r.scope AND k.key = r.key AND EXISTS (SELECT FROM async_commit)`;
 
 const FIND_ORDER = `
-SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
+SELECT id, customer_id, product_id, quantity,
+       coalesce(lines, jsonb_build_array(jsonb_build_object('productId', product_id, 'quantity', quantity))) AS lines,
+       status, reason, created_at, updated_at
   FROM orders.orders WHERE id = $1::uuid`;
 
 /** Newest first, optionally by status, from a keyset cursor; one more than the page, to tell if there is more. */
 const LIST_ORDERS = `
-SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
+SELECT id, customer_id, product_id, quantity,
+       coalesce(lines, jsonb_build_array(jsonb_build_object('productId', product_id, 'quantity', quantity))) AS lines,
+       status, reason, created_at, updated_at
   FROM orders.orders
  WHERE ($1::text IS NULL OR status = $1::text)
    AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -99,9 +108,10 @@ SELECT id, customer_id, product_id, quantity, status, reason, created_at, update
  * message, and a poison one, is a batch of one (see applyStatusChange, recordPoison).
  * - Each message is claimed in Orders' processed-message records: a message id seen before, or twice in the
  *   batch, is a duplicate and gets no row back.
- * - A claimed change moves its order from pending to its final status, with its status_changes row. An order
- *   already final is left as it is: two messages for one order in a batch, one changes it and the other finds it
- *   final, as if they had run one after the other.
+ * - A claimed change moves its order from its `from_status` (pending for Inventory's decisions, cancel_requested
+ *   for StockReleased) to its new status, with its status_changes row. An order in any other status is left as it
+ *   is: two messages for one order in a batch, one changes it and the other finds it moved on, as if they had run
+ *   one after the other; a reservation that lands after a cancel changes nothing (Inventory releases it).
  * $1 the batch (`changeInput`). Returns a row per claimed change: whether its order exists, and the order as
  * changed (null columns when it was not).
  */
@@ -109,7 +119,8 @@ const CHANGE_STATUS = `
 WITH input AS (
   SELECT DISTINCT ON (message_id) *
     FROM jsonb_to_recordset($1::jsonb)
-      AS i(n int, order_id uuid, status text, reason text, message_id text, type text)
+      AS i(n int, order_id uuid, from_status text, status text, reason text, detail text, message_id text,
+           type text)
    ORDER BY message_id, n
 ), claim AS (
   INSERT INTO orders.processed_messages (message_id, type)
@@ -119,32 +130,40 @@ WITH input AS (
 ), claimed AS (
   SELECT input.* FROM input JOIN claim USING (message_id)
 ), changed AS (
-  UPDATE orders.orders o SET status = c.status, reason = c.reason, updated_at = now()
+  UPDATE orders.orders o
+     SET status = c.status, updated_at = now(),
+         -- A one-line order keeps the bare code its clients know; a multi-line one names its short lines.
+         reason = CASE WHEN c.status = 'cancelled' THEN o.reason -- the cancel's own reason stays
+                       WHEN c.detail IS NOT NULL AND jsonb_array_length(o.lines) > 1
+                       THEN left(c.reason || ': ' || c.detail, 500) ELSE c.reason END
     FROM claimed c
-   WHERE o.id = c.order_id AND o.status = 'pending'
-  RETURNING c.n, c.message_id,
-            o.id, o.customer_id, o.product_id, o.quantity, o.status, o.reason, o.created_at, o.updated_at
+   WHERE o.id = c.order_id AND o.status = c.from_status
+  RETURNING c.n, c.message_id, c.from_status,
+            o.id, o.customer_id, o.product_id, o.quantity,
+            coalesce(o.lines, jsonb_build_array(jsonb_build_object('productId', o.product_id, 'quantity', o.quantity)))
+              AS lines,
+            o.status, o.reason, o.created_at, o.updated_at
 ), logged AS (
   INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
-  SELECT id, 'pending', status, reason, message_id FROM changed
+  SELECT id, from_status, status, reason, message_id FROM changed
 )
 SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
-       ch.id, ch.customer_id, ch.product_id, ch.quantity, ch.status, ch.reason, ch.created_at, ch.updated_at
+       ch.id, ch.customer_id, ch.product_id, ch.quantity, ch.lines, ch.status, ch.reason, ch.created_at,
+       ch.updated_at
   FROM claimed c LEFT JOIN changed ch ON ch.n = c.n`;
 
 /**
- * The pending-order sweep: OrderPlaced rows of orders pending for longer than $1 seconds whose message went out at
- * least that long ago (and got lost: a broker dead letter nothing recorded, a message lost in memory) or that the
- * relay gave up on ($3 attempts), set to be sent again now — oldest orders first, at most $2, locked so two sweeps
+ * The pending-order sweep: the message with id prefix $4 (OrderPlaced; OrderCancelled) of orders in status $6
+ * (pending; cancel_requested) for longer than $1 seconds whose message went out at least that long ago (and got
+ * lost: a broker dead letter nothing recorded, a message lost in memory) or that the relay gave up on ($3 attempts), set to be sent again now — oldest orders first, at most $2, locked so two sweeps
  * never take the same row. Rows that are simply waiting for the relay are left to it. The message is marked
- * `reask` (Inventory then sends its result again, even one it sent before). $4 the OrderPlaced message id prefix.
- * Returns the message ids to re-send.
+ * `reask` (Inventory then sends its result again, even one it sent before). Returns the message ids to re-send.
  */
 const RESET_STALE_ORDER_PLACED = `
 WITH stale AS (
   SELECT ob.id FROM orders.orders o
     JOIN orders.outbox ob ON ob.message_id = $4::text || o.id::text
-   WHERE o.status = 'pending' AND o.created_at < now() - make_interval(secs => $1::int)
+   WHERE o.status = $6::text AND o.updated_at < now() - make_interval(secs => $1::int)
      AND (ob.published_at < now() - make_interval(secs => $1::int)
           OR (ob.published_at IS NULL AND ob.attempts >= $3::int))
    ORDER BY o.created_at
@@ -154,9 +173,54 @@ WITH stale AS (
 UPDATE orders.outbox ob
    SET published_at = NULL, attempts = 0, next_attempt_at = now() + $5::interval,
        body = ob.body || '{"reask": true}'::jsonb,
-       last_error = 'order still pending: re-sent by the pending-order sweeper'
+       last_error = 'order still ' || $6::text || ': re-sent by the pending-order sweeper'
   FROM stale WHERE ob.id = stale.id
 RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
+
+/**
+ * A cancel's Idempotency-Key, claimed first in the cancel's transaction (a new key, or an expired record taken
+ * over). A twin in flight holds it: this waits for it, bounded by a lock_timeout local to the transaction (past it,
+ * 55P03 and a 409). The response is filled in by STORE_CANCEL_RESPONSE before the commit.
+ * $1 scope, $2 key, $3 fingerprint, $4 order id, $5 ttl in hours, $6 the wait bound. A row: claimed.
+ */
+const CLAIM_CANCEL_KEY = `
+INSERT INTO orders.idempotency_keys AS k (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
+SELECT $1::text, $2::text, $3::text, 0, '', $4::uuid, now() + make_interval(hours => $5::int)
+  FROM (SELECT set_config('lock_timeout', $6::text, true)) AS bounded_wait
+ON CONFLICT (scope, key) DO UPDATE
+  SET fingerprint = EXCLUDED.fingerprint, response_status = 0, response_body = '', order_id = EXCLUDED.order_id,
+      created_at = now(), expires_at = EXCLUDED.expires_at
+WHERE k.expires_at <= now()
+RETURNING key`;
+
+/**
+ * The cancel request, in one statement: a pending or shipped order (of customer $2 when given) becomes
+ * cancel_requested with its status_changes row and OrderCancelled in Orders' outbox. Any other order is left as
+ * it is. $1 order id, $2 the customer who asks (null: not checked), $3 the reason (null: none), $4 OrderCancelled's
+ * queue, $5 its envelope, $6 the relay's grace period. Returns no row for an unknown order; else the status it
+ * had, its customer, whether it changed, and the outbox row written.
+ */
+const REQUEST_CANCEL = `
+WITH target AS (
+  SELECT id, status, customer_id FROM orders.orders WHERE id = $1::uuid FOR UPDATE
+), changed AS (
+  UPDATE orders.orders o SET status = 'cancel_requested', reason = $3::text, updated_at = now()
+    FROM target t
+   WHERE o.id = t.id AND t.status IN ('pending', 'shipped') AND ($2::text IS NULL OR t.customer_id = $2::text)
+  RETURNING o.id, t.status AS from_status
+), logged AS (
+  -- clock_timestamp(): this may have waited for the row behind a status change that started earlier.
+  INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id, changed_at)
+  SELECT id, from_status, 'cancel_requested', $3::text, $5::jsonb ->> 'messageId', clock_timestamp() FROM changed
+), queued AS (
+  INSERT INTO orders.outbox (message_id, queue, type, body, next_attempt_at)
+  SELECT $5::jsonb ->> 'messageId', $4::text, $5::jsonb ->> 'type', $5::jsonb, now() + $6::interval FROM changed
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING id, queue, body
+)
+SELECT t.status AS was, t.customer_id, EXISTS (SELECT 1 FROM changed) AS changed,
+       q.id AS outbox_id, q.queue, q.body
+  FROM target t LEFT JOIN queued q ON true`;
 
 /** Every SQL statement of Orders' repository (test/integration/sql-statements.test.ts prepares each one). */
 export const ORDERS_STATEMENTS = {
@@ -167,6 +231,9 @@ export const ORDERS_STATEMENTS = {
   LIST_ORDERS,
   CHANGE_STATUS,
   RESET_STALE_ORDER_PLACED,
+  CLAIM_CANCEL_KEY,
+  STORE_CANCEL_RESPONSE,
+  REQUEST_CANCEL,
 } as const;
 
 /**
@@ -195,6 +262,7 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
     key ? JSON.stringify(input.response.body) : null,
     key?.ttlHours ?? null,
     `${IN_FLIGHT_WAIT_MS}ms`,
+    JSON.stringify(o.lines),
   ];
   for (let attempt = 1; ; attempt++) {
     const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_ORDER, values);
@@ -289,8 +357,12 @@ export async function listOrders(
 
 export interface StatusChange {
   orderId: string;
+  /** The status the order must be in for this change to apply (default pending). */
+  fromStatus?: 'pending' | 'cancel_requested';
   status: Exclude<OrderStatus, 'pending'>;
   reason: string | null;
+  /** Appended to the reason of a multi-line order (`out_of_stock: PROD-002 (5 wanted, 3 available)`). */
+  detail?: string;
   messageId: string;
   messageType: string;
 }
@@ -305,8 +377,10 @@ function changeInput(changes: readonly StatusChange[]): string {
     changes.map((c, n) => ({
       n,
       order_id: c.orderId,
+      from_status: c.fromStatus ?? 'pending',
       status: c.status,
       reason: c.reason,
+      detail: c.detail ?? null,
       message_id: c.messageId,
       type: c.messageType,
     })),
@@ -376,18 +450,126 @@ export async function recordPoison(db: Database, info: PoisonInfo): Promise<Orde
   });
 }
 
-/** The pending-order sweep (RESET_STALE_ORDER_PLACED). */
+/**
+ * The pending-order sweep (RESET_STALE_ORDER_PLACED): pending orders get their OrderPlaced again, orders whose
+ * cancel is still requested their OrderCancelled.
+ */
 export async function resetStaleOrderPlaced(
   db: Database,
-  input: { afterSeconds: number; limit: number; maxRelayAttempts: number },
+  input: {
+    afterSeconds: number;
+    limit: number;
+    maxRelayAttempts: number;
+    stuckIn?: 'pending' | 'cancel_requested';
+  },
 ): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
+  const stuckIn = input.stuckIn ?? 'pending';
   // The rows are handed back to be sent at once; like every writer's, they are not due for the relay meanwhile.
   const { rows } = await db.query<WrittenOutboxRow>(RESET_STALE_ORDER_PLACED, [
     input.afterSeconds,
     input.limit,
     input.maxRelayAttempts,
-    messageIdFor('OrderPlaced', ''),
+    messageIdFor(stuckIn === 'pending' ? 'OrderPlaced' : 'OrderCancelled', ''),
     RELAY_GRACE,
+    stuckIn,
   ]);
   return writtenMessages(rows);
+}
+
+/** Why a cancel did or did not happen, and the order as it is after it. */
+export type CancelOutcome =
+  | {
+      kind: 'requested' | 'already-requested';
+      order: Order;
+      outboxIds: number[];
+      messages: OutgoingMessage[];
+    }
+  | { kind: 'not-cancellable'; order: Order }
+  | { kind: 'not-your-order' | 'unknown-order' };
+
+export type CancelResult =
+  | { kind: 'done'; outcome: CancelOutcome }
+  | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
+
+/**
+ * One transaction for a cancel: its Idempotency-Key (when it has one) claimed first, the cancel request
+ * (REQUEST_CANCEL: status, status_changes row, OrderCancelled outbox row), and the response `respond` makes of it
+ * stored under the key, so a retry replays exactly what this answered.
+ */
+export async function requestCancel(
+  db: Database,
+  input: {
+    orderId: string;
+    customerId: string | undefined;
+    reason: string | undefined;
+    message: OutgoingMessage;
+    idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
+    respond: (outcome: CancelOutcome) => { status: number; body: unknown };
+  },
+): Promise<CancelResult> {
+  return db.transaction(async (client): Promise<CancelResult> => {
+    const key = input.idempotency;
+    if (key) {
+      const claimed = await client.query(CLAIM_CANCEL_KEY, [
+        key.scope,
+        key.key,
+        key.fingerprint,
+        input.orderId,
+        key.ttlHours,
+        `${IN_FLIGHT_WAIT_MS}ms`,
+      ]);
+      if (claimed.rows.length === 0) {
+        const { rows } = await client.query<{
+          fingerprint: string;
+          response_status: number;
+          response_body: string;
+          order_id: string | null;
+        }>(STORED_RESPONSE, [key.scope, key.key]);
+        const row = rows[0];
+        if (!row) throw new Error(`idempotency record ${key.key} vanished while being read`);
+        return {
+          kind: 'replay',
+          stored: {
+            fingerprint: row.fingerprint,
+            status: row.response_status,
+            body: row.response_body,
+            orderId: row.order_id,
+          },
+        };
+      }
+    }
+    const { rows } = await client.query<
+      WrittenOutboxRow & { was: OrderStatus; customer_id: string; changed: boolean }
+    >(REQUEST_CANCEL, [
+      input.orderId,
+      input.customerId ?? null,
+      input.reason ?? null,
+      input.message.queue,
+      JSON.stringify(input.message.envelope),
+      RELAY_GRACE,
+    ]);
+    const row = rows[0];
+    let outcome: CancelOutcome;
+    if (!row) outcome = { kind: 'unknown-order' };
+    else if (input.customerId !== undefined && row.customer_id !== input.customerId) {
+      outcome = { kind: 'not-your-order' };
+    } else {
+      const found = await client.query<OrderRow>(FIND_ORDER, [input.orderId]);
+      const order = toOrder(found.rows[0]!);
+      if (row.changed) outcome = { kind: 'requested', order, ...writtenMessages(rows) };
+      else if (row.was === 'cancel_requested') {
+        outcome = { kind: 'already-requested', order, outboxIds: [], messages: [] };
+      } else outcome = { kind: 'not-cancellable', order };
+    }
+    const response = input.respond(outcome);
+    if (key) {
+      await client.query(STORE_CANCEL_RESPONSE, [
+        key.scope,
+        key.key,
+        response.status,
+        JSON.stringify(response.body),
+      ]);
+    }
+    return { kind: 'done', outcome };
+  });
 }

@@ -1,3 +1,4 @@
+import type { InvocationContext } from '@azure/functions';
 import { MAX_RELAY_ATTEMPTS, publishCommitted, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import type { TimerHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -15,23 +16,35 @@ const BATCH = 500;
  */
 export function pendingOrderSweeperHandler(rt: Runtime): TimerHandler {
   return async (_timer, context) => {
+    // A cancel still requested is the same kind of wait: its OrderCancelled is re-sent the same way.
+    for (const stuckIn of ['pending', 'cancel_requested'] as const) await sweep(rt, context, stuckIn);
+  };
+}
+
+async function sweep(
+  rt: Runtime,
+  context: InvocationContext,
+  stuckIn: 'pending' | 'cancel_requested',
+): Promise<void> {
+  {
     const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
     const { outboxIds, messages } = await resetStaleOrderPlaced(rt.db, {
       afterSeconds,
       limit: BATCH,
       maxRelayAttempts: MAX_RELAY_ATTEMPTS,
+      stuckIn,
     });
     if (outboxIds.length === 0) return;
     const ids = messages.map((m) => m.envelope.messageId);
     context.warn(
-      `${ids.length} order(s) pending for over ${afterSeconds} s: OrderPlaced re-sent (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''})`,
+      `${ids.length} order(s) ${stuckIn} for over ${afterSeconds} s: message re-sent (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''})`,
     );
     // The statement handed the rows back (not due for the relay for its grace period): send them now.
     await sendOrLeaveToRelay(
       rt.publishDeps,
       publishCommitted(rt.publishDeps, 'orders', outboxIds, messages),
-      { kind: 'publish_pending', fallback: 'the outbox relay re-sends the stale OrderPlaced' },
+      { kind: 'publish_pending', fallback: 'the outbox relay re-sends the stale message' },
       (line) => context.warn(line),
     );
-  };
+  }
 }

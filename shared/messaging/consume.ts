@@ -26,6 +26,11 @@ export interface PoisonInfo {
 
 export interface ConsumeOptions<S extends z.ZodType> {
   schema: S;
+  /**
+   * The message types this consumer understands (its queue's, TYPES_ON): any other type is dead-lettered at
+   * once with a reason that says so, instead of a schema error listing every union member.
+   */
+  types?: readonly string[];
   maxDeliveryCount: number;
   /** Keeps one delivery below the message lock duration. */
   deadline: { execute<T>(fn: () => Promise<T>): Promise<T> };
@@ -110,9 +115,14 @@ async function consumeInSpan<S extends z.ZodType>(
   const { deliveryCount, messageId, orderId, span } = delivery;
   // Every line names the order (when the message has one), so the host's log search finds it by order id.
   const about = `${context.functionName}: ${orderId ? `order ${orderId}` : `message ${messageId ?? '(no id)'}`}`;
+  const type = (body as { type?: unknown } | undefined)?.type;
+  const unknownType =
+    options.types && !options.types.includes(typeof type === 'string' ? type : '')
+      ? `unknown message type ${JSON.stringify(type ?? null)}: ${context.functionName} understands ${options.types.join(', ')}`
+      : undefined;
   const parsed = options.schema.safeParse(body);
-  if (!parsed.success) {
-    const error = `invalid message: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+  if (unknownType || !parsed.success) {
+    const error = unknownType ?? `invalid message: ${messageIssues(parsed.error?.issues ?? []).join('; ')}`;
     context.error(`${about}: ${error}`);
     span.setStatus({ code: SpanStatusCode.ERROR, message: error });
     await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
@@ -186,4 +196,22 @@ function parentContextOf(body: unknown, context: InvocationContext): Context {
     });
   }
   return otelContext.active();
+}
+
+/**
+ * A schema's issues as `path: message`. A union (the versions of a message, the types of a queue) reports every
+ * branch: the one meant is the one whose `type` and `version` matched, so its issues are the ones to read.
+ */
+function messageIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const envelopeMiss = (branch: readonly z.core.$ZodIssue[]) =>
+        branch.some((i) => i.path.length === 1 && (i.path[0] === 'type' || i.path[0] === 'version'));
+      const meant = issue.errors.filter((branch) => !envelopeMiss(branch));
+      const best = (meant.length > 0 ? meant : issue.errors).reduce((a, b) => (b.length < a.length ? b : a));
+      return messageIssues(best, path);
+    }
+    return [`${path.map(String).join('.')}: ${issue.message}`];
+  });
 }

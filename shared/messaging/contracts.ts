@@ -13,17 +13,50 @@ const orderId = z.uuid();
 const productId = z.string().min(1).max(64);
 const quantity = z.number().int().min(1).max(1000);
 
-export const orderPlacedData = z.strictObject({
+/** One line of an order: a product and how many. An order holds 1–50 lines, each product at most once. */
+export const orderLine = z.strictObject({ productId, quantity });
+export type OrderLine = z.infer<typeof orderLine>;
+export const MAX_ORDER_LINES = 50;
+const orderLines = z
+  .array(orderLine)
+  .min(1)
+  .max(MAX_ORDER_LINES)
+  .refine(
+    (lines) => new Set(lines.map((l) => l.productId)).size === lines.length,
+    'each product at most once',
+  );
+
+/**
+ * Versions: a message without `version` is version 1 (what was sent before multi-line orders: one product and
+ * one quantity); version 2 carries `lines`. Producers send version 2; consumers understand both, so the
+ * version-1 messages still in a queue during a deploy are processed as one-line orders.
+ */
+export const orderPlacedDataV1 = z.strictObject({
   orderId,
   customerId: z.string().min(1).max(128),
   productId,
   quantity,
 });
+export const orderPlacedDataV2 = z.strictObject({
+  orderId,
+  customerId: z.string().min(1).max(128),
+  lines: orderLines,
+});
+/** @deprecated version 1; kept to read what older producers left in the queue. */
+export const orderPlacedData = orderPlacedDataV1;
 export const inventoryReservedData = z.strictObject({
   orderId,
   productId,
   quantity,
   remaining: z.number().int().min(0),
+});
+/** Version 2: every line, with the stock left of its product after the reservation. */
+export const inventoryReservedDataV2 = z.strictObject({
+  orderId,
+  lines: z
+    .array(z.strictObject({ productId, quantity, remaining: z.number().int().min(0) }))
+    .min(1)
+    .max(MAX_ORDER_LINES),
 });
 export const rejectionReason = z.enum(['out_of_stock', 'unknown_product']);
 export const inventoryRejectedData = z.strictObject({
@@ -32,8 +65,24 @@ export const inventoryRejectedData = z.strictObject({
   quantity,
   reason: rejectionReason,
 });
+/** Version 2: the lines that could not be served (short of stock, or unknown), with what was available. */
+export const inventoryRejectedDataV2 = z.strictObject({
+  orderId,
+  reason: rejectionReason,
+  shortLines: z
+    .array(z.strictObject({ productId, quantity, available: z.number().int().min(0).nullable() }))
+    .min(1)
+    .max(MAX_ORDER_LINES),
+});
 /** Inventory gave up on an order (poison message); the order becomes `failed` with this reason. */
 export const inventoryFailedData = z.strictObject({ orderId, reason: z.string().min(1).max(500) });
+/** Orders asks Inventory to give back whatever the order reserved (version 1). */
+export const orderCancelledData = z.strictObject({ orderId });
+/** Inventory gave the order's stock back (`lines` empty when it had reserved nothing): the order is cancelled. */
+export const stockReleasedData = z.strictObject({
+  orderId,
+  lines: z.array(orderLine).max(MAX_ORDER_LINES),
+});
 
 const envelopeBase = {
   messageId: z.string().min(1).max(128),
@@ -48,49 +97,102 @@ const envelopeBase = {
   retryRound: z.number().int().min(1).max(50).optional(),
 };
 
-export const orderPlaced = z.strictObject({
+const v1 = { version: z.literal(1).optional() };
+const v2 = { version: z.literal(2) };
+/**
+ * Set on a request the pending-order sweeper re-sends (OrderPlaced, OrderCancelled): Orders asks again, having
+ * perhaps lost the result, so Inventory sends its result again even if it was sent before. Any other duplicate (a
+ * redelivery, a relay re-send) only gets a result the first delivery left unsent.
+ */
+const reask = { reask: z.literal(true).optional() };
+
+export const orderPlacedV1 = z.strictObject({
   ...envelopeBase,
+  ...v1,
   type: z.literal('OrderPlaced'),
-  data: orderPlacedData,
-  /**
-   * Set on an OrderPlaced the pending-order sweeper re-sends: Orders asks again, having perhaps lost the result,
-   * so Inventory sends its result again even if it was sent before. Any other duplicate (a redelivery, a relay
-   * re-send) only gets a result the first delivery left unsent.
-   */
-  reask: z.literal(true).optional(),
+  data: orderPlacedDataV1,
+  ...reask,
 });
-export const inventoryReserved = z.strictObject({
+export const orderPlacedV2 = z.strictObject({
   ...envelopeBase,
-  type: z.literal('InventoryReserved'),
-  data: inventoryReservedData,
+  ...v2,
+  type: z.literal('OrderPlaced'),
+  data: orderPlacedDataV2,
+  ...reask,
 });
-export const inventoryRejected = z.strictObject({
-  ...envelopeBase,
-  type: z.literal('InventoryRejected'),
-  data: inventoryRejectedData,
-});
+export const orderPlaced = z.union([orderPlacedV2, orderPlacedV1]);
+export const inventoryReserved = z.union([
+  z.strictObject({
+    ...envelopeBase,
+    ...v2,
+    type: z.literal('InventoryReserved'),
+    data: inventoryReservedDataV2,
+  }),
+  z.strictObject({
+    ...envelopeBase,
+    ...v1,
+    type: z.literal('InventoryReserved'),
+    data: inventoryReservedData,
+  }),
+]);
+export const inventoryRejected = z.union([
+  z.strictObject({
+    ...envelopeBase,
+    ...v2,
+    type: z.literal('InventoryRejected'),
+    data: inventoryRejectedDataV2,
+  }),
+  z.strictObject({
+    ...envelopeBase,
+    ...v1,
+    type: z.literal('InventoryRejected'),
+    data: inventoryRejectedData,
+  }),
+]);
 export const inventoryFailed = z.strictObject({
   ...envelopeBase,
+  ...v1,
   type: z.literal('InventoryFailed'),
   data: inventoryFailedData,
 });
+export const orderCancelled = z.strictObject({
+  ...envelopeBase,
+  ...v1,
+  type: z.literal('OrderCancelled'),
+  data: orderCancelledData,
+  ...reask,
+});
+export const stockReleased = z.strictObject({
+  ...envelopeBase,
+  ...v1,
+  type: z.literal('StockReleased'),
+  data: stockReleasedData,
+});
 
-export const inventoryResult = z.discriminatedUnion('type', [
+/** What Inventory's consumer of the reservations queue reads. */
+export const reservationsMessage = z.union([orderPlacedV2, orderPlacedV1, orderCancelled]);
+export const inventoryResult = z.union([
   inventoryReserved,
   inventoryRejected,
   inventoryFailed,
+  stockReleased,
 ]);
-export const anyEnvelope = z.discriminatedUnion('type', [
+export const anyEnvelope = z.union([
   orderPlaced,
   inventoryReserved,
   inventoryRejected,
   inventoryFailed,
+  orderCancelled,
+  stockReleased,
 ]);
 
 export type OrderPlaced = z.infer<typeof orderPlaced>;
 export type InventoryReserved = z.infer<typeof inventoryReserved>;
 export type InventoryRejected = z.infer<typeof inventoryRejected>;
 export type InventoryFailed = z.infer<typeof inventoryFailed>;
+export type OrderCancelled = z.infer<typeof orderCancelled>;
+export type StockReleased = z.infer<typeof stockReleased>;
+export type ReservationsMessage = z.infer<typeof reservationsMessage>;
 export type InventoryResult = z.infer<typeof inventoryResult>;
 export type Envelope = z.infer<typeof anyEnvelope>;
 export type MessageType = Envelope['type'];
@@ -102,7 +204,22 @@ export const QUEUE_OF: Record<MessageType, QueueName> = {
   InventoryReserved: QUEUES.orderStatus,
   InventoryRejected: QUEUES.orderStatus,
   InventoryFailed: QUEUES.orderStatus,
+  OrderCancelled: QUEUES.reservations,
+  StockReleased: QUEUES.orderStatus,
 };
+
+/** The message types each queue carries: a consumer dead-letters any other type as unknown, saying so. */
+export const TYPES_ON: Record<QueueName, readonly MessageType[]> = {
+  [QUEUES.reservations]: ['OrderPlaced', 'OrderCancelled'],
+  [QUEUES.orderStatus]: ['InventoryReserved', 'InventoryRejected', 'InventoryFailed', 'StockReleased'],
+};
+
+/** The lines of an OrderPlaced of either version (version 1 is one line). */
+export function linesOf(event: OrderPlaced): OrderLine[] {
+  return 'lines' in event.data
+    ? event.data.lines
+    : [{ productId: event.data.productId, quantity: event.data.quantity }];
+}
 
 /** The same logical message always gets the same id: one OrderPlaced per order, one result per order. */
 export function messageIdFor(type: MessageType, orderIdValue: string): string {
@@ -110,6 +227,12 @@ export function messageIdFor(type: MessageType, orderIdValue: string): string {
 }
 
 type DataOf<T extends MessageType> = Extract<Envelope, { type: T }>['data'];
+/** Version 2 of a type is told apart by its data's shape: multi-line data (`lines`, `shortLines`). */
+function versionOf(type: MessageType, data: object): 2 | undefined {
+  if (type === 'OrderPlaced' || type === 'InventoryReserved') return 'lines' in data ? 2 : undefined;
+  if (type === 'InventoryRejected') return 'shortLines' in data ? 2 : undefined;
+  return undefined;
+}
 
 export function envelope<T extends MessageType>(
   type: T,
@@ -119,6 +242,7 @@ export function envelope<T extends MessageType>(
   const env: Record<string, unknown> = {
     messageId: messageIdFor(type, data.orderId),
     type,
+    ...(versionOf(type, data) ? { version: versionOf(type, data) } : {}),
     occurredAt: (trace.occurredAt ?? new Date()).toISOString(),
     correlationId: data.orderId,
     data,

@@ -3,9 +3,9 @@
  * Functions entry point needs the names to register the queue triggers before any message code is loaded.
  */
 export const QUEUES = {
-  /** OrderPlaced, consumed by Inventory. */
+  /** OrderPlaced | OrderCancelled, consumed by Inventory. */
   reservations: 'inventory-reservations',
-  /** InventoryReserved | InventoryRejected | InventoryFailed, consumed by Orders. */
+  /** InventoryReserved | InventoryRejected | InventoryFailed | StockReleased, consumed by Orders. */
   orderStatus: 'order-status',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -5,17 +5,17 @@
 export const METRICS = {
   /** counter of new orders committed (no dims; an Idempotency-Key replay is counted by idempotentReplays) */
   ordersAccepted: 'valerix.orders.accepted',
-  /** counter; dims: status (shipped|rejected|failed), reason */
+  /** counter; dims: status (shipped|rejected|failed|cancelled), reason (its code: out_of_stock, …) */
   ordersFinalized: 'valerix.orders.finalized',
   /** histogram, ms from acceptance to final status; dims: status */
   orderEndToEnd: 'valerix.orders.end_to_end_ms',
   /** histogram, ms of the order API (POST/GET /api/orders); dims: method, status_code */
   orderApiLatency: 'valerix.order_api.latency_ms',
-  /** counter; dims: result (reserved|out_of_stock|unknown_product) */
+  /** counter; dims: result (reserved|out_of_stock|unknown_product; for a cancel: released|nothing_reserved) */
   reservations: 'valerix.inventory.reservations',
   /** counter of Idempotency-Key replays */
   idempotentReplays: 'valerix.idempotency.replays',
-  /** counter; dims: consumer (reserveStock|applyInventoryResult) */
+  /** counter; dims: consumer (reserveStock|releaseStock|applyInventoryResult) */
   duplicatesAbsorbed: 'valerix.messages.duplicates_absorbed',
   /** counter; dims: where (reservation|inventory_http) */
   gremlinDelays: 'valerix.chaos.gremlin_delays',

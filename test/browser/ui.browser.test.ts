@@ -119,6 +119,27 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await page.locator(sel('order-row', { 'order-id': orderId })).count()).toBe(1);
   });
 
+  it('adds a line to the form and places a two-line order that ships, shown as 2 lines', async () => {
+    await page.selectOption(sel('product-id'), 'PROD-001');
+    await page.fill(sel('quantity'), '1');
+    await page.click(sel('add-line'));
+    await page.selectOption(sel('line-product'), 'PROD-003');
+    await page.fill(sel('line-quantity'), '2');
+    await page.click(sel('submit-order'));
+    await page.waitForSelector(sel('order-result', { status: '202', replayed: 'false' }));
+    const id = (await page.textContent(sel('result-order-id')))?.trim() ?? '';
+    const row = sel('order-row', { 'order-id': id, status: 'shipped' });
+    await page.waitForSelector(row, { timeout: WAIT_MS });
+    expect(await page.textContent(`${row} ${sel('order-lines')}`)).toBe('2 lines');
+    const order = (await (await api(`/orders/${id}`)).json()) as { order: { lines: unknown[] } };
+    expect(order.order.lines).toEqual([
+      { productId: 'PROD-001', quantity: 1 },
+      { productId: 'PROD-003', quantity: 2 },
+    ]);
+    await page.click(sel('remove-line'));
+    expect(await page.locator(sel('order-line')).count()).toBe(0);
+  });
+
   it('refuses a wrong operator key with a clear message, and keeps the read-only view', async () => {
     await useKey(page, 'not-the-operator-key');
     await page.waitForSelector(sel('operator-key-status', { state: 'refused' }));

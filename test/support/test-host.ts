@@ -112,7 +112,7 @@ export async function waitForOrderFinal(
   for (;;) {
     const res = await fetch(`${baseUrl}/api/orders/${id}`);
     const { order } = (await res.json()) as { order: { status: string; reason: string | null } };
-    if (order.status !== 'pending' || Date.now() > deadline) return order;
+    if (!['pending', 'cancel_requested'].includes(order.status) || Date.now() > deadline) return order;
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -14,8 +14,7 @@ export type OrderKind = 'normal' | 'large' | 'unknown-product';
 
 export interface OrderBody {
   customerId: string;
-  productId: string;
-  quantity: number;
+  lines: { productId: string; quantity: number }[];
 }
 
 export interface PlannedOrder {
@@ -23,6 +22,18 @@ export interface PlannedOrder {
   key: string;
   kind: OrderKind;
   body: OrderBody;
+  /** Cancel the order this long after it was accepted (0: at once, most likely still pending). */
+  cancelAfterMs?: number;
+}
+
+/** What the client's cancel got: accepted (202), refused (a final 4xx, e.g. 409 for a rejected order), or none. */
+export interface CancelOutcome {
+  result: 'accepted' | 'refused' | 'gave-up' | 'aborted';
+  status: number;
+  /** The key the cancel was sent with (its own, reused on every retry). */
+  key: string;
+  attempts: number;
+  error?: string;
 }
 
 export interface Attempt {
@@ -50,6 +61,8 @@ export interface ClientOutcome extends PlannedOrder {
   orderIdsSeen: string[];
   /** Some answer carried `Idempotent-Replayed: true`. */
   replayed: boolean;
+  /** The cancel, when the plan had one for this order and the order was accepted. */
+  cancel?: CancelOutcome;
 }
 
 /** mulberry32: a tiny seeded PRNG, so a run's order mix can be repeated. */
@@ -65,11 +78,13 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * The order mix: about 3 % for an unknown product (every 33rd), 10 % large quantities (every 10th) that drain
- * stock so that later orders are rejected out_of_stock, the rest 1–3 units of PROD-001..005. Each order has its
- * own customer id, so that a duplicated order is visible as two orders of one customer.
+ * The order mix: about 3 % name an unknown product (every 33rd), 10 % large quantities (every 10th) that drain
+ * stock so that later orders are rejected out_of_stock, the rest 1–3 units of PROD-001..005; every third normal
+ * order has 2–3 lines (distinct products), so all-or-nothing reservations overlap. A share (`cancelShare`) is
+ * cancelled by its client, half at once (mostly still pending) and half 0.5–3 s later (mostly shipped). Each
+ * order has its own customer id, so that a duplicated order is visible as two orders of one customer.
  */
-export function planOrders(count: number, seed: number, runId: string): PlannedOrder[] {
+export function planOrders(count: number, seed: number, runId: string, cancelShare = 0.2): PlannedOrder[] {
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
@@ -78,14 +93,23 @@ export function planOrders(count: number, seed: number, runId: string): PlannedO
     let kind: OrderKind = 'normal';
     if (index % 33 === 16) kind = 'unknown-product';
     else if (index % 10 === 7) kind = 'large';
-    const productId = kind === 'unknown-product' ? UNKNOWN_PRODUCT : pick(SEED_PRODUCT_IDS);
-    const quantity = kind === 'large' ? between(15, 40) : between(1, 3);
-    plan.push({
+    const first = kind === 'unknown-product' ? UNKNOWN_PRODUCT : pick(SEED_PRODUCT_IDS);
+    const lines = [{ productId: first, quantity: kind === 'large' ? between(15, 40) : between(1, 3) }];
+    if (kind !== 'large' && index % 3 === 0) {
+      const others = SEED_PRODUCT_IDS.filter((p) => p !== first);
+      for (let extra = between(1, 2); extra > 0; extra--) {
+        const productId = others.splice(Math.floor(random() * others.length), 1)[0]!;
+        lines.push({ productId, quantity: between(1, 3) });
+      }
+    }
+    const order: PlannedOrder = {
       index,
       key: `chaos-${runId}-${index}-${randomUUID()}`,
       kind,
-      body: { customerId: `chaos-${runId}-c${index}`, productId, quantity },
-    });
+      body: { customerId: `chaos-${runId}-c${index}`, lines },
+    };
+    if (random() < cancelShare) order.cancelAfterMs = random() < 0.5 ? 0 : between(500, 3000);
+    plan.push(order);
   }
   return plan;
 }
@@ -185,6 +209,66 @@ export async function placeOrder(order: PlannedOrder, options: SendOptions): Pro
   return outcome;
 }
 
+/**
+ * The client's cancel of its accepted order, after `cancelAfterMs`: its own Idempotency-Key, retried like the
+ * order (409 only while a twin is in flight; a 409 saying the order cannot be cancelled is an answer).
+ */
+export async function cancelOrder(
+  orderId: string,
+  order: PlannedOrder,
+  options: SendOptions,
+): Promise<CancelOutcome> {
+  const outcome: CancelOutcome = { result: 'gave-up', status: 0, key: `${order.key}-cancel`, attempts: 0 };
+  try {
+    await sleep(order.cancelAfterMs ?? 0, undefined, { signal: options.signal });
+  } catch {
+    outcome.result = 'aborted';
+    return outcome;
+  }
+  for (let n = 1; n <= MAX_ATTEMPTS; n++) {
+    if (options.signal.aborted) {
+      outcome.result = 'aborted';
+      return outcome;
+    }
+    outcome.attempts = n;
+    let retryAfter: string | null = null;
+    try {
+      const res = await fetch(`${options.baseUrl}/api/orders/${orderId}/cancel`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': outcome.key },
+        body: JSON.stringify({ customerId: order.body.customerId }),
+        signal: options.signal,
+      });
+      const text = await res.text();
+      outcome.status = res.status;
+      retryAfter = res.headers.get('retry-after');
+      if (res.status === 202) {
+        outcome.result = 'accepted';
+        return outcome;
+      }
+      const inFlight = res.status === 409 && text.includes('idempotency-in-flight');
+      if (!RETRYABLE.has(res.status) || (res.status === 409 && !inFlight)) {
+        outcome.result = 'refused';
+        outcome.error = problemDetail(text);
+        return outcome;
+      }
+    } catch (err) {
+      outcome.error = errorText(err);
+      if (options.signal.aborted) {
+        outcome.result = 'aborted';
+        return outcome;
+      }
+    }
+    try {
+      await sleep(backoffMs(n, retryAfter), undefined, { signal: options.signal });
+    } catch {
+      outcome.result = 'aborted';
+      return outcome;
+    }
+  }
+  return outcome;
+}
+
 /** Sends every planned order with at most `concurrency` clients at once; stops taking new ones when aborted. */
 export async function runLoad(
   plan: readonly PlannedOrder[],
@@ -201,10 +285,21 @@ export async function runLoad(
       outcomes[index] = options.signal.aborted
         ? { ...order, result: 'not-sent', attempts: [], orderIdsSeen: [], replayed: false }
         : await placeOrder(order, options);
+      const placed = outcomes[index]!;
+      if (order.cancelAfterMs !== undefined && placed.result === 'accepted' && placed.orderId) {
+        // Not awaited by this worker: the cancel waits its delay while the worker places the next order.
+        cancels.push(
+          cancelOrder(placed.orderId, order, options).then((c) => {
+            placed.cancel = c;
+          }),
+        );
+      }
       options.onProgress?.(++done);
     }
   };
+  const cancels: Promise<void>[] = [];
   await Promise.all(Array.from({ length: Math.min(options.concurrency, plan.length) }, worker));
+  await Promise.all(cancels);
   return outcomes;
 }
 

@@ -8,12 +8,18 @@ import type { ClientOutcome } from './driver.js';
  * own customer id, which is what makes "no duplicate order" checkable independently of the key records.
  */
 
+export interface Line {
+  productId: string;
+  quantity: number;
+}
+
 export interface OrderRecord {
   id: string;
   customerId: string;
   productId: string;
   quantity: number;
-  status: 'pending' | 'shipped' | 'rejected' | 'failed';
+  lines: Line[];
+  status: 'pending' | 'shipped' | 'rejected' | 'failed' | 'cancel_requested' | 'cancelled';
   reason: string | null;
   createdAt: Date;
   updatedAt: Date;
@@ -21,15 +27,17 @@ export interface OrderRecord {
 
 export interface ReservationRecord {
   orderId: string;
-  productId: string;
-  quantity: number;
+  /** Every line decided ([] for the 'cancelled' mark of a cancel that overtook its order). */
+  lines: Line[];
   result: string;
+  /** When a cancel gave this reservation's stock back. */
+  releasedAt: Date | null;
   createdAt: Date;
 }
 
 export interface DbSnapshot {
   orders: OrderRecord[];
-  statusChanges: { orderId: string; toStatus: string }[];
+  statusChanges: { orderId: string; fromStatus?: string; toStatus: string }[];
   reservations: ReservationRecord[];
   idempotencyKeys: { key: string; orderId: string | null }[];
   stock: Record<string, number>;
@@ -37,13 +45,17 @@ export interface DbSnapshot {
 }
 
 /** What the checker needs to know about each client (a subset of the driver's ClientOutcome). */
-export type ClientView = Pick<ClientOutcome, 'key' | 'body' | 'result' | 'orderId' | 'orderIdsSeen'>;
+export type ClientView = Pick<ClientOutcome, 'key' | 'body' | 'result' | 'orderId' | 'orderIdsSeen'> & {
+  cancel?: Pick<NonNullable<ClientOutcome['cancel']>, 'result' | 'status'> | undefined;
+};
 
 export type InvariantId =
   | 'every-order-final'
   | 'stock-exact'
+  | 'stock-accounted'
   | 'one-status-change'
   | 'reservations-match'
+  | 'cancel-honoured'
   | 'no-order-lost'
   | 'no-duplicate-order'
   | 'replay-returns-original';
@@ -60,7 +72,27 @@ export interface InvariantResult {
 }
 
 export const MAX_LISTED_VIOLATIONS = 50;
-const FINAL = new Set(['shipped', 'rejected', 'failed']);
+const FINAL = new Set(['shipped', 'rejected', 'failed', 'cancelled']);
+/** The status histories an order may have (status_changes' to_status, in order). */
+const VALID_HISTORIES = new Set([
+  '',
+  'shipped',
+  'rejected',
+  'failed',
+  'cancel_requested',
+  'shipped>cancel_requested',
+  'cancel_requested>cancelled',
+  'shipped>cancel_requested>cancelled',
+]);
+/** A reason's code (a multi-line rejection names its short lines after it: `out_of_stock: PROD-002 …`). */
+const reasonCode = (reason: string | null) => (reason ?? '').split(':')[0];
+const sumOf = (lines: readonly Line[], into: Map<string, number>, sign = 1) => {
+  for (const l of lines) into.set(l.productId, (into.get(l.productId) ?? 0) + sign * l.quantity);
+};
+const describe = (lines: readonly Line[]) => lines.map((l) => `${l.quantity} × ${l.productId}`).join(' + ');
+const sameLines = (a: readonly Line[], b: readonly Line[]) =>
+  a.length === b.length &&
+  a.every((l, i) => l.productId === b[i]?.productId && l.quantity === b[i]?.quantity);
 
 /**
  * Reads everything the invariants are about in one REPEATABLE READ transaction, so the tables agree with each
@@ -85,28 +117,35 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
     customer_id: string;
     product_id: string;
     quantity: number;
+    lines: Line[];
     status: OrderRecord['status'];
     reason: string | null;
     created_at: Date;
     updated_at: Date;
   }>(
-    `SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at
+    `SELECT id, customer_id, product_id, quantity, status, reason, created_at, updated_at,
+            coalesce(lines, jsonb_build_array(jsonb_build_object('productId', product_id, 'quantity', quantity)))
+              AS lines
        FROM orders.orders ORDER BY created_at, id`,
   );
-  const changes = await db.query<{ order_id: string; to_status: string }>(
-    'SELECT order_id, to_status FROM orders.status_changes ORDER BY order_id, changed_at',
+  const changes = await db.query<{ order_id: string; from_status: string; to_status: string }>(
+    'SELECT order_id, from_status, to_status FROM orders.status_changes ORDER BY order_id, changed_at',
   );
   const reservations = await db.query<{
     order_id: string;
-    product_id: string;
-    quantity: number;
+    lines: Line[];
     result: string;
+    released_at: Date | null;
     created_at: Date;
   }>(
-    'SELECT order_id, product_id, quantity, result, created_at FROM inventory.reservations ORDER BY order_id',
+    `SELECT order_id, result, released_at, created_at,
+            coalesce(lines, jsonb_build_array(jsonb_build_object('productId', product_id, 'quantity', quantity)))
+              AS lines
+       FROM inventory.reservations ORDER BY order_id`,
   );
   const keys = await db.query<{ key: string; order_id: string | null }>(
-    'SELECT key, order_id FROM orders.idempotency_keys ORDER BY key',
+    // A cancel's key (scope cancel:<order id>) belongs to the order's cancel, not to placing it.
+    "SELECT key, order_id FROM orders.idempotency_keys WHERE scope NOT LIKE 'cancel:%' ORDER BY key",
   );
   const stock = await db.query<{ product_id: string; available: number }>(
     'SELECT product_id, available FROM inventory.products ORDER BY product_id',
@@ -121,17 +160,22 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
       customerId: r.customer_id,
       productId: r.product_id,
       quantity: r.quantity,
+      lines: r.lines,
       status: r.status,
       reason: r.reason,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     })),
-    statusChanges: changes.rows.map((r) => ({ orderId: r.order_id, toStatus: r.to_status })),
+    statusChanges: changes.rows.map((r) => ({
+      orderId: r.order_id,
+      fromStatus: r.from_status,
+      toStatus: r.to_status,
+    })),
     reservations: reservations.rows.map((r) => ({
       orderId: r.order_id,
-      productId: r.product_id,
-      quantity: r.quantity,
+      lines: r.lines,
       result: r.result,
+      releasedAt: r.released_at,
       createdAt: r.created_at,
     })),
     idempotencyKeys: keys.rows.map((r) => ({ key: r.key, orderId: r.order_id })),
@@ -142,14 +186,20 @@ async function readTables(db: Queryable): Promise<DbSnapshot> {
 
 /** The counts the pipeline tests assert on, drawn from a snapshot (test/support/invariants.ts). */
 export interface PipelineState {
+  /** Orders not final yet: pending, or cancel_requested (waiting for Inventory's StockReleased). */
   pending: number;
   byStatus: Record<string, number>;
   /** product → stock decrease since the seed */
   decrease: Record<string, number>;
-  /** product → quantity of shipped orders */
+  /** product → quantity of shipped orders (every line) */
   shippedQuantity: Record<string, number>;
+  /** product → quantity reserved, and given back by cancels, according to Inventory's reservations */
+  reserved: Record<string, number>;
+  released: Record<string, number>;
+  /** Orders with more than one decision (shipped | rejected | failed) or a status history no path allows. */
   ordersWithSeveralStatusChanges: number;
   ordersWithSeveralReservations: number;
+  /** Reservations holding stock (reserved, not released) whose order is not shipped. */
   reservedWithoutShippedOrder: number;
 }
 
@@ -160,23 +210,71 @@ export function pipelineState(s: DbSnapshot, startingStock: Readonly<Record<stri
   for (const o of s.orders) {
     byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
     if (o.status !== 'shipped') continue;
-    shipped.set(o.productId, (shipped.get(o.productId) ?? 0) + o.quantity);
+    sumOf(o.lines, shipped);
     shippedOrders.add(o.id);
   }
+  const reserved = new Map<string, number>();
+  const released = new Map<string, number>();
+  for (const r of s.reservations) {
+    if (r.result !== 'reserved') continue;
+    sumOf(r.lines, reserved);
+    if (r.releasedAt) sumOf(r.lines, released);
+  }
   const several = (groups: Map<string, unknown[]>) => [...groups.values()].filter((g) => g.length > 1).length;
+  const perProduct = (m: Map<string, number>) =>
+    Object.fromEntries(Object.keys(startingStock).map((p) => [p, m.get(p) ?? 0]));
   return {
-    pending: byStatus.pending ?? 0,
+    pending: (byStatus.pending ?? 0) + (byStatus.cancel_requested ?? 0),
     byStatus,
     decrease: Object.fromEntries(
       Object.entries(s.stock).map(([product, now]) => [product, (startingStock[product] ?? 0) - now]),
     ),
-    shippedQuantity: Object.fromEntries(Object.keys(startingStock).map((p) => [p, shipped.get(p) ?? 0])),
-    ordersWithSeveralStatusChanges: several(groupBy(s.statusChanges, (c) => c.orderId)),
+    shippedQuantity: perProduct(shipped),
+    reserved: perProduct(reserved),
+    released: perProduct(released),
+    ordersWithSeveralStatusChanges: invalidHistories(s).length,
     ordersWithSeveralReservations: several(groupBy(s.reservations, (r) => r.orderId)),
     reservedWithoutShippedOrder: s.reservations.filter(
-      (r) => r.result === 'reserved' && !shippedOrders.has(r.orderId),
+      (r) => r.result === 'reserved' && !r.releasedAt && !shippedOrders.has(r.orderId),
     ).length,
   };
+}
+
+/**
+ * An order's changes in the order they happened: followed from pending through each change's from_status (a
+ * change's timestamp is its transaction's start, which a change that waited for the row's lock predates). A change
+ * left off the chain is kept at the end, so the path shows it and is invalid.
+ */
+function chain(changes: readonly { fromStatus?: string; toStatus: string }[]): string[] {
+  if (changes.some((c) => c.fromStatus === undefined)) return changes.map((c) => c.toStatus);
+  const left = [...changes];
+  const path: string[] = [];
+  let at = 'pending';
+  for (;;) {
+    const i = left.findIndex((c) => c.fromStatus === at);
+    if (i < 0) break;
+    at = left.splice(i, 1)[0]!.toStatus;
+    path.push(at);
+  }
+  return [...path, ...left.map((c) => c.toStatus)];
+}
+
+/** Orders whose status_changes are not a path the pipeline allows, or do not end at the order's status. */
+function invalidHistories(s: DbSnapshot): string[] {
+  const byOrder = groupBy(s.statusChanges, (c) => c.orderId);
+  const violations: string[] = [];
+  for (const o of s.orders) {
+    const path = chain(byOrder.get(o.id) ?? []);
+    const history = path.join('>');
+    if (!VALID_HISTORIES.has(history)) {
+      violations.push(`order ${o.id} has the status changes ${history.replaceAll('>', ' → ') || 'none'}`);
+    } else if ((path.at(-1) ?? 'pending') !== o.status) {
+      violations.push(
+        `order ${o.id} is ${o.status} but its last status change says ${path.at(-1) ?? 'none'}`,
+      );
+    }
+  }
+  return violations;
 }
 
 /** Reads the database (one connection, see readSnapshot) and judges every invariant. */
@@ -195,8 +293,10 @@ export function judge(
   return [
     everyOrderFinal(snapshot),
     stockExact(snapshot, input.startingStock),
+    stockAccounted(snapshot, input.startingStock),
     oneStatusChange(snapshot),
     reservationsMatch(snapshot),
+    cancelHonoured(snapshot, input.clients),
     noOrderLost(snapshot, input.clients),
     noDuplicateOrder(snapshot, input.clients),
   ];
@@ -217,23 +317,22 @@ export function everyOrderFinal(s: DbSnapshot): InvariantResult {
   const pending = s.orders.filter((o) => !FINAL.has(o.status));
   return result(
     'every-order-final',
-    'Every order is final (shipped, rejected or failed)',
+    'Every order is final (shipped, rejected, failed or cancelled)',
     `${s.orders.length} orders in the database`,
-    pending.map((o) => `order ${o.id} (${o.quantity} × ${o.productId}) is still ${o.status}`),
+    pending.map((o) => `order ${o.id} (${describe(o.lines)}) is still ${o.status}`),
   );
 }
 
 export function stockExact(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
   const shipped = new Map<string, number>();
-  for (const o of s.orders) {
-    if (o.status === 'shipped') shipped.set(o.productId, (shipped.get(o.productId) ?? 0) + o.quantity);
-  }
-  // Context for a violation: stock reserved for orders whose status has not caught up (a run cut short).
+  for (const o of s.orders) if (o.status === 'shipped') sumOf(o.lines, shipped);
+  // Context for a violation: stock held for orders whose status has not caught up (a run cut short).
   const status = new Map(s.orders.map((o) => [o.id, o.status]));
-  const reservedForPending = new Map<string, number>();
+  const heldForUnfinished = new Map<string, number>();
   for (const r of s.reservations) {
-    if (r.result === 'reserved' && status.get(r.orderId) === 'pending') {
-      reservedForPending.set(r.productId, (reservedForPending.get(r.productId) ?? 0) + r.quantity);
+    const st = status.get(r.orderId);
+    if (r.result === 'reserved' && !r.releasedAt && (st === 'pending' || st === 'cancel_requested')) {
+      sumOf(r.lines, heldForUnfinished);
     }
   }
   const violations: string[] = [];
@@ -248,42 +347,58 @@ export function stockExact(s: DbSnapshot, startingStock: Record<string, number>)
       continue;
     }
     if (start - now !== out) {
-      const pending = reservedForPending.get(product);
+      const held = heldForUnfinished.get(product);
       violations.push(
         `${product}: stock went ${start} → ${now} (decrease ${start - now}) but shipped orders total ${out}${
-          pending ? ` (${pending} reserved for orders still pending)` : ''
+          held ? ` (${held} held for orders not final yet)` : ''
         }`,
       );
     }
   }
   return result(
     'stock-exact',
-    'Per product, starting stock − current stock = quantity of shipped orders, exactly',
+    'Per product, starting stock − current stock = quantity of shipped orders (every line), exactly',
     `${Object.keys(startingStock).length} products`,
     violations,
   );
 }
 
-export function oneStatusChange(s: DbSnapshot): InvariantResult {
-  const byOrder = groupBy(s.statusChanges, (c) => c.orderId);
+/** Inventory's own books: what it reserved and what cancels gave back explain its stock, product by product. */
+export function stockAccounted(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
+  const reserved = new Map<string, number>();
+  const released = new Map<string, number>();
+  for (const r of s.reservations) {
+    if (r.result !== 'reserved') continue;
+    sumOf(r.lines, reserved);
+    if (r.releasedAt) sumOf(r.lines, released);
+  }
   const violations: string[] = [];
-  for (const o of s.orders) {
-    const changes = byOrder.get(o.id) ?? [];
-    if (changes.length > 1) {
+  for (const product of Object.keys(startingStock).sort()) {
+    const start = startingStock[product]!;
+    const now = s.stock[product];
+    const taken = reserved.get(product) ?? 0;
+    const back = released.get(product) ?? 0;
+    if (now !== start - taken + back) {
       violations.push(
-        `order ${o.id} has ${changes.length} status changes (${changes.map((c) => c.toStatus).join(', ')})`,
+        `${product}: ${start} − ${taken} reserved + ${back} released = ${start - taken + back}, but ${now ?? 'no'} available`,
       );
-    } else if (FINAL.has(o.status) && changes.length === 0) {
-      violations.push(`order ${o.id} is ${o.status} without a recorded status change`);
-    } else if (changes.length === 1 && changes[0]!.toStatus !== o.status) {
-      violations.push(`order ${o.id} is ${o.status} but its status change says ${changes[0]!.toStatus}`);
     }
   }
+  const totalBack = [...released.values()].reduce((a, b) => a + b, 0);
+  return result(
+    'stock-accounted',
+    'Per product, starting stock − reserved + released = available',
+    `${Object.keys(startingStock).length} products, ${totalBack} units released by cancels`,
+    violations,
+  );
+}
+
+export function oneStatusChange(s: DbSnapshot): InvariantResult {
   return result(
     'one-status-change',
-    'No order has more than one status change (exactly one per final order)',
+    'One decision per order; status changes follow the allowed paths (… → cancel requested → cancelled)',
     `${s.statusChanges.length} status changes for ${s.orders.length} orders`,
-    violations,
+    invalidHistories(s),
   );
 }
 
@@ -296,36 +411,80 @@ export function reservationsMatch(s: DbSnapshot): InvariantResult {
     const order = orders.get(orderId);
     for (const r of rows) {
       if (!order) {
-        violations.push(
-          `reservation (${r.result}, ${r.quantity} × ${r.productId}) for unknown order ${orderId}`,
-        );
+        violations.push(`reservation (${r.result}, ${describe(r.lines)}) for unknown order ${orderId}`);
         continue;
       }
-      if (r.productId !== order.productId || r.quantity !== order.quantity) {
+      if (r.result === 'cancelled') {
+        if (order.status !== 'cancelled' && order.status !== 'cancel_requested') {
+          violations.push(
+            `order ${orderId} is ${order.status} but Inventory has it as cancelled before placed`,
+          );
+        }
+        continue;
+      }
+      if (!sameLines(r.lines, order.lines)) {
         violations.push(
-          `order ${orderId} is ${order.quantity} × ${order.productId} but its reservation says ${r.quantity} × ${r.productId}`,
+          `order ${orderId} is ${describe(order.lines)} but its reservation says ${describe(r.lines)}`,
         );
       }
-      if (r.result === 'reserved' && order.status !== 'shipped') {
-        violations.push(`order ${orderId} moved stock (reserved ${r.quantity}) but is ${order.status}`);
+      if (r.result === 'reserved' && r.releasedAt && order.status !== 'cancelled') {
+        violations.push(`order ${orderId} had its stock released but is ${order.status}`);
+      }
+      if (r.result === 'reserved' && !r.releasedAt && order.status !== 'shipped') {
+        violations.push(
+          `order ${orderId} holds stock (reserved ${describe(r.lines)}) but is ${order.status}`,
+        );
       }
     }
   }
   for (const o of s.orders) {
     const rows = byOrder.get(o.id) ?? [];
-    if (o.status === 'shipped' && !rows.some((r) => r.result === 'reserved')) {
-      violations.push(`order ${o.id} is shipped without a reserved reservation`);
+    if (o.status === 'shipped' && !rows.some((r) => r.result === 'reserved' && !r.releasedAt)) {
+      violations.push(`order ${o.id} is shipped without a reservation holding its stock`);
     }
-    if (o.status === 'rejected' && !rows.some((r) => r.result === o.reason)) {
+    if (o.status === 'rejected' && !rows.some((r) => r.result === reasonCode(o.reason))) {
       const seen = rows.map((r) => r.result).join(', ') || 'none';
       violations.push(`order ${o.id} is rejected (${o.reason}) but its reservation says ${seen}`);
+    }
+    if (o.status === 'cancelled' && rows.length === 0) {
+      violations.push(`order ${o.id} is cancelled but Inventory never saw its cancel`);
     }
   }
   const reserved = s.reservations.filter((r) => r.result === 'reserved');
   return result(
     'reservations-match',
-    'One reservation per order; reserved reservations equal the shipped orders, order by order',
-    `${s.reservations.length} reservations (${reserved.length} reserved)`,
+    'One reservation per order, with its lines; stock held exactly for shipped orders, released for cancelled ones',
+    `${s.reservations.length} reservations (${reserved.length} reserved, ${reserved.filter((r) => r.releasedAt).length} released)`,
+    violations,
+  );
+}
+
+/** Every cancel a client got 202 for ended cancelled, with no stock held; a 409 was for an order that could not be. */
+export function cancelHonoured(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
+  const orders = new Map(s.orders.map((o) => [o.id, o]));
+  const violations: string[] = [];
+  let asked = 0;
+  for (const c of clients) {
+    if (!c.cancel || !c.orderId) continue;
+    asked++;
+    const order = orders.get(c.orderId);
+    if (!order) continue; // no-order-lost reports it
+    if (c.cancel.result === 'accepted' && order.status !== 'cancelled') {
+      violations.push(`client ${c.key}: its cancel was accepted but order ${order.id} is ${order.status}`);
+    }
+    if (
+      c.cancel.result === 'refused' &&
+      c.cancel.status === 409 &&
+      !['rejected', 'failed'].includes(order.status)
+    ) {
+      violations.push(`client ${c.key}: its cancel got 409 but order ${order.id} is ${order.status}`);
+    }
+  }
+  const cancelled = s.orders.filter((o) => o.status === 'cancelled').length;
+  return result(
+    'cancel-honoured',
+    'Every accepted cancel ends cancelled; only rejected or failed orders refuse one (409)',
+    `${asked} cancels sent, ${cancelled} orders cancelled`,
     violations,
   );
 }
@@ -350,14 +509,9 @@ export function noOrderLost(s: DbSnapshot, clients: readonly ClientView[]): Inva
       violations.push(`client ${c.key} got order ${c.orderId} but its key maps to order ${stored}`);
     }
     const order = orders.get(c.orderId);
-    if (
-      order &&
-      (order.customerId !== c.body.customerId ||
-        order.productId !== c.body.productId ||
-        order.quantity !== c.body.quantity)
-    ) {
+    if (order && (order.customerId !== c.body.customerId || !sameLines(order.lines, c.body.lines))) {
       violations.push(
-        `client ${c.key} asked for ${c.body.quantity} × ${c.body.productId} but order ${c.orderId} is ${order.quantity} × ${order.productId} for ${order.customerId}`,
+        `client ${c.key} asked for ${describe(c.body.lines)} but order ${c.orderId} is ${describe(order.lines)} for ${order.customerId}`,
       );
     }
   }

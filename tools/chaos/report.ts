@@ -37,8 +37,10 @@ export interface OrderRow {
   index: number;
   key: string;
   kind: string;
-  productId: string;
-  quantity: number;
+  /** `2×PROD-001+1×PROD-003` */
+  lines: string;
+  /** The client's cancel and its answer, when it sent one. */
+  cancel: string | null;
   client: ClientOutcome['result'];
   orderId: string | null;
   status: string | null;
@@ -92,8 +94,8 @@ export function orderRows(run: RunData): OrderRow[] {
       index: c.index,
       key: c.key,
       kind: c.kind,
-      productId: c.body.productId,
-      quantity: c.body.quantity,
+      lines: c.body.lines.map((l) => `${l.quantity}×${l.productId}`).join('+'),
+      cancel: c.cancel ? `${c.cancel.result} (${c.cancel.status})` : null,
       client: c.result,
       orderId,
       status: order?.status ?? null,
@@ -129,7 +131,9 @@ export function buildReport(run: RunData) {
   const counter = (name: string) => counters[name] ?? 0;
   const finalOf = countBy(run.snapshot.orders.map((o) => o.status));
   const rejectedBy = countBy(
-    run.snapshot.orders.filter((o) => o.status === 'rejected').map((o) => o.reason ?? ''),
+    run.snapshot.orders
+      .filter((o) => o.status === 'rejected')
+      .map((o) => (o.reason ?? '').split(':')[0] ?? ''),
   );
   const failedBy = countBy(
     run.snapshot.orders.filter((o) => o.status === 'failed').map((o) => o.reason ?? ''),
@@ -171,7 +175,14 @@ export function buildReport(run: RunData) {
       rejectedByReason: Object.fromEntries(rejectedBy),
       failed: finalOf.get('failed') ?? 0,
       failedByReason: Object.fromEntries(failedBy),
-      pending: finalOf.get('pending') ?? 0,
+      pending: (finalOf.get('pending') ?? 0) + (finalOf.get('cancel_requested') ?? 0),
+      cancelled: finalOf.get('cancelled') ?? 0,
+      cancelsSent: run.clients.filter((c) => c.cancel).length,
+      cancelsAccepted: run.clients.filter((c) => c.cancel?.result === 'accepted').length,
+      cancelsRefused: run.clients.filter((c) => c.cancel?.result === 'refused').length,
+      unitsReleased: run.snapshot.reservations
+        .filter((r) => r.result === 'reserved' && r.releasedAt)
+        .reduce((n, r) => n + r.lines.reduce((m, l) => m + l.quantity, 0), 0),
       requests: attempts.length,
       clientRetries: attempts.length - run.clients.filter((c) => c.attempts.length > 0).length,
       ordersRetried: run.clients.filter((c) => c.attempts.length > 1).length,
@@ -352,7 +363,7 @@ export function renderMarkdown(r: ChaosReport): string {
         .map((o) => [
           String(o.index),
           o.orderId ? o.orderId.slice(0, 8) : '—',
-          `${o.quantity} × ${o.productId}`,
+          o.cancel ? `${o.lines} (cancel: ${o.cancel})` : o.lines,
           o.answers,
           String(o.gremlinDelayedDeliveries || ''),
           [o.orderApiCrash ? 'O' : '', o.inventoryCrashes ? `I×${o.inventoryCrashes}` : '']
@@ -401,7 +412,12 @@ function totalsRows(r: ChaosReport): string[][] {
     ['shipped', String(t.shipped)],
     ['rejected', `${t.rejected}${t.rejected ? ` (${reasons(t.rejectedByReason)})` : ''}`],
     ['failed', `${t.failed}${t.failed ? ` (${reasons(t.failedByReason)})` : ''}`],
-    ['still pending', String(t.pending)],
+    ['cancelled (units of stock given back)', `${t.cancelled} (${t.unitsReleased})`],
+    [
+      'cancels sent / accepted / refused (409: rejected or failed)',
+      `${t.cancelsSent} / ${t.cancelsAccepted} / ${t.cancelsRefused}`,
+    ],
+    ['still pending (or cancel requested)', String(t.pending)],
     ['requests / client retries / orders retried', `${t.requests} / ${t.clientRetries} / ${t.ordersRetried}`],
     ['answers by status', reasons(t.answersByStatus)],
     ['replayed answers (client) / replays counted by the server', `${t.replays} / ${t.serverReplays}`],

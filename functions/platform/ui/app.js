@@ -269,16 +269,49 @@ function showOrderResult(r, req, isRetry) {
   out.dataset.replayed = String(replayed);
   out.replaceChildren(...kids);
 }
+// More lines: each extra line is a product select (a copy of the first one's options) and a quantity.
+$('add-line').addEventListener('click', () => {
+  const n = $('extra-lines').children.length + 2;
+  const select = el('select', { 'data-testid': 'line-product', 'aria-label': `Product of line ${n}` });
+  select.replaceChildren(...[...$('product-id').options].map((o) => o.cloneNode(true)));
+  const qty = el('input', {
+    'data-testid': 'line-quantity',
+    'aria-label': `Quantity of line ${n}`,
+    type: 'number',
+    min: '1',
+    max: '1000',
+    step: '1',
+    value: '1',
+  });
+  const row = el(
+    'div',
+    { class: 'two', 'data-testid': 'order-line' },
+    el('div', {}, select),
+    el('div', {}, qty),
+  );
+  const remove = el('button', { type: 'button', class: 'secondary', 'data-testid': 'remove-line' }, 'Remove');
+  remove.addEventListener('click', () => row.remove());
+  row.append(remove);
+  $('extra-lines').append(row);
+});
+const quantityOf = (input) => {
+  const raw = input.value.trim();
+  return raw === '' ? null : Number(raw);
+};
 $('order-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   // No client-side blocking: the API validates and its problem+json is shown, so its behaviour stays visible.
-  const raw = $('quantity').value.trim();
-  const q = raw === '' ? null : Number(raw);
   const customerId = $('customer-id').value.trim();
+  const first = { productId: $('product-id').value, quantity: quantityOf($('quantity')) };
+  const extra = [...$('extra-lines').children].map((row) => ({
+    productId: row.querySelector('select').value,
+    quantity: quantityOf(row.querySelector('input')),
+  }));
   lastRequest = {
     key: newUuid(),
     wait: $('prefer-wait').checked,
-    body: { customerId, productId: $('product-id').value, quantity: q },
+    // One line: the one-line body, as before; several: `lines`.
+    body: extra.length ? { customerId, lines: [first, ...extra] } : { customerId, ...first },
   };
   sendOrder(lastRequest, false);
 });
@@ -364,14 +397,30 @@ function renderOrders(orders) {
         },
         el('td', { class: 'mono', title: o.id }, String(o.id).slice(0, 8) + (myOrders.has(o.id) ? ' ★' : '')),
         el('td', { class: 'hide-sm', text: o.customerId }),
-        el('td', { text: o.productId }),
-        el('td', { class: 'num', text: fmtVal(o.quantity) }),
+        ...orderItemCells(o),
         el('td', {}, badge(o.status)),
         el('td', { text: o.reason || '' }),
         el('td', { class: 'hide-sm', text: fmtTime(o.updatedAt || o.createdAt) }),
       ),
     ),
   );
+}
+
+/** The product and quantity cells of an order row: its one line, or "N lines" with the lines in the tooltip. */
+function orderItemCells(o) {
+  const lines =
+    Array.isArray(o.lines) && o.lines.length ? o.lines : [{ productId: o.productId, quantity: o.quantity }];
+  if (lines.length === 1) {
+    return [
+      el('td', { text: lines[0].productId }),
+      el('td', { class: 'num', text: fmtVal(lines[0].quantity) }),
+    ];
+  }
+  const all = lines.map((l) => `${l.quantity} × ${l.productId}`).join(', ');
+  return [
+    el('td', { title: all, 'data-testid': 'order-lines', text: `${lines.length} lines` }),
+    el('td', { class: 'num', title: all, text: fmtVal(lines.reduce((n, l) => n + l.quantity, 0)) }),
+  ];
 }
 
 // ---- Stock ----

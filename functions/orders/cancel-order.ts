@@ -1,0 +1,173 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { sqlState } from '../../shared/db/errors.js';
+import { unavailableResponse } from '../../shared/http/failures.js';
+import { json, notFound, PROBLEM_CONTENT_TYPE } from '../../shared/http/problem.js';
+import { readJsonBody } from '../../shared/http/request-body.js';
+import {
+  fingerprint,
+  IDEMPOTENCY_KEY_HEADER,
+  REPLAYED_HEADER,
+} from '../../shared/idempotency/idempotency-key.js';
+import { messageIdFor } from '../../shared/messaging/contracts.js';
+import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
+import { METRICS } from '../../shared/telemetry/metric-names.js';
+import { traceContextOf } from '../../shared/telemetry/trace-context.js';
+import type { HttpHandler } from '../definitions.js';
+import { crashOrPublish } from '../publish-after-commit.js';
+import type { Runtime } from '../runtime.js';
+import { inFlightProblem, keyReusedProblem, locationOf, readIdempotencyKey } from './idempotent-request.js';
+import { timedOrderApi } from './order-api-timing.js';
+import { cancelMessage, cancelOrderBody } from './order-model.js';
+import { type CancelOutcome, requestCancel } from './orders-repository.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Why an order in each status can no longer be cancelled: the detail of its 409. */
+const NOT_CANCELLABLE: Record<string, string> = {
+  rejected: 'it was rejected, so it never took any stock: there is nothing to cancel',
+  failed: 'it failed, so it never took any stock: there is nothing to cancel',
+  cancelled: 'it is already cancelled and its stock is back in inventory',
+};
+
+/**
+ * POST /api/orders/{id}/cancel. The same rule as reading the order: whoever holds its (unguessable) id — the
+ * customer, who got it when ordering, or an operator, who finds it in the keyed listing — may cancel it; a body
+ * `customerId` that is not the order's is refused (403), a client's guard against cancelling the wrong order.
+ * A pending or shipped order becomes cancel_requested at once and OrderCancelled goes to Inventory, which gives
+ * back whatever the order reserved (now, or when a reservation lands after the cancel) and answers StockReleased;
+ * the order is then cancelled. 202 with the order and a Location to poll; an Idempotency-Key replays the answer.
+ */
+export function cancelOrderHandler(rt: Runtime): HttpHandler {
+  return timedOrderApi(rt, (request, context) => cancelOrder(rt, request, context));
+}
+
+/** An empty body is a cancel with no reason given. */
+async function readCancelBody(request: HttpRequest) {
+  const length = request.headers.get('content-length');
+  if (!request.headers.get('content-type') && (length === null || length === '0')) {
+    return { ok: true as const, value: {} };
+  }
+  return readJsonBody(request, cancelOrderBody);
+}
+
+function responseOf(outcome: CancelOutcome, orderId: string): { status: number; body: unknown } {
+  switch (outcome.kind) {
+    case 'requested':
+    case 'already-requested':
+      return { status: 202, body: { order: outcome.order } };
+    case 'not-cancellable': {
+      const why = NOT_CANCELLABLE[outcome.order.status] ?? `it is ${outcome.order.status}`;
+      return {
+        status: 409,
+        body: {
+          type: 'https://valerix.example/problems/not-cancellable',
+          title: 'Order cannot be cancelled',
+          status: 409,
+          detail: `Order ${orderId} cannot be cancelled: ${why}.`,
+          orderStatus: outcome.order.status,
+        },
+      };
+    }
+    case 'not-your-order':
+      return {
+        status: 403,
+        body: {
+          type: 'https://valerix.example/problems/not-your-order',
+          title: 'Not your order',
+          status: 403,
+          detail: `Order ${orderId} belongs to another customer: check customerId, or leave it out.`,
+          errors: [{ field: 'customerId', message: "is not this order's customer" }],
+        },
+      };
+    case 'unknown-order':
+      return {
+        status: 404,
+        body: {
+          type: 'https://valerix.example/problems/not-found',
+          title: 'Not Found',
+          status: 404,
+          detail: `There is no order with id "${orderId}".`,
+        },
+      };
+  }
+}
+
+function send(status: number, body: string, headers: Record<string, string>): HttpResponseInit {
+  const contentType = status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json';
+  return { status, headers: { 'Content-Type': contentType, 'Cache-Control': 'no-store', ...headers }, body };
+}
+
+async function cancelOrder(
+  rt: Runtime,
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const raw = request.params.id ?? '';
+  if (!UUID.test(raw)) return notFound(`There is no order with id "${raw}": order ids are UUIDs.`);
+  const orderId = raw.toLowerCase();
+  const body = await readCancelBody(request);
+  if (!body.ok) return body.response;
+  const requestKey = readIdempotencyKey(request);
+  if (!requestKey.ok) return requestKey.response;
+  const key = requestKey.value;
+  const { customerId, reason } = body.value as { customerId?: string; reason?: string };
+  const payloadFingerprint = fingerprint({ orderId, customerId, reason });
+
+  let result: Awaited<ReturnType<typeof requestCancel>>;
+  try {
+    result = await rt.policies.intake.execute(() =>
+      requestCancel(rt.db, {
+        orderId,
+        customerId,
+        reason,
+        message: cancelMessage(orderId, traceContextOf(context, request)),
+        // A cancel's key belongs to its order: the same key on another order is another request.
+        ...(key
+          ? {
+              idempotency: {
+                scope: `cancel:${orderId}`,
+                key,
+                fingerprint: payloadFingerprint,
+                ttlHours: rt.settings.idempotencyTtlHours,
+              },
+            }
+          : {}),
+        respond: (outcome) => responseOf(outcome, orderId),
+      }),
+    );
+  } catch (err) {
+    if (sqlState(err) === '55P03') return inFlightProblem();
+    return unavailableResponse(err, rt.policies.retryAfterSeconds);
+  }
+
+  const headers: Record<string, string> = { Location: locationOf(orderId) };
+  if (result.kind === 'replay') {
+    if (result.stored.fingerprint !== payloadFingerprint) return keyReusedProblem('another cancel');
+    rt.signals.count(METRICS.idempotentReplays);
+    // A retry after a crash: the first attempt may have committed without publishing. Send it now.
+    await sendOrLeaveToRelay(
+      rt.publishDeps,
+      publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderCancelled', orderId)]),
+      { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends OrderCancelled later' },
+      (line) => context.warn(line),
+    );
+    return send(result.stored.status, result.stored.body, { ...headers, [REPLAYED_HEADER]: 'true' });
+  }
+
+  const { outcome } = result;
+  const response = responseOf(outcome, orderId);
+  if (outcome.kind !== 'requested') {
+    if (outcome.kind === 'unknown-order') return notFound(`There is no order with id "${orderId}".`);
+    return send(response.status, JSON.stringify(response.body), headers);
+  }
+  context.log(`order ${orderId}: cancel requested`);
+  await crashOrPublish(
+    rt,
+    'orders',
+    outcome,
+    { orderId, fallback: 'OrderCancelled is left to the outbox relay' },
+    context,
+  );
+  if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;
+  return json(202, response.body, headers);
+}

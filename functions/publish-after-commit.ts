@@ -1,0 +1,30 @@
+import type { InvocationContext } from '@azure/functions';
+import { SimulatedCrashError } from '../shared/chaos/chaos-flags.js';
+import { publishCommitted, sendOrLeaveToRelay } from '../shared/messaging/outbox.js';
+import type { OutgoingMessage } from '../shared/messaging/publisher.js';
+import { METRICS } from '../shared/telemetry/metric-names.js';
+import type { Runtime } from './runtime.js';
+
+/**
+ * What every writer does right after its commit: the crash simulator may throw here (Schrödinger's warehouse:
+ * committed, but the caller — client or broker — is told it failed and retries, which the idempotency records
+ * absorb); otherwise the rows just written are published, or left to the outbox relay if that fails.
+ */
+export async function crashOrPublish(
+  rt: Runtime,
+  service: 'orders' | 'inventory',
+  written: { outboxIds: number[]; messages: OutgoingMessage[] },
+  report: { orderId: string; fallback: string },
+  context: InvocationContext,
+): Promise<void> {
+  if (await rt.chaos.shouldCrash(service)) {
+    rt.signals.count(METRICS.crashSimulations, { target: service });
+    throw new SimulatedCrashError(service);
+  }
+  await sendOrLeaveToRelay(
+    rt.publishDeps,
+    publishCommitted(rt.publishDeps, service, written.outboxIds, written.messages),
+    { kind: 'publish_after_commit', ...report },
+    (line) => context.warn(line),
+  );
+}
