@@ -81,6 +81,14 @@ export const platformFunctions: FunctionSpec[] = [
   },
   {
     kind: 'http',
+    name: 'openApi',
+    route: 'openapi.json',
+    methods: ['GET'],
+    authLevel: 'anonymous',
+    load: async () => (await import('./openapi/openapi-api.js')).openApiHandler,
+  },
+  {
+    kind: 'http',
     name: 'ui',
     route: 'ui',
     methods: ['GET'],
