@@ -18,6 +18,7 @@ import { createServiceBusPublisher } from '../shared/messaging/service-bus-publi
 import { createPolicies, type Policies } from '../shared/resilience/policies.js';
 import { type IgnoredFailureReporter, ignoredFailureReporter } from '../shared/telemetry/ignored-failures.js';
 import { METRICS } from '../shared/telemetry/metric-names.js';
+import { OrderApiHistory } from '../shared/telemetry/order-api-history.js';
 import { RollingLatency } from '../shared/telemetry/order-api-stats.js';
 import { registerRuntimeGauges } from '../shared/telemetry/runtime-gauges.js';
 import { Signals } from '../shared/telemetry/signals.js';
@@ -37,6 +38,8 @@ export interface Runtime {
   readonly chaos: ChaosFlags;
   readonly signals: Signals;
   readonly orderApiLatency: RollingLatency;
+  /** The last 10 minutes of order-API p50/p99 and orders per second (the page's chart). */
+  readonly orderApiHistory: OrderApiHistory;
   /** Emits `final:<orderId>` when this instance applies a final status (wakes `Prefer: wait` early). */
   readonly orderEvents: EventEmitter;
   /** Instance-level log lines (breaker transitions, broken connections): not tied to one invocation. */
@@ -161,6 +164,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     chaos: new ChaosFlags(db, defaultChaos(settings)),
     signals,
     orderApiLatency: new RollingLatency(settings.latencyRedThresholdMs, 30_000, options.clock ?? Date.now),
+    orderApiHistory: new OrderApiHistory(10, 60, options.clock ?? Date.now),
     orderEvents,
     log,
     reportIgnored,
