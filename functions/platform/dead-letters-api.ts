@@ -1,7 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { queryParameters } from '../../shared/http/function-key.js';
-import { invalidField, json, notFound, problem } from '../../shared/http/problem.js';
+import { invalidCursor, json, notFound, problem } from '../../shared/http/problem.js';
 import { parseRequestPart, readJsonBody } from '../../shared/http/request-body.js';
 import type { BrokerDeadLetter } from '../../shared/messaging/broker-dead-letters.js';
 import {
@@ -62,12 +62,7 @@ export function listDeadLettersHandler(rt: Runtime): HttpHandler {
     const { service, limit } = query.value;
     const cursor = query.value.cursor === undefined ? undefined : decodeListCursor(query.value.cursor);
     if (query.value.cursor !== undefined && !cursor) {
-      return invalidField(
-        'Invalid cursor',
-        'The cursor is not one this API returned; start again without it.',
-        'cursor',
-        'unrecognised cursor',
-      );
+      return invalidCursor();
     }
     try {
       const deadLetters: DeadLetterView[] = [];
