@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // Every answer a test receives from a host is checked against the OpenAPI document.
+    setupFiles: ['test/support/openapi-fetch-hook.ts'],
     fileParallelism: realPostgres,
     maxWorkers: realPostgres ? 2 : 1,
     testTimeout: 60_000,

@@ -4,6 +4,11 @@ import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, createHousekeepingDatabase, type Database } from '../shared/db/database.js';
 import { passwordForSettings } from '../shared/db/password-for-settings.js';
 import { createPool } from '../shared/db/pool.js';
+import {
+  type BrokerDeadLetterQueue,
+  createServiceBusDeadLetterQueue,
+  inProcessDeadLetterQueue,
+} from '../shared/messaging/broker-dead-letters.js';
 import type { DelayedRetryOptions } from '../shared/messaging/consume.js';
 import type { QueueName } from '../shared/messaging/contracts.js';
 import { InProcessTransport } from '../shared/messaging/in-process-transport.js';
@@ -13,6 +18,7 @@ import { createServiceBusPublisher } from '../shared/messaging/service-bus-publi
 import { createPolicies, type Policies } from '../shared/resilience/policies.js';
 import { type IgnoredFailureReporter, ignoredFailureReporter } from '../shared/telemetry/ignored-failures.js';
 import { METRICS } from '../shared/telemetry/metric-names.js';
+import { OrderApiHistory } from '../shared/telemetry/order-api-history.js';
 import { RollingLatency } from '../shared/telemetry/order-api-stats.js';
 import { registerRuntimeGauges } from '../shared/telemetry/runtime-gauges.js';
 import { Signals } from '../shared/telemetry/signals.js';
@@ -29,9 +35,13 @@ export interface Runtime {
   readonly policies: Policies;
   readonly publisher: Publisher;
   readonly publishDeps: PublishDeps;
+  /** The broker's dead-letter sub-queues (Service Bus `$DeadLetterQueue`, or the in-process transport's). */
+  readonly brokerDeadLetters: BrokerDeadLetterQueue;
   readonly chaos: ChaosFlags;
   readonly signals: Signals;
   readonly orderApiLatency: RollingLatency;
+  /** The last 10 minutes of order-API p50/p99 and orders per second (the page's chart). */
+  readonly orderApiHistory: OrderApiHistory;
   /** Emits `final:<orderId>` when this instance applies a final status (wakes `Prefer: wait` early). */
   readonly orderEvents: EventEmitter;
   /** Instance-level log lines (breaker transitions, broken connections): not tied to one invocation. */
@@ -82,6 +92,15 @@ function publisherFor(settings: Settings): Publisher {
   return createServiceBusPublisher(sb);
 }
 
+/** The broker's dead-letter sub-queues for a publisher: a test's own fake publisher has none. */
+function brokerDeadLettersFor(settings: Settings, publisher: Publisher): BrokerDeadLetterQueue {
+  if (publisher instanceof InProcessTransport) return inProcessDeadLetterQueue(publisher);
+  if (publisher.kind === 'service-bus' && settings.serviceBus.kind !== 'in-process') {
+    return createServiceBusDeadLetterQueue(settings.serviceBus);
+  }
+  return { peek: async () => [], redrive: async () => 'not-found', close: async () => {} };
+}
+
 /** Connections order intake leaves to the queue consumers' (batched) statements and the outbox marks. */
 const NON_INTAKE_CONNECTIONS = 2;
 /** Order writes admitted (running + queued) before intake answers 503: what the bulkhead always allowed. */
@@ -130,6 +149,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   });
   const db = createDatabase(pool, policies);
   const publisher = options.publisher ?? publisherFor(settings);
+  const brokerDeadLetters = brokerDeadLettersFor(settings, publisher);
   const orderEvents = new EventEmitter();
   orderEvents.setMaxListeners(0);
   // Breaker states and outbox backlogs as observable gauges, here in the composition root so that both hosts
@@ -143,9 +163,11 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     policies,
     publisher,
     publishDeps: { db, publisher, publishPolicy: policies.publish, reportIgnored },
+    brokerDeadLetters,
     chaos: new ChaosFlags(db, defaultChaos(settings)),
     signals,
     orderApiLatency: new RollingLatency(settings.latencyRedThresholdMs, 30_000, options.clock ?? Date.now),
+    orderApiHistory: new OrderApiHistory(10, 60, options.clock ?? Date.now),
     orderEvents,
     log,
     reportIgnored,
@@ -160,6 +182,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     close() {
       closing ??= (async () => {
         unregisterGauges();
+        await brokerDeadLetters.close().catch(() => {});
         await publisher.close();
         await db.close();
       })();

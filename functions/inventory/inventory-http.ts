@@ -12,7 +12,7 @@ import { findProduct, listProducts, restock } from './inventory-repository.js';
 
 export const GREMLIN_HEADER = 'X-Gremlin-Delay-Ms';
 
-const restockBody = z.strictObject({
+export const restockBody = z.strictObject({
   quantity: z
     .number({ error: 'must be a number' })
     .int('must be a whole number')
@@ -21,7 +21,7 @@ const restockBody = z.strictObject({
 });
 
 /** The `{productId}` of a route: the same rule as the productId of an order. */
-const productPath = z.strictObject({ productId: identifierText(64) });
+export const productPath = z.strictObject({ productId: identifierText(64) });
 
 const productIdOf = (request: HttpRequest) =>
   parseRequestPart(productPath, { productId: request.params.productId ?? '' }, 'The path');

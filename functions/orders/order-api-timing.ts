@@ -4,7 +4,7 @@ import type { Runtime } from '../runtime.js';
 
 type Handler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
-/** Times an order API handler for the 30 s green/red window and the latency histogram. */
+/** Times an order API handler for the 30 s green/red window, the 10-minute chart and the latency histogram. */
 export function timedOrderApi(rt: Runtime, handler: Handler): Handler {
   return async (request, context) => {
     const started = performance.now();
@@ -16,6 +16,7 @@ export function timedOrderApi(rt: Runtime, handler: Handler): Handler {
     } finally {
       const ms = performance.now() - started;
       rt.orderApiLatency.record(ms);
+      rt.orderApiHistory.record(ms, request.method === 'POST' && (status === 201 || status === 202));
       rt.signals.record(METRICS.orderApiLatency, ms, { method: request.method, status_code: status });
     }
   };

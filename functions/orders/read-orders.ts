@@ -1,6 +1,6 @@
 import { unavailableResponse } from '../../shared/http/failures.js';
 import { queryParameters } from '../../shared/http/function-key.js';
-import { invalidField, json, notFound } from '../../shared/http/problem.js';
+import { invalidCursor, json, notFound } from '../../shared/http/problem.js';
 import { parseRequestPart } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -32,12 +32,7 @@ export function listOrdersHandler(rt: Runtime): HttpHandler {
     const { status, limit, cursor } = query.value;
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     if (cursor !== undefined && !after) {
-      return invalidField(
-        'Invalid cursor',
-        'The cursor is not one this API returned; start again without it.',
-        'cursor',
-        'unrecognised cursor',
-      );
+      return invalidCursor();
     }
     try {
       const page = await listOrders(rt.db, { status, limit, after });

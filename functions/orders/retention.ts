@@ -5,8 +5,8 @@ import { type Pruned, pruneMessaging } from '../../shared/messaging/retention.js
 import { purgeExpiredIdempotencyKeys } from './idempotency-purge.js';
 
 /**
- * Final orders older than $2 days (at most $1 of them), with their status changes, in one statement per batch
- * (the status_changes foreign key is checked at its end). A pending order is never pruned, however old.
+ * Final orders older than $2 days (at most $1 of them), with their status changes and redrive history, in one
+ * statement per batch (the status_changes foreign key is checked at its end). A pending order is never pruned, however old.
  */
 export const PRUNE_ORDER_HISTORY = `
 WITH old AS (
@@ -16,6 +16,8 @@ WITH old AS (
    LIMIT $1::int
 ), changes AS (
   DELETE FROM orders.status_changes WHERE order_id IN (SELECT id FROM old)
+), reopened AS (
+  DELETE FROM orders.reopened_orders WHERE order_id IN (SELECT id FROM old)
 )
 DELETE FROM orders.orders WHERE id IN (SELECT id FROM old)`;
 

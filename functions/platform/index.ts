@@ -1,6 +1,9 @@
 import type { FunctionSpec } from '../definitions.js';
 
-/** What serves both services: health, chaos flags, live stats, the UI page and the daily backup. */
+/**
+ * What serves both services: health, chaos flags, dead letters and their redrive, live stats, the OpenAPI document,
+ * the UI page and the daily backup.
+ */
 export const platformFunctions: FunctionSpec[] = [
   {
     kind: 'http',
@@ -37,11 +40,52 @@ export const platformFunctions: FunctionSpec[] = [
   },
   {
     kind: 'http',
+    name: 'listDeadLetters',
+    route: 'dead-letters',
+    methods: ['GET'],
+    authLevel: 'function',
+    load: async () => (await import('./dead-letters-api.js')).listDeadLettersHandler,
+  },
+  {
+    kind: 'http',
+    name: 'getDeadLetter',
+    route: 'dead-letters/{id}',
+    methods: ['GET'],
+    authLevel: 'function',
+    load: async () => (await import('./dead-letters-api.js')).getDeadLetterHandler,
+  },
+  {
+    kind: 'http',
+    name: 'redriveDeadLetter',
+    route: 'dead-letters/{id}/redrive',
+    methods: ['POST'],
+    authLevel: 'function',
+    load: async () => (await import('./dead-letters-api.js')).redriveDeadLetterHandler,
+  },
+  {
+    kind: 'http',
+    name: 'redriveDeadLetters',
+    // A literal segment outranks `dead-letters/{id}` in both hosts' routing (and that one is GET only).
+    route: 'dead-letters/redrive',
+    methods: ['POST'],
+    authLevel: 'function',
+    load: async () => (await import('./dead-letters-api.js')).redriveDeadLettersHandler,
+  },
+  {
+    kind: 'http',
     name: 'stats',
     route: 'stats',
     methods: ['GET'],
     authLevel: 'anonymous',
     load: async () => (await import('./stats.js')).statsHandler,
+  },
+  {
+    kind: 'http',
+    name: 'openApi',
+    route: 'openapi.json',
+    methods: ['GET'],
+    authLevel: 'anonymous',
+    load: async () => (await import('./openapi/openapi-api.js')).openApiHandler,
   },
   {
     kind: 'http',

@@ -7,6 +7,8 @@ export function statsHandler(rt: Runtime): HttpHandler {
   return async () =>
     json(200, {
       orderApi: rt.orderApiLatency.snapshot(),
+      // The chart's data: 10 s buckets over the last 10 minutes, oldest first.
+      history: { bucketSeconds: rt.orderApiHistory.bucketSeconds, points: rt.orderApiHistory.points() },
       breakers: rt.policies.breakerStates(),
       // When each breaker last changed and from what (null: not since this instance started).
       breakerChanges: rt.policies.breakerChanges(),

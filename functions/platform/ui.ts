@@ -27,6 +27,9 @@ const UI_CONTENT_SECURITY_POLICY = [
 const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'latency-chart.js': 'text/javascript; charset=utf-8',
+  'order-follow.js': 'text/javascript; charset=utf-8',
+  'dead-letters.js': 'text/javascript; charset=utf-8',
 };
 
 function cachedFile(path: string): () => Promise<string> {
@@ -58,8 +61,7 @@ export function uiAssetHandler(): HttpHandler {
   return async (request) => {
     const name = request.params.asset ?? '';
     const file = Object.hasOwn(ASSETS, name) ? files.get(name) : undefined;
-    if (!file)
-      return notFound(`The page has no file "${name}"; it loads ${Object.keys(ASSETS).join(' and ')}.`);
+    if (!file) return notFound(`The page has no file "${name}"; it loads ${Object.keys(ASSETS).join(', ')}.`);
     return { status: 200, headers: pageHeaders(ASSETS[name]!), body: await file() };
   };
 }

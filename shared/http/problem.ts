@@ -49,6 +49,16 @@ export function invalidField(
   return problem(400, title, detail, { type: 'validation', errors: [{ field, message }] });
 }
 
+/** 400 for a list's `cursor` that this API did not hand out. */
+export function invalidCursor(): HttpResponseInit {
+  return invalidField(
+    'Invalid cursor',
+    'The cursor is not one this API returned; start again without it.',
+    'cursor',
+    'unrecognised cursor',
+  );
+}
+
 export function notFound(detail: string): HttpResponseInit {
   return problem(404, 'Not Found', detail, { type: 'not-found' });
 }

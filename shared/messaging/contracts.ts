@@ -95,6 +95,14 @@ const envelopeBase = {
   tracestate: z.string().max(512).optional(),
   /** Set on a copy re-sent by a delayed retry: which round it is (shared/messaging/delayed-retry.ts). */
   retryRound: z.number().int().min(1).max(50).optional(),
+  /**
+   * Set on a copy re-sent from a dead letter (POST /api/dead-letters/{id}/redrive): which dead letter. The broker
+   * sees a new id (duplicate detection would drop the original's); the envelope's id keeps the effect once.
+   */
+  redriveId: z
+    .string()
+    .regex(/^[a-z0-9-]{1,40}$/)
+    .optional(),
 };
 
 const v1 = { version: z.literal(1).optional() };

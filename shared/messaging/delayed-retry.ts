@@ -33,9 +33,17 @@ export function delayedRetrySpanMs(policy: DelayedRetryPolicy): number {
   return total;
 }
 
-/** The id the broker deduplicates on: the logical id for the first send, a derived one for each delayed round. */
-export function transportMessageId(envelope: Pick<Envelope, 'messageId' | 'retryRound'>): string {
-  return envelope.retryRound ? `${envelope.messageId}:retry-${envelope.retryRound}` : envelope.messageId;
+/**
+ * The id the broker deduplicates on: the logical id for the first send, a derived one for each delayed round and
+ * for a dead letter's redrive (and each delayed round of that).
+ */
+export function transportMessageId(
+  envelope: Pick<Envelope, 'messageId' | 'retryRound' | 'redriveId'>,
+): string {
+  const sent = envelope.redriveId
+    ? `${envelope.messageId}:redrive-${envelope.redriveId}`
+    : envelope.messageId;
+  return envelope.retryRound ? `${sent}:retry-${envelope.retryRound}` : sent;
 }
 
 /**

@@ -10,6 +10,11 @@ export interface DeadLetteredMessage {
   body: Envelope;
   deliveryCount: number;
   error: string;
+  /** Its place in the dead-letter sub-queue (Service Bus numbers every message of a queue, this one too). */
+  sequenceNumber: number;
+  /** What the broker knew it by. */
+  messageId: string;
+  deadLetteredAt: string;
 }
 
 export interface InProcessTransportOptions {
@@ -84,6 +89,7 @@ export class InProcessTransport implements Publisher {
   readonly deadLetters: DeadLetteredMessage[] = [];
   /** Re-sent message ids dropped by duplicate detection. */
   duplicatesDropped = 0;
+  private deadLetterSequence = 0;
   private readonly handlers = new Map<QueueName, DeliveryHandler>();
   private readonly pending = new Map<QueueName, Delivery[]>();
   private readonly active = new Map<QueueName, number>();
@@ -162,6 +168,21 @@ export class InProcessTransport implements Publisher {
     return { handled: all };
   }
 
+  /** The dead-letter sub-queue of `queue`, oldest first, from a sequence number on (Service Bus's peek). */
+  peekDeadLetters(queue: QueueName, fromSequenceNumber: number, limit: number): DeadLetteredMessage[] {
+    return this.deadLetters
+      .filter((m) => m.queue === queue && m.sequenceNumber >= fromSequenceNumber)
+      .slice(0, limit);
+  }
+
+  /** Takes a message out of the dead-letter sub-queue (Service Bus's receive + complete). */
+  completeDeadLetter(queue: QueueName, sequenceNumber: number): boolean {
+    const at = this.deadLetters.findIndex((m) => m.queue === queue && m.sequenceNumber === sequenceNumber);
+    if (at < 0) return false;
+    this.deadLetters.splice(at, 1);
+    return true;
+  }
+
   /** Messages scheduled for later and not yet enqueued. */
   get scheduled(): number {
     return this.timers.size;
@@ -238,6 +259,9 @@ export class InProcessTransport implements Publisher {
           body: delivery.body,
           deliveryCount: delivery.deliveryCount,
           error,
+          sequenceNumber: ++this.deadLetterSequence,
+          messageId: delivery.messageId,
+          deadLetteredAt: new Date().toISOString(),
         });
         this.forgetLost(delivery.messageId, error);
         return;

@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
-import type { ServiceBusMessage } from '@azure/service-bus';
+import type { ServiceBusClient, ServiceBusMessage } from '@azure/service-bus';
 import type { Settings } from '../config/settings.js';
 import type { Envelope, QueueName } from './contracts.js';
 import { transportMessageId } from './delayed-retry.js';
@@ -97,12 +97,13 @@ export function toServiceBusMessage(envelope: Envelope): ServiceBusMessage {
   };
 }
 
-async function defaultCreateCredential(clientId: string | undefined): Promise<TokenCredential> {
+/** The app's identity: its user-assigned managed identity when a client id is set (also the dead-letter reader's). */
+export async function defaultCreateCredential(clientId: string | undefined): Promise<TokenCredential> {
   const { DefaultAzureCredential, ManagedIdentityCredential } = await import('@azure/identity');
   return clientId ? new ManagedIdentityCredential({ clientId }) : new DefaultAzureCredential();
 }
 
-async function defaultCreateClient(target: ServiceBusClientTarget): Promise<ServiceBusClientLike> {
+export async function defaultCreateClient(target: ServiceBusClientTarget): Promise<ServiceBusClient> {
   const { ServiceBusClient } = await import('@azure/service-bus');
   return target.kind === 'connection-string'
     ? new ServiceBusClient(target.connectionString)

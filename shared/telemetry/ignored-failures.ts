@@ -15,6 +15,8 @@ export type IgnoredFailureKind =
   | 'publish_pending'
   /** A poison message's InventoryFailed could not be sent right away: the relay will. */
   | 'publish_poison_result'
+  /** A redriven dead letter's copy could not be sent right away: the relay will. */
+  | 'publish_redrive'
   /** `Prefer: wait` saw the final status but could not store it: a replay answers 202 pending instead. */
   | 'store_final_response'
   /** A `Prefer: wait` poll for the final status failed: the wait goes on (reported once per wait). */

@@ -107,6 +107,9 @@ describe.skipIf(!hasChromium)(title, () => {
       `${sel('stock-table')} tr[data-product-id="PROD-002"] td.num:text-is("${before - 2}")`,
     );
     expect(await available('PROD-002')).toBe(before - 2);
+    // The order card followed its order from pending to its final status.
+    await page.waitForSelector(sel('result-status', { 'order-id': orderId, status: 'shipped' }));
+    expect((await page.textContent(sel('result-status')))?.trim()).toBe('shipped');
   });
 
   it('retries with the same key and shows the replayed marker with the same order id', async () => {
@@ -225,6 +228,42 @@ describe.skipIf(!hasChromium)(title, () => {
     } finally {
       await phone.close();
     }
+  });
+
+  it('draws the last 10 minutes of order-API p50/p99 and orders/s, and updates it as orders arrive', async () => {
+    await page.waitForSelector(`${sel('latency-chart')} polyline[data-series="p99Ms"]`, {
+      state: 'attached',
+    });
+    await page.waitForSelector(`${sel('latency-chart')} polyline[data-series="p50Ms"]`, {
+      state: 'attached',
+    });
+    const requests = async () => Number(await page.getAttribute(sel('latency-chart'), 'data-requests'));
+    const before = await requests();
+    expect(before).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) {
+      expect(
+        (await postOrder(host!.url, { customerId: 'chart', productId: 'PROD-003', quantity: 1 })).status,
+      ).toBe(202);
+    }
+    await expect.poll(requests, { timeout: WAIT_MS, interval: 250 }).toBeGreaterThanOrEqual(before + 3);
+    expect(
+      await page.locator(`${sel('latency-chart')} g[data-series="orders-per-second"] rect`).count(),
+    ).toBeGreaterThan(0);
+    expect(await page.textContent(sel('latency-chart-note'))).toMatch(/p99 [\d.]+ ms/);
+  });
+
+  it('lists dead letters per service with reason and attempts, and answers a redrive', async () => {
+    await useKey(page, host!.functionKey);
+    await host!.runtime.db.query(
+      `INSERT INTO inventory.dead_letters (queue, body, error, delivery_count)
+       VALUES ('inventory-reservations', '"garbage"', 'invalid message: expected object', 10)`,
+    );
+    const row = await page.waitForSelector(sel('dead-letter-row'));
+    expect(await row.textContent()).toMatch(/invalid message: expected object/);
+    expect(await row.textContent()).toMatch(/10/);
+    await page.waitForSelector(`${sel('dead-letters-inventory')}[data-open="1"]`);
+    await page.click(`${sel('dead-letter-row')} button`);
+    await page.waitForSelector(`${sel('dead-letters-note')}:text-matches("not a message envelope")`);
   });
 
   it('raised no uncaught script errors', () => {

@@ -11,17 +11,23 @@ afterAll(async () => {
   await host?.stop();
 });
 
-const operatorRoutes = [
+const operatorRoutes: { method: string; path: string; body?: unknown; served?: number }[] = [
   { method: 'GET', path: '/api/orders' },
   { method: 'GET', path: '/api/chaos' },
   { method: 'PUT', path: '/api/chaos', body: { gremlin: { enabled: false } } },
   { method: 'POST', path: '/api/inventory/PROD-001/restock', body: { quantity: 1 } },
   { method: 'GET', path: '/api/health/details' },
   { method: 'GET', path: '/api/health/details/orders' },
+  { method: 'GET', path: '/api/dead-letters?service=orders' },
+  // Let in, and told there is no such dead letter.
+  { method: 'GET', path: '/api/dead-letters/orders-1', served: 404 },
+  { method: 'POST', path: '/api/dead-letters/orders-1/redrive', served: 404 },
+  { method: 'POST', path: '/api/dead-letters/redrive', body: { service: 'inventory' } },
 ];
 
 function call(route: (typeof operatorRoutes)[number], headers: Record<string, string> = {}, query = '') {
-  return fetch(`${host.url}${route.path}${query}`, {
+  const search = query && route.path.includes('?') ? `&${query.slice(1)}` : query;
+  return fetch(`${host.url}${route.path}${search}`, {
     method: route.method,
     headers: { 'content-type': 'application/json', ...headers },
     ...(route.body ? { body: JSON.stringify(route.body) } : {}),
@@ -29,9 +35,19 @@ function call(route: (typeof operatorRoutes)[number], headers: Record<string, st
 }
 
 describe('operator routes (authLevel function)', () => {
-  it('are exactly the listing, restock, chaos and health details', () => {
+  it('are exactly the listing, restock, chaos, health details and dead letters', () => {
     const keyed = FUNCTIONS.filter((f) => f.kind === 'http' && f.authLevel === 'function').map((f) => f.name);
-    expect(keyed.sort()).toEqual(['getChaos', 'healthDetails', 'listOrders', 'putChaos', 'restockInventory']);
+    expect(keyed.sort()).toEqual([
+      'getChaos',
+      'getDeadLetter',
+      'healthDetails',
+      'listDeadLetters',
+      'listOrders',
+      'putChaos',
+      'redriveDeadLetter',
+      'redriveDeadLetters',
+      'restockInventory',
+    ]);
   });
 
   it.each(operatorRoutes)('$method $path: 401 without a key or with a wrong one', async (route) => {
@@ -47,8 +63,9 @@ describe('operator routes (authLevel function)', () => {
   it.each(operatorRoutes)(
     '$method $path: served with the key in x-functions-key or ?code=',
     async (route) => {
-      expect((await call(route, withFunctionKey(host))).status).toBe(200);
-      expect((await call(route, {}, `?code=${encodeURIComponent(host.functionKey)}`)).status).toBe(200);
+      const served = route.served ?? 200;
+      expect((await call(route, withFunctionKey(host))).status).toBe(served);
+      expect((await call(route, {}, `?code=${encodeURIComponent(host.functionKey)}`)).status).toBe(served);
     },
   );
 

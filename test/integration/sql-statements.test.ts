@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INVENTORY_REDRIVE_STATEMENTS } from '../../functions/inventory/dead-letter-redrive.js';
 import { INVENTORY_STATEMENTS } from '../../functions/inventory/inventory-repository.js';
 import { INVENTORY_RETENTION_STATEMENTS } from '../../functions/inventory/retention.js';
+import { ORDERS_REDRIVE_STATEMENTS } from '../../functions/orders/dead-letter-redrive.js';
 import { PURGE_EXPIRED_IDEMPOTENCY_KEYS } from '../../functions/orders/idempotency-purge.js';
 import { ORDERS_STATEMENTS } from '../../functions/orders/orders-repository.js';
 import { PRUNE_ORDER_HISTORY } from '../../functions/orders/retention.js';
 import { HEALTH_STATEMENTS } from '../../functions/platform/health.js';
 import { CHAOS_STATEMENTS } from '../../shared/chaos/chaos-flags.js';
 import { BOUND_STATEMENT_TIME } from '../../shared/db/database.js';
-import { DEAD_LETTER_STATEMENT } from '../../shared/messaging/dead-letters.js';
+import { DEAD_LETTER_STATEMENTS } from '../../shared/messaging/dead-letters.js';
 import { OUTBOX_STATEMENTS } from '../../shared/messaging/outbox.js';
 import { PRUNE_DEAD_LETTERS, PRUNE_PROCESSED_MESSAGES } from '../../shared/messaging/retention.js';
 import { sourceFiles, sqlLiterals } from '../support/sql-literals.js';
@@ -31,7 +33,9 @@ const STATEMENT_FILES: Record<string, Statements> = {
   'functions/platform/health.ts': HEALTH_STATEMENTS,
   'shared/messaging/outbox.ts': OUTBOX_STATEMENTS,
   'shared/messaging/retention.ts': { PRUNE_PROCESSED_MESSAGES, PRUNE_DEAD_LETTERS },
-  'shared/messaging/dead-letters.ts': DEAD_LETTER_STATEMENT,
+  'shared/messaging/dead-letters.ts': DEAD_LETTER_STATEMENTS,
+  'functions/orders/dead-letter-redrive.ts': ORDERS_REDRIVE_STATEMENTS,
+  'functions/inventory/dead-letter-redrive.ts': INVENTORY_REDRIVE_STATEMENTS,
   'shared/chaos/chaos-flags.ts': CHAOS_STATEMENTS,
   'shared/db/database.ts': { BOUND_STATEMENT_TIME },
 };

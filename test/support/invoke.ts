@@ -5,6 +5,7 @@ import type {
   QueueFunctionDefinition,
 } from '../../functions/definitions.js';
 import { HttpRequest, HttpResponse, InvocationContext } from '../../shared/http/azure-functions.js';
+import { checkAgainstOpenApi } from './openapi-contract.js';
 
 export function httpFunction(functions: FunctionDefinition[], name: string): HttpFunctionDefinition {
   const fn = functions.find((f) => f.name === name);
@@ -63,6 +64,7 @@ export async function invokeHttp(fn: HttpFunctionDefinition, init: InvokeInit = 
   } catch {
     parsed = undefined;
   }
+  checkAgainstOpenApi(fn, request.method, res.status, res.headers.get('content-type'), parsed);
   return { status: res.status, headers: res.headers, text, body: parsed };
 }
 

@@ -220,10 +220,16 @@ function showOrderResult(r, req, isRetry) {
           'Order ',
           el('code', { 'data-testid': 'result-order-id', text: o.id }),
           ' ',
-          badge(o.status),
-          o.reason ? ` ${o.reason}` : '',
+          el(
+            'span',
+            { 'data-testid': 'result-status', 'data-order-id': o.id, 'data-status': o.status },
+            badge(o.status),
+          ),
+          el('span', { 'data-testid': 'result-reason' }, o.reason ? ` ${o.reason}` : ''),
         ),
       );
+      // order-follow.js keeps the badge up to date until the order is final.
+      document.dispatchEvent(new CustomEvent('valerix:order', { detail: { id: o.id, status: o.status } }));
       if (isRetry)
         kids.push(
           el(
