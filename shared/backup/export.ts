@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import type { ContainerClient } from '@azure/storage-blob';
 import type pg from 'pg';
+import QueryStream from 'pg-query-stream';
 import { z } from 'zod';
 import type { Settings } from '../config/settings.js';
 import { managedIdentityCredential } from '../db/entra-auth.js';
@@ -189,8 +190,9 @@ export const CANONICAL_SESSION = [
 ];
 
 /**
- * Streams `SELECT to_jsonb(t)::text FROM <table> t ORDER BY <key>` through a cursor in batches, one line per row.
- * Must run inside a transaction (cursors live in one). `to_jsonb` rather than `row_to_json`: jsonb text never
+ * Streams `SELECT to_jsonb(t)::text FROM <table> t ORDER BY <key>` in batches of lines, one line per row, through
+ * pg-query-stream (a portal read `batchRows` at a time, so memory stays flat however large the table). Runs on the
+ * caller's client, inside its transaction and snapshot. `to_jsonb` rather than `row_to_json`: jsonb text never
  * contains a raw newline, so one line is always one row.
  */
 export async function* tableLines(
@@ -198,20 +200,26 @@ export async function* tableLines(
   info: TableInfo,
   batchRows = FETCH_ROWS,
 ): AsyncGenerator<string[]> {
-  const cursor = 'valerix_backup_rows';
-  await client.query(
-    `DECLARE ${cursor} NO SCROLL CURSOR FOR
-       SELECT to_jsonb(t)::text AS line FROM ${qualified(info.schema, info.table)} t ORDER BY ${orderBy(info)}`,
+  const stream = client.query(
+    new QueryStream(
+      `SELECT to_jsonb(t)::text AS line FROM ${qualified(info.schema, info.table)} t ORDER BY ${orderBy(info)}`,
+      [],
+      { batchSize: batchRows },
+    ),
   );
+  let batch: string[] = [];
   try {
-    for (;;) {
-      const { rows } = await client.query<{ line: string }>(`FETCH ${batchRows} FROM ${cursor}`);
-      if (rows.length === 0) break;
-      yield rows.map((r) => r.line);
-      if (rows.length < batchRows) break;
+    for await (const row of stream as AsyncIterable<{ line: string }>) {
+      batch.push(row.line);
+      if (batch.length >= batchRows) {
+        yield batch;
+        batch = [];
+      }
     }
+    if (batch.length > 0) yield batch;
   } finally {
-    await client.query(`CLOSE ${cursor}`).catch(() => {});
+    // A consumer that stops early (an upload that failed) must not leave the portal open on the connection.
+    stream.destroy();
   }
 }
 
@@ -219,7 +227,7 @@ export interface ExportOptions {
   /** The export's time (its prefix). Default: now. */
   now?: Date;
   schemas?: readonly string[];
-  /** Rows per FETCH. */
+  /** Rows read from the database at a time. */
   batchRows?: number;
   /** Called after each table is uploaded (progress for the CLI). */
   onTable?: (table: TableManifest) => void;

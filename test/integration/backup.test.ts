@@ -1,9 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, realpath, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Timer } from '@azure/functions';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -28,8 +22,8 @@ import {
 } from '../../shared/backup/restore.js';
 import { loadSettings, SettingsError } from '../../shared/config/settings.js';
 import { createPool } from '../../shared/db/pool.js';
-import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { InvocationContext } from '../../shared/http/azure-functions.js';
+import { type AzuriteBlob, startAzuriteBlob } from '../support/azurite.js';
 import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
 
 // Backup round trip against Azurite's Blob service (started here on a free loopback port) and PostgreSQL: seed,
@@ -37,44 +31,13 @@ import { realPostgres, type TestDatabase, testDatabase } from '../support/test-d
 // and leave the target untouched. On the embedded server (one database), "a second empty database" is the same
 // database reset by testDatabase() to its freshly migrated state.
 
-const AZURITE_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const SCHEMAS = ['orders', 'inventory', 'platform'];
 
-let azurite: ChildProcess | undefined;
-let azuriteDir: string;
+let azurite: AzuriteBlob | undefined;
 let connectionString: string;
 let container: ContainerClient;
 const databases: TestDatabase[] = [];
 const pools: pg.Pool[] = [];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline || azurite?.exitCode !== null) {
-      throw new Error(`Azurite did not listen on ${port} (exit code ${azurite?.exitCode})`);
-    }
-    await sleep(100);
-  }
-}
 
 async function freshDatabase(): Promise<{ db: TestDatabase; pool: pg.Pool }> {
   // The embedded server serves one connection at a time: close every earlier pool before it is reset.
@@ -156,28 +119,8 @@ async function seed(pool: pg.Pool): Promise<void> {
 }
 
 beforeAll(async () => {
-  azuriteDir = await mkdtemp(join(tmpdir(), 'valerix-azurite-'));
-  const port = await freePort();
-  const bin = await realpath(join(PROJECT_ROOT, 'node_modules', '.bin', 'azurite-blob'));
-  azurite = spawn(
-    process.execPath,
-    [
-      bin,
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(port),
-      '--location',
-      azuriteDir,
-      '--silent',
-      '--skipApiVersionCheck',
-      '--loose',
-      '--disableTelemetry',
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(port, 30_000);
-  connectionString = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
+  azurite = await startAzuriteBlob();
+  connectionString = azurite.connectionString;
   const settings = loadSettings({ BACKUP_CONNECTION_STRING: connectionString, BACKUP_CONTAINER: 'backups' });
   container = await openBackupContainer(settings.backup, { create: true });
 });
@@ -185,12 +128,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(pools.splice(0).map((p) => p.end()));
   for (const db of databases) await db.drop();
-  if (azurite && azurite.exitCode === null) {
-    const exited = new Promise((resolve) => azurite?.once('exit', resolve));
-    azurite.kill('SIGTERM');
-    await exited;
-  }
-  if (azuriteDir) await rm(azuriteDir, { recursive: true, force: true });
+  await azurite?.stop();
 });
 
 describe('daily logical export and restore', () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ProxiedTestHost, postOrder, startProxiedTestHost } from '../support/test-host.js';
 
 // The app reaches its database through a proxy the test can stop, so "the database is down" is real to the app.
@@ -25,14 +25,16 @@ async function timedPost(key: string) {
   return { res, ms: performance.now() - started };
 }
 
-async function untilAccepted(key: string) {
-  for (let i = 0; i < 100; i++) {
-    const { res } = await timedPost(key);
-    if (res.status === 202) return res;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the order API did not recover');
-}
+/** Posts until an order is accepted again (the breaker half-opens and a trial succeeds). */
+const untilAccepted = (key: string) =>
+  vi.waitFor(
+    async () => {
+      const { res } = await timedPost(key);
+      expect(res.status, 'the order API did not recover').toBe(202);
+      return res;
+    },
+    { timeout: 10_000, interval: 100 },
+  );
 
 describe.each(['down', 'blackhole'] as const)('database %s', (failure) => {
   it('order requests fail fast with 503 + Retry-After, and recover by themselves when it is back', async () => {

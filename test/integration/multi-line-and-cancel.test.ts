@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
 import { pipelineState, SEED_STOCK, settledState } from '../support/invariants.js';
 import { httpFunction, invokeHttp, queueContext, queueFunction } from '../support/invoke.js';
@@ -33,15 +33,19 @@ async function orderOf(h: TestHost, id: string) {
   return res.body.order;
 }
 
+/** The order once final; still pending at the deadline, the order as it is, so the assertion says what it saw. */
 async function finalOrder(h: TestHost, id: string) {
-  await h.settle();
-  for (let i = 0; i < 200; i++) {
-    const order = await orderOf(h, id);
-    if (!['pending', 'cancel_requested'].includes(order.status)) return order;
-    await new Promise((r) => setTimeout(r, 25));
-    await h.settle();
-  }
-  return orderOf(h, id);
+  return vi
+    .waitFor(
+      async () => {
+        await h.settle();
+        const order = await orderOf(h, id);
+        expect(['pending', 'cancel_requested']).not.toContain(order.status);
+        return order;
+      },
+      { timeout: 10_000, interval: 25 },
+    )
+    .catch(() => orderOf(h, id));
 }
 
 async function stock(h: TestHost): Promise<Record<string, number>> {

@@ -27,15 +27,7 @@ async function outboxRow(db: { query: LocalHost['runtime']['db']['query'] }, ord
   return rows[0];
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const POLL = { timeout: 15_000, interval: 50 };
 
 describe('the in-process transport marks a message published only once it is handled', () => {
   let host: TestHost;
@@ -49,13 +41,11 @@ describe('the in-process transport marks a message published only once it is han
     const res = await postOrder(host.url, { customerId: 'slow', productId: 'PROD-001', quantity: 1 });
     expect(res.status).toBe(202);
     const { order } = (await res.json()) as { order: { id: string } };
-    // Delivered to Inventory, which is asleep in the gremlin: in memory only, so not published.
-    await sleep(300);
+    // Sent, and held by Inventory asleep in the gremlin (1.5 s): in memory only, so not published.
+    expect(host.transport?.inFlight).toBeGreaterThan(0);
     expect(await outboxRow(host.runtime.db, order.id)).toMatchObject({ published: false });
     await host.settle();
-    await until('the row to be marked published', async () =>
-      (await outboxRow(host.runtime.db, order.id))?.published ? true : undefined,
-    );
+    await expect.poll(() => outboxRow(host.runtime.db, order.id), POLL).toMatchObject({ published: true });
   });
 });
 
@@ -213,7 +203,7 @@ describe.runIf(realPostgres)('recovery (real PostgreSQL)', () => {
     const child: HostProcess = await startHostProcess(env);
     cleanups.push(() => child.kill());
     const load = orderLoad(() => child.url, 300, 16);
-    await until('120 acknowledged orders', async () => (load.acknowledged.length >= 120 ? true : undefined));
+    await expect.poll(() => load.acknowledged.length, POLL).toBeGreaterThanOrEqual(120);
     await child.kill();
     await load.stop();
     // The kill caught messages in memory: orders pending, their rows not marked published.
@@ -253,9 +243,7 @@ describe.runIf(realPostgres)('recovery (real PostgreSQL)', () => {
     cleanups.push(() => host.close());
     const load = orderLoad(() => host.url, 400, 8);
     for (let outage = 0; outage < 2; outage++) {
-      await until('orders to flow', async () =>
-        load.acknowledged.length >= 60 * (outage + 1) ? true : undefined,
-      );
+      await expect.poll(() => load.acknowledged.length, POLL).toBeGreaterThanOrEqual(60 * (outage + 1));
       await proxy.stop(); // refused connections, open ones cut: a restarting server
       await sleep(5000); // longer than all the delivery attempts of a message take
       await proxy.start(proxy.port);

@@ -266,6 +266,8 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
     const { order: placed } = (await res.json()) as { order: { id: string } };
     await host.settle();
     // The database breaker isolated: every consumer call fails as if the database were unreachable.
+    const reservations = { queue: QUEUES.reservations };
+    const retriesBefore = total(await collect(), METRICS.delayedRetries, reservations);
     const isolation = host.runtime.policies.breakers.database.isolate();
     const delta = await moved(async () => {
       try {
@@ -281,7 +283,10 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
             },
           },
         ]);
-        await new Promise((r) => setTimeout(r, 50));
+        // Isolated until the failed delivery has been handed on to a delayed retry.
+        await expect
+          .poll(async () => total(await collect(), METRICS.delayedRetries, reservations), { interval: 10 })
+          .toBeGreaterThan(retriesBefore);
       } finally {
         isolation.dispose();
       }

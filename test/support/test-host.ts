@@ -1,3 +1,4 @@
+import { expect, vi } from 'vitest';
 import { silentLog } from '../../infra/local-host/invocation-context.js';
 import { type LocalHost, type LocalHostOptions, startLocalHost } from '../../infra/local-host/local-host.js';
 import { loadSettings, type Settings } from '../../shared/config/settings.js';
@@ -108,11 +109,19 @@ export async function waitForOrderFinal(
   id: string,
   timeoutMs = 10_000,
 ): Promise<{ status: string; reason: string | null }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const read = async () => {
     const res = await fetch(`${baseUrl}/api/orders/${id}`);
-    const { order } = (await res.json()) as { order: { status: string; reason: string | null } };
-    if (!['pending', 'cancel_requested'].includes(order.status) || Date.now() > deadline) return order;
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    return ((await res.json()) as { order: { status: string; reason: string | null } }).order;
+  };
+  // Still pending (or cancel requested) at the deadline: the order as it is, so the caller's assertion says what it saw.
+  return vi
+    .waitFor(
+      async () => {
+        const order = await read();
+        expect(['pending', 'cancel_requested']).not.toContain(order.status);
+        return order;
+      },
+      { timeout: timeoutMs, interval: 25 },
+    )
+    .catch(read);
 }
