@@ -1,5 +1,6 @@
 import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
+import { sqlState } from '../../shared/db/errors.js';
 import { runStatement } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
 import type { PoisonInfo } from '../../shared/messaging/consume.js';
@@ -22,9 +23,49 @@ export interface PlaceOrderInput {
   idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
 }
 
+/** A stored answer under a key, for a retry that sent the same request. */
+export type ReplayedResponse = StoredResponse & { orderId: string | null };
+
+/**
+ * What a request with an Idempotency-Key can meet besides its own effect: its earlier answer (`replayed`), the
+ * same key with another body (`conflict`, a 422), or a twin still holding the key past the wait (`in-flight`, a
+ * 409: the bounded lock wait, SQLSTATE 55P03).
+ */
+export type KeyedOutcome =
+  | { kind: 'replayed'; stored: ReplayedResponse }
+  | { kind: 'conflict' }
+  | { kind: 'in-flight' };
+
 export type PlaceOrderResult =
-  | { kind: 'created'; outboxIds: number[]; messages: OutgoingMessage[] }
-  | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
+  | { kind: 'placed'; outboxIds: number[]; messages: OutgoingMessage[] }
+  | KeyedOutcome;
+
+/** The key's record as STORED_RESPONSE reads it: a replay when the request is the same, else a conflict. */
+function replayOrConflict(
+  row: { fingerprint: string; response_status: number; response_body: string; order_id: string | null },
+  fingerprint: string,
+): KeyedOutcome {
+  if (row.fingerprint !== fingerprint) return { kind: 'conflict' };
+  return {
+    kind: 'replayed',
+    stored: {
+      fingerprint: row.fingerprint,
+      status: row.response_status,
+      body: row.response_body,
+      orderId: row.order_id,
+    },
+  };
+}
+
+/** A twin request that held the key longer than the statement's lock_timeout. */
+async function inFlightOnLockTimeout<T>(run: () => Promise<T>): Promise<T | { kind: 'in-flight' }> {
+  try {
+    return await run();
+  } catch (err) {
+    if (sqlState(err) === '55P03') return { kind: 'in-flight' };
+    throw err;
+  }
+}
 
 /**
  * Intake, in ONE statement (one round trip, one implicit transaction, all or nothing): the Idempotency-Key record
@@ -32,7 +73,7 @@ export type PlaceOrderResult =
  * The key is claimed first: a new key, or an expired record taken over as if it were new. A live record conflicts
  * and nothing is written (a replay); a twin still in flight holds the key and this waits for it, bounded by a
  * lock_timeout set inside the statement, before its insert can wait, and local to it (the connection goes back to
- * the pool unchanged; past the bound: 55P03, which the caller answers with 409).
+ * the pool unchanged; past the bound: 55P03, an `in-flight` result).
  * $1 order id, $2 customer, $3 product, $4 quantity, $5 created at; $6 OrderPlaced's queue, $7 its envelope,
  * $8 the relay's grace period (RELAY_GRACE); the key, all null without one: $9 its scope (the customer), $10 the
  * key, $11 the request's fingerprint, $12 and $13 the response to store, $14 its ttl in hours, $15 the wait bound.
@@ -180,7 +221,7 @@ RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
 /**
  * A cancel's Idempotency-Key, claimed first in the cancel's transaction (a new key, or an expired record taken
  * over). A twin in flight holds it: this waits for it, bounded by a lock_timeout local to the transaction (past it,
- * 55P03 and a 409). The response is filled in by STORE_CANCEL_RESPONSE before the commit.
+ * 55P03: `in-flight`). The response is filled in by STORE_CANCEL_RESPONSE before the commit.
  * $1 scope, $2 key, $3 fingerprint, $4 order id, $5 ttl in hours, $6 the wait bound. A row: claimed.
  */
 const CLAIM_CANCEL_KEY = `
@@ -243,7 +284,11 @@ export const ORDERS_STATEMENTS = {
  * if it were new. A replay reads the stored response with a second statement: the first one's snapshot predates
  * the twin's commit it waited for.
  */
-export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+export function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+  return inFlightOnLockTimeout(() => placeOrClaim(db, input));
+}
+
+async function placeOrClaim(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   const o = input.order;
   const key = input.idempotency;
   const values = [
@@ -266,7 +311,7 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
   ];
   for (let attempt = 1; ; attempt++) {
     const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_ORDER, values);
-    if (rows[0]?.placed) return { kind: 'created', ...writtenMessages(rows) };
+    if (rows[0]?.placed) return { kind: 'placed', ...writtenMessages(rows) };
     if (!key) throw new Error(`order ${o.id} was not placed`);
     const stored = await runStatement<{
       fingerprint: string;
@@ -278,15 +323,7 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
     // Expired and purged between the two statements: claim it afresh.
     if (!row && attempt < 3) continue;
     if (!row) throw new Error(`idempotency record ${key.key} vanished while being read`);
-    return {
-      kind: 'replay',
-      stored: {
-        fingerprint: row.fingerprint,
-        status: row.response_status,
-        body: row.response_body,
-        orderId: row.order_id,
-      },
-    };
+    return replayOrConflict(row, key.fingerprint);
   }
 }
 
@@ -487,26 +524,27 @@ export type CancelOutcome =
   | { kind: 'not-cancellable'; order: Order }
   | { kind: 'not-your-order' | 'unknown-order' };
 
-export type CancelResult =
-  | { kind: 'done'; outcome: CancelOutcome }
-  | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
+export type CancelResult = { kind: 'done'; outcome: CancelOutcome } | KeyedOutcome;
+
+export interface CancelInput {
+  orderId: string;
+  customerId: string | undefined;
+  reason: string | undefined;
+  message: OutgoingMessage;
+  idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
+  respond: (outcome: CancelOutcome) => { status: number; body: unknown };
+}
 
 /**
  * One transaction for a cancel: its Idempotency-Key (when it has one) claimed first, the cancel request
  * (REQUEST_CANCEL: status, status_changes row, OrderCancelled outbox row), and the response `respond` makes of it
  * stored under the key, so a retry replays exactly what this answered.
  */
-export async function requestCancel(
-  db: Database,
-  input: {
-    orderId: string;
-    customerId: string | undefined;
-    reason: string | undefined;
-    message: OutgoingMessage;
-    idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
-    respond: (outcome: CancelOutcome) => { status: number; body: unknown };
-  },
-): Promise<CancelResult> {
+export function requestCancel(db: Database, input: CancelInput): Promise<CancelResult> {
+  return inFlightOnLockTimeout(() => cancelInTransaction(db, input));
+}
+
+async function cancelInTransaction(db: Database, input: CancelInput): Promise<CancelResult> {
   return db.transaction(async (client): Promise<CancelResult> => {
     const key = input.idempotency;
     if (key) {
@@ -527,15 +565,7 @@ export async function requestCancel(
         }>(STORED_RESPONSE, [key.scope, key.key]);
         const row = rows[0];
         if (!row) throw new Error(`idempotency record ${key.key} vanished while being read`);
-        return {
-          kind: 'replay',
-          stored: {
-            fingerprint: row.fingerprint,
-            status: row.response_status,
-            body: row.response_body,
-            orderId: row.order_id,
-          },
-        };
+        return replayOrConflict(row, key.fingerprint);
       }
     }
     const { rows } = await client.query<
