@@ -27,7 +27,7 @@ export function boundedHttpLoader(spec: HttpFunctionSpec): HandlerLoader<HttpHan
       import('../shared/http/error-boundary.js'),
       spec.load(),
     ]);
-    return (rt) => withErrorBoundary(spec.name, build(rt), rt.signals);
+    return (rt) => withErrorBoundary(spec.name, build(rt), rt.signals, () => rt.policies.retryAfterSeconds);
   };
 }
 

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpRequest } from '@azure/functions';
 import { z } from 'zod';
-import { unavailableResponse } from '../../shared/http/failures.js';
 import { json, notFound } from '../../shared/http/problem.js';
 import { parseRequestPart, readJsonBody } from '../../shared/http/request-body.js';
 import { identifierText } from '../../shared/http/text-field.js';
@@ -35,27 +34,17 @@ async function gremlin(rt: Runtime): Promise<Record<string, string>> {
   return { [GREMLIN_HEADER]: String(delay) };
 }
 
-function guarded(rt: Runtime, handler: (request: HttpRequest) => Promise<HttpResponseInit>): HttpHandler {
-  return async (request) => {
-    try {
-      return await handler(request);
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
-  };
-}
-
 /** GET /api/inventory. */
 export function listInventoryHandler(rt: Runtime): HttpHandler {
-  return guarded(rt, async () => {
+  return async () => {
     const headers = await gremlin(rt);
     return json(200, { items: await listProducts(rt.db) }, headers);
-  });
+  };
 }
 
 /** GET /api/inventory/{productId}. */
 export function getInventoryItemHandler(rt: Runtime): HttpHandler {
-  return guarded(rt, async (request) => {
+  return async (request) => {
     const path = productIdOf(request);
     if (!path.ok) return path.response;
     const { productId } = path.value;
@@ -64,12 +53,12 @@ export function getInventoryItemHandler(rt: Runtime): HttpHandler {
     return item
       ? json(200, { item }, headers)
       : notFound(`There is no product "${productId}" in the catalog.`);
-  });
+  };
 }
 
 /** POST /api/inventory/{productId}/restock (function key in Azure). */
 export function restockInventoryHandler(rt: Runtime): HttpHandler {
-  return guarded(rt, async (request) => {
+  return async (request) => {
     const path = productIdOf(request);
     if (!path.ok) return path.response;
     const { productId } = path.value;
@@ -77,5 +66,5 @@ export function restockInventoryHandler(rt: Runtime): HttpHandler {
     if (!body.ok) return body.response;
     const item = await restock(rt.db, productId, body.value.quantity);
     return item ? json(200, { item }) : notFound(`There is no product "${productId}" in the catalog.`);
-  });
+  };
 }

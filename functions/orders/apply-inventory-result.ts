@@ -1,38 +1,10 @@
 import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
-import { type InventoryResult, inventoryResult, QUEUES, TYPES_ON } from '../../shared/messaging/contracts.js';
+import { inventoryResult, QUEUES, TYPES_ON } from '../../shared/messaging/contracts.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
-import type { Order } from './order-model.js';
-import { applyStatusChange, recordPoison, type StatusChange } from './orders-repository.js';
-
-/** What each result does to its order (any version of the message). */
-function statusChangeOf(event: InventoryResult): Omit<StatusChange, 'orderId' | 'messageId' | 'messageType'> {
-  switch (event.type) {
-    case 'InventoryReserved':
-      return { status: 'shipped', reason: null };
-    case 'InventoryRejected':
-      return {
-        status: 'rejected',
-        reason: event.data.reason,
-        ...('shortLines' in event.data && event.data.shortLines.length > 0
-          ? {
-              detail: event.data.shortLines
-                .map((l) =>
-                  l.available === null
-                    ? `${l.productId} is not in the catalog`
-                    : `${l.productId} (${l.quantity} wanted, ${l.available} available)`,
-                )
-                .join('; '),
-            }
-          : {}),
-      };
-    case 'InventoryFailed':
-      return { status: 'failed', reason: event.data.reason };
-    case 'StockReleased':
-      return { fromStatus: 'cancel_requested', status: 'cancelled', reason: null };
-  }
-}
+import { type Order, statusChangeOf } from './order-model.js';
+import { applyStatusChange, recordPoison } from './orders-repository.js';
 
 /**
  * Orders' consumer of Inventory's results: pending → shipped | rejected | failed, and cancel_requested →

@@ -1,13 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { sqlState } from '../../shared/db/errors.js';
-import { unavailableResponse } from '../../shared/http/failures.js';
 import { json, notFound, PROBLEM_CONTENT_TYPE } from '../../shared/http/problem.js';
 import { readJsonBody } from '../../shared/http/request-body.js';
-import {
-  fingerprint,
-  IDEMPOTENCY_KEY_HEADER,
-  REPLAYED_HEADER,
-} from '../../shared/idempotency/idempotency-key.js';
+import { fingerprint, IDEMPOTENCY_KEY_HEADER } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
 import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
@@ -15,7 +9,13 @@ import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
 import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
-import { inFlightProblem, keyReusedProblem, locationOf, readIdempotencyKey } from './idempotent-request.js';
+import {
+  inFlightProblem,
+  keyReusedProblem,
+  locationOf,
+  readIdempotencyKey,
+  replayedResponse,
+} from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
 import { cancelMessage, cancelOrderBody } from './order-model.js';
 import { type CancelOutcome, requestCancel } from './orders-repository.js';
@@ -92,9 +92,17 @@ function responseOf(outcome: CancelOutcome, orderId: string): { status: number; 
   }
 }
 
-function send(status: number, body: string, headers: Record<string, string>): HttpResponseInit {
-  const contentType = status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json';
-  return { status, headers: { 'Content-Type': contentType, 'Cache-Control': 'no-store', ...headers }, body };
+/** A cancel that changed nothing: its 409/403 problem, or 202 for a cancel already requested. */
+function answer(
+  response: { status: number; body: unknown },
+  headers: Record<string, string>,
+): HttpResponseInit {
+  const contentType = response.status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json';
+  return {
+    status: response.status,
+    headers: { 'Content-Type': contentType, 'Cache-Control': 'no-store', ...headers },
+    body: JSON.stringify(response.body),
+  };
 }
 
 async function cancelOrder(
@@ -113,52 +121,52 @@ async function cancelOrder(
   const { customerId, reason } = body.value as { customerId?: string; reason?: string };
   const payloadFingerprint = fingerprint({ orderId, customerId, reason });
 
-  let result: Awaited<ReturnType<typeof requestCancel>>;
-  try {
-    result = await rt.policies.intake.execute(() =>
-      requestCancel(rt.db, {
-        orderId,
-        customerId,
-        reason,
-        message: cancelMessage(orderId, traceContextOf(context, request)),
-        // A cancel's key belongs to its order: the same key on another order is another request.
-        ...(key
-          ? {
-              idempotency: {
-                scope: `cancel:${orderId}`,
-                key,
-                fingerprint: payloadFingerprint,
-                ttlHours: rt.settings.idempotencyTtlHours,
-              },
-            }
-          : {}),
-        respond: (outcome) => responseOf(outcome, orderId),
-      }),
-    );
-  } catch (err) {
-    if (sqlState(err) === '55P03') return inFlightProblem();
-    return unavailableResponse(err, rt.policies.retryAfterSeconds);
-  }
+  const result = await rt.policies.intake.execute(() =>
+    requestCancel(rt.db, {
+      orderId,
+      customerId,
+      reason,
+      message: cancelMessage(orderId, traceContextOf(context, request)),
+      // A cancel's key belongs to its order: the same key on another order is another request.
+      ...(key
+        ? {
+            idempotency: {
+              scope: `cancel:${orderId}`,
+              key,
+              fingerprint: payloadFingerprint,
+              ttlHours: rt.settings.idempotencyTtlHours,
+            },
+          }
+        : {}),
+      respond: (outcome) => responseOf(outcome, orderId),
+    }),
+  );
 
   const headers: Record<string, string> = { Location: locationOf(orderId) };
-  if (result.kind === 'replay') {
-    if (result.stored.fingerprint !== payloadFingerprint) return keyReusedProblem('another cancel');
-    rt.signals.count(METRICS.idempotentReplays);
-    // A retry after a crash: the first attempt may have committed without publishing. Send it now.
-    await sendOrLeaveToRelay(
-      rt.publishDeps,
-      publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderCancelled', orderId)]),
-      { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends OrderCancelled later' },
-      (line) => context.warn(line),
-    );
-    return send(result.stored.status, result.stored.body, { ...headers, [REPLAYED_HEADER]: 'true' });
+  switch (result.kind) {
+    case 'in-flight':
+      return inFlightProblem();
+    case 'conflict':
+      return keyReusedProblem('another cancel');
+    case 'replayed':
+      rt.signals.count(METRICS.idempotentReplays);
+      // A retry after a crash: the first attempt may have committed without publishing. Send it now.
+      await sendOrLeaveToRelay(
+        rt.publishDeps,
+        publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderCancelled', orderId)]),
+        { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends OrderCancelled later' },
+        (line) => context.warn(line),
+      );
+      return replayedResponse(result.stored, headers);
+    case 'done':
+      break;
   }
 
   const { outcome } = result;
   const response = responseOf(outcome, orderId);
   if (outcome.kind !== 'requested') {
     if (outcome.kind === 'unknown-order') return notFound(`There is no order with id "${orderId}".`);
-    return send(response.status, JSON.stringify(response.body), headers);
+    return answer(response, headers);
   }
   context.log(`order ${orderId}: cancel requested`);
   await crashOrPublish(

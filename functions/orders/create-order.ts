@@ -1,24 +1,29 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { sqlState } from '../../shared/db/errors.js';
-import { unavailableResponse } from '../../shared/http/failures.js';
 import { json } from '../../shared/http/problem.js';
-import { readJsonBody } from '../../shared/http/request-body.js';
-import {
-  fingerprint,
-  IDEMPOTENCY_KEY_HEADER,
-  REPLAYED_HEADER,
-} from '../../shared/idempotency/idempotency-key.js';
-import { messageIdFor } from '../../shared/messaging/contracts.js';
+import { type Parsed, readJsonBody } from '../../shared/http/request-body.js';
+import { fingerprint, IDEMPOTENCY_KEY_HEADER } from '../../shared/idempotency/idempotency-key.js';
+import { messageIdFor, type OrderLine } from '../../shared/messaging/contracts.js';
 import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
 import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
-import { inFlightProblem, keyReusedProblem, locationOf, readIdempotencyKey } from './idempotent-request.js';
+import {
+  inFlightProblem,
+  keyReusedProblem,
+  locationOf,
+  readIdempotencyKey,
+  replayedResponse,
+} from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
-import { createOrderBody, pendingOrder } from './order-model.js';
-import { placeOrder, updateStoredResponse } from './orders-repository.js';
+import { createOrderBody, type Order, pendingOrder } from './order-model.js';
+import {
+  type PlaceOrderInput,
+  placeOrder,
+  type ReplayedResponse,
+  updateStoredResponse,
+} from './orders-repository.js';
 import { waitForFinal } from './wait-for-final.js';
 
 /** RFC 7240 `Prefer: wait=N`, capped at 10 s. */
@@ -35,84 +40,43 @@ export function createOrderHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, (request, context) => createOrder(rt, request, context));
 }
 
+/** A valid order request: its body, its key (if any) and the fingerprint a retry must match. */
+interface OrderRequest {
+  customerId: string;
+  lines: OrderLine[];
+  key: string | undefined;
+  fingerprint: string;
+}
+
 async function createOrder(
   rt: Runtime,
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const body = await readJsonBody(request, createOrderBody);
-  if (!body.ok) return body.response;
-  const { customerId, lines } = body.value;
-
-  const requestKey = readIdempotencyKey(request, body.value.idempotencyKey);
-  if (!requestKey.ok) return requestKey.response;
-  const key = requestKey.value;
-
-  const { order, message } = pendingOrder({ customerId, lines }, traceContextOf(context, request));
+  const valid = await validate(request);
+  if (!valid.ok) return valid.response;
+  const req = valid.value;
+  const { order, message } = pendingOrder(req, traceContextOf(context, request));
   const accepted = { status: 202, body: { order } };
-  // A one-line order has the fingerprint it had before multi-line orders (whichever body form it came in): a
-  // retry across a deploy still replays, and the two forms of one order are the same request.
-  const payloadFingerprint =
-    lines.length === 1
-      ? fingerprint({ customerId, productId: lines[0]!.productId, quantity: lines[0]!.quantity })
-      : fingerprint({ customerId, lines });
 
-  let result: Awaited<ReturnType<typeof placeOrder>>;
-  try {
-    result = await rt.policies.intake.execute(() =>
-      placeOrder(rt.db, {
-        order,
-        message,
-        response: accepted,
-        ...(key
-          ? {
-              idempotency: {
-                // The customer's own key: another customer sending it gets neither this order nor a 422.
-                scope: customerId,
-                key,
-                fingerprint: payloadFingerprint,
-                ttlHours: rt.settings.idempotencyTtlHours,
-              },
-            }
-          : {}),
-      }),
-    );
-  } catch (err) {
-    if (sqlState(err) === '55P03') return inFlightProblem();
-    return unavailableResponse(err, rt.policies.retryAfterSeconds);
-  }
-
-  if (result.kind === 'replay') {
-    if (result.stored.fingerprint !== payloadFingerprint) return keyReusedProblem('a new order');
-    rt.signals.count(METRICS.idempotentReplays);
-    // A retry after a crash: the first attempt may have committed without publishing. Send it now.
-    const storedOrderId = result.stored.orderId;
-    if (storedOrderId) {
-      await sendOrLeaveToRelay(
-        rt.publishDeps,
-        publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderPlaced', storedOrderId)]),
-        {
-          kind: 'publish_pending',
-          orderId: storedOrderId,
-          fallback: 'the outbox relay sends OrderPlaced later',
-        },
-        (line) => context.warn(line),
-      );
-    }
-    const headers: Record<string, string> = { [REPLAYED_HEADER]: 'true' };
-    if (result.stored.orderId) headers.Location = locationOf(result.stored.orderId);
-    return {
-      status: result.stored.status,
-      headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
-      body: result.stored.body,
-    };
+  const result = await rt.policies.intake.execute(() =>
+    placeOrder(rt.db, { order, message, response: accepted, ...idempotencyOf(rt, req) }),
+  );
+  switch (result.kind) {
+    case 'in-flight':
+      return inFlightProblem();
+    case 'conflict':
+      return keyReusedProblem('a new order');
+    case 'replayed':
+      return replay(rt, result.stored, context);
+    case 'placed':
+      break;
   }
 
   rt.signals.count(METRICS.ordersAccepted);
   context.log(
-    `order ${order.id} accepted (${lines.map((l) => `${l.quantity} × ${l.productId}`).join(', ')})`,
+    `order ${order.id} accepted (${req.lines.map((l) => `${l.quantity} × ${l.productId}`).join(', ')})`,
   );
-
   // Schrödinger's warehouse: the order is committed, but the client is not told. Its retry with the same key
   // must get this very order back.
   await crashOrPublish(
@@ -124,16 +88,91 @@ async function createOrder(
   );
 
   const headers: Record<string, string> = { Location: locationOf(order.id) };
-  if (key) headers[IDEMPOTENCY_KEY_HEADER] = key;
+  if (req.key) headers[IDEMPOTENCY_KEY_HEADER] = req.key;
   const wait = parsePreferWait(request.headers.get('prefer'));
   if (wait === undefined) return json(202, accepted.body, headers);
-
   headers['Preference-Applied'] = `wait=${wait}`;
+  return waitThenAnswer(rt, { order, req, wait, headers }, context);
+}
+
+/** Step 1 and 2: the body, and the request's Idempotency-Key (header or seed clients' body field). */
+async function validate(request: HttpRequest): Promise<Parsed<OrderRequest>> {
+  const body = await readJsonBody(request, createOrderBody);
+  if (!body.ok) return body;
+  const { customerId, lines } = body.value;
+  const key = readIdempotencyKey(request, body.value.idempotencyKey);
+  if (!key.ok) return key;
+  // A one-line order has the fingerprint it had before multi-line orders (whichever body form it came in): a
+  // retry across a deploy still replays, and the two forms of one order are the same request.
+  const payloadFingerprint =
+    lines.length === 1
+      ? fingerprint({ customerId, productId: lines[0]!.productId, quantity: lines[0]!.quantity })
+      : fingerprint({ customerId, lines });
+  return { ok: true, value: { customerId, lines, key: key.value, fingerprint: payloadFingerprint } };
+}
+
+function idempotencyOf(rt: Runtime, req: OrderRequest): Pick<PlaceOrderInput, 'idempotency'> {
+  if (!req.key) return {};
+  // The customer's own key: another customer sending it gets neither this order nor a 422.
+  return {
+    idempotency: {
+      scope: req.customerId,
+      key: req.key,
+      fingerprint: req.fingerprint,
+      ttlHours: rt.settings.idempotencyTtlHours,
+    },
+  };
+}
+
+/** Step 3, a retry: the stored answer again. */
+async function replay(
+  rt: Runtime,
+  stored: ReplayedResponse,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  rt.signals.count(METRICS.idempotentReplays);
+  // A retry after a crash: the first attempt may have committed without publishing. Send it now.
+  const storedOrderId = stored.orderId;
+  if (storedOrderId) {
+    await sendOrLeaveToRelay(
+      rt.publishDeps,
+      publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderPlaced', storedOrderId)]),
+      {
+        kind: 'publish_pending',
+        orderId: storedOrderId,
+        fallback: 'the outbox relay sends OrderPlaced later',
+      },
+      (line) => context.warn(line),
+    );
+  }
+  return replayedResponse(stored, storedOrderId ? { Location: locationOf(storedOrderId) } : {});
+}
+
+/**
+ * Step 5, `Prefer: wait`: the final status if it comes in time (201, and stored under the key so that a replay
+ * answers the same), else 202 with the pending order and a note that stock confirmation is delayed.
+ */
+async function waitThenAnswer(
+  rt: Runtime,
+  placed: { order: Order; req: OrderRequest; wait: number; headers: Record<string, string> },
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const { order, req, wait, headers } = placed;
   const final = await waitForFinal(rt, order.id, wait * 1000);
-  if (final) {
-    const finalBody = { order: final };
-    if (key) {
-      await updateStoredResponse(rt.db, { scope: customerId, key }, 201, finalBody).catch((error: unknown) =>
+  if (!final) {
+    return json(
+      202,
+      {
+        order,
+        message: `Stock confirmation is delayed: the order is accepted and pending. Poll ${locationOf(order.id)} for its final status.`,
+      },
+      headers,
+    );
+  }
+  const finalBody = { order: final };
+  if (req.key) {
+    await updateStoredResponse(rt.db, { scope: req.customerId, key: req.key }, 201, finalBody).catch(
+      (error: unknown) =>
         rt.reportIgnored(
           {
             kind: 'store_final_response',
@@ -143,16 +182,7 @@ async function createOrder(
           },
           (line) => context.warn(line),
         ),
-      );
-    }
-    return json(201, finalBody, headers);
+    );
   }
-  return json(
-    202,
-    {
-      ...accepted.body,
-      message: `Stock confirmation is delayed: the order is accepted and pending. Poll ${locationOf(order.id)} for its final status.`,
-    },
-    headers,
-  );
+  return json(201, finalBody, headers);
 }

@@ -1,7 +1,12 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { invalidField, problem } from '../../shared/http/problem.js';
+import { invalidField, PROBLEM_CONTENT_TYPE, problem } from '../../shared/http/problem.js';
 import type { Parsed } from '../../shared/http/request-body.js';
-import { IDEMPOTENCY_KEY_HEADER, idempotencyKey } from '../../shared/idempotency/idempotency-key.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  idempotencyKey,
+  REPLAYED_HEADER,
+  type StoredResponse,
+} from '../../shared/idempotency/idempotency-key.js';
 
 // What the Orders routes that take an Idempotency-Key (create, cancel) say about it, in one place.
 
@@ -61,4 +66,21 @@ export function keyReusedProblem(what: string): HttpResponseInit {
     `This Idempotency-Key was already used with a different request body. Use a new key for ${what}.`,
     { type: 'idempotency-key-reused' },
   );
+}
+
+/** The answer stored under a key, again, marked `Idempotent-Replayed: true`. */
+export function replayedResponse(
+  stored: Pick<StoredResponse, 'status' | 'body'>,
+  headers: Record<string, string>,
+): HttpResponseInit {
+  return {
+    status: stored.status,
+    headers: {
+      'Content-Type': stored.status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json',
+      'Cache-Control': 'no-store',
+      ...headers,
+      [REPLAYED_HEADER]: 'true',
+    },
+    body: stored.body,
+  };
 }

@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { failureStatus } from '../../shared/http/failures.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { Runtime } from '../runtime.js';
 
@@ -13,6 +14,9 @@ export function timedOrderApi(rt: Runtime, handler: Handler): Handler {
       const response = await handler(request, context);
       status = response.status ?? 200;
       return response;
+    } catch (err) {
+      status = failureStatus(err); // the error boundary answers it (a 503 when the database is down)
+      throw err;
     } finally {
       const ms = performance.now() - started;
       rt.orderApiLatency.record(ms);

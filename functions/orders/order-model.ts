@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { identifierText, plainText } from '../../shared/http/text-field.js';
-import { envelope, MAX_ORDER_LINES, type OrderLine, QUEUES } from '../../shared/messaging/contracts.js';
+import {
+  envelope,
+  type InventoryResult,
+  MAX_ORDER_LINES,
+  type OrderLine,
+  QUEUES,
+} from '../../shared/messaging/contracts.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
 export const ORDER_STATUSES = [
@@ -17,6 +23,41 @@ export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const FINAL_STATUSES: readonly OrderStatus[] = ['shipped', 'rejected', 'failed', 'cancelled'];
 
 export type { OrderLine };
+
+/**
+ * The order status rule: which status each of Inventory's results moves an order from, and to. Any other status
+ * is left as it is (a result that lands after a cancel changes nothing; Inventory releases its stock).
+ */
+export const STATUS_OF_RESULT = {
+  InventoryReserved: { from: 'pending', to: 'shipped' },
+  InventoryRejected: { from: 'pending', to: 'rejected' },
+  InventoryFailed: { from: 'pending', to: 'failed' },
+  StockReleased: { from: 'cancel_requested', to: 'cancelled' },
+} as const satisfies Record<InventoryResult['type'], { from: OrderStatus; to: OrderStatus }>;
+
+/** A status change one result makes (any version of the message): the rule above, with its reason. */
+export interface ResultStatusChange {
+  fromStatus: (typeof STATUS_OF_RESULT)[InventoryResult['type']]['from'];
+  status: (typeof STATUS_OF_RESULT)[InventoryResult['type']]['to'];
+  reason: string | null;
+  /** A multi-line rejection's short lines, appended to its reason. */
+  detail?: string;
+}
+
+export function statusChangeOf(event: InventoryResult): ResultStatusChange {
+  const { from, to } = STATUS_OF_RESULT[event.type];
+  const reason = 'reason' in event.data ? event.data.reason : null;
+  const shortLines = 'shortLines' in event.data ? event.data.shortLines : [];
+  if (shortLines.length === 0) return { fromStatus: from, status: to, reason };
+  const detail = shortLines
+    .map((l) =>
+      l.available === null
+        ? `${l.productId} is not in the catalog`
+        : `${l.productId} (${l.quantity} wanted, ${l.available} available)`,
+    )
+    .join('; ');
+  return { fromStatus: from, status: to, reason, detail };
+}
 
 /**
  * The order as the API shows it. `productId` and `quantity` are its first line, kept for clients written for

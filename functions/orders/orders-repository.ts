@@ -1,5 +1,6 @@
 import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
+import { sqlState } from '../../shared/db/errors.js';
 import { runStatement } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
 import type { PoisonInfo } from '../../shared/messaging/consume.js';
@@ -22,9 +23,49 @@ export interface PlaceOrderInput {
   idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
 }
 
+/** A stored answer under a key, for a retry that sent the same request. */
+export type ReplayedResponse = StoredResponse & { orderId: string | null };
+
+/**
+ * What a request with an Idempotency-Key can meet besides its own effect: its earlier answer (`replayed`), the
+ * same key with another body (`conflict`, a 422), or a twin still holding the key past the wait (`in-flight`, a
+ * 409: the bounded lock wait, SQLSTATE 55P03).
+ */
+export type KeyedOutcome =
+  | { kind: 'replayed'; stored: ReplayedResponse }
+  | { kind: 'conflict' }
+  | { kind: 'in-flight' };
+
 export type PlaceOrderResult =
-  | { kind: 'created'; outboxIds: number[]; messages: OutgoingMessage[] }
-  | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
+  | { kind: 'placed'; outboxIds: number[]; messages: OutgoingMessage[] }
+  | KeyedOutcome;
+
+/** The key's record as STORED_RESPONSE reads it: a replay when the request is the same, else a conflict. */
+function replayOrConflict(
+  row: { fingerprint: string; response_status: number; response_body: string; order_id: string | null },
+  fingerprint: string,
+): KeyedOutcome {
+  if (row.fingerprint !== fingerprint) return { kind: 'conflict' };
+  return {
+    kind: 'replayed',
+    stored: {
+      fingerprint: row.fingerprint,
+      status: row.response_status,
+      body: row.response_body,
+      orderId: row.order_id,
+    },
+  };
+}
+
+/** A twin request that held the key longer than the statement's lock_timeout. */
+async function inFlightOnLockTimeout<T>(run: () => Promise<T>): Promise<T | { kind: 'in-flight' }> {
+  try {
+    return await run();
+  } catch (err) {
+    if (sqlState(err) === '55P03') return { kind: 'in-flight' };
+    throw err;
+  }
+}
 
 /**
  * Intake, in ONE statement (one round trip, one implicit transaction, all or nothing): the Idempotency-Key record
@@ -32,18 +73,23 @@ export type PlaceOrderResult =
  * The key is claimed first: a new key, or an expired record taken over as if it were new. A live record conflicts
  * and nothing is written (a replay); a twin still in flight holds the key and this waits for it, bounded by a
  * lock_timeout set inside the statement, before its insert can wait, and local to it (the connection goes back to
- * the pool unchanged; past the bound: 55P03, which the caller answers with 409).
- * $1 order id, $2 customer, $3 product, $4 quantity, $5 created at; $6 OrderPlaced's queue, $7 its envelope,
- * $8 the relay's grace period (RELAY_GRACE); the key, all null without one: $9 its scope (the customer), $10 the
- * key, $11 the request's fingerprint, $12 and $13 the response to store, $14 its ttl in hours, $15 the wait bound.
- * Returns one row: whether the order was placed, and the outbox row written.
+ * the pool unchanged; past the bound: 55P03, an `in-flight` result).
+ * $1 the input (`placeInput`): the order, OrderPlaced's queue and envelope, the relay's grace period
+ * (RELAY_GRACE), the key's scope (the customer), key, fingerprint, response to store and ttl in hours (all null
+ * without a key), and the wait bound. Returns one row: whether the order was placed, and the outbox row written.
  */
 const PLACE_ORDER = `
-WITH claim AS (
+WITH input AS (
+  SELECT * FROM jsonb_to_record($1::jsonb)
+    AS i(order_id uuid, customer_id text, product_id text, quantity int, lines jsonb, created_at timestamptz,
+         queue text, envelope jsonb, relay_grace interval, scope text, key text, fingerprint text,
+         response_status int, response_body text, ttl_hours int, wait_bound text)
+), claim AS (
   INSERT INTO orders.idempotency_keys AS k (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
-  SELECT $9::text, $10::text, $11::text, $12::int, $13::text, $1::uuid, now() + make_interval(hours => $14::int)
-    FROM (SELECT set_config('lock_timeout', $15::text, true)) AS bounded_wait
-   WHERE $10::text IS NOT NULL
+  SELECT i.scope, i.key, i.fingerprint, i.response_status, i.response_body, i.order_id,
+         now() + make_interval(hours => i.ttl_hours)
+    FROM input i, LATERAL (SELECT set_config('lock_timeout', i.wait_bound, true)) AS bounded_wait
+   WHERE i.key IS NOT NULL
   ON CONFLICT (scope, key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
         response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,
@@ -52,12 +98,14 @@ WITH claim AS (
   RETURNING key
 ), placed AS (
   INSERT INTO orders.orders (id, customer_id, product_id, quantity, lines, status, created_at, updated_at)
-  SELECT $1::uuid, $2::text, $3::text, $4::int, $16::jsonb, 'pending', $5::timestamptz, $5::timestamptz
-   WHERE $10::text IS NULL OR EXISTS (SELECT 1 FROM claim)
+  SELECT i.order_id, i.customer_id, i.product_id, i.quantity, i.lines, 'pending', i.created_at, i.created_at
+    FROM input i
+   WHERE i.key IS NULL OR EXISTS (SELECT 1 FROM claim)
   RETURNING id
 ), queued AS (
   INSERT INTO orders.outbox (message_id, queue, type, body, next_attempt_at)
-  SELECT $7::jsonb ->> 'messageId', $6::text, $7::jsonb ->> 'type', $7::jsonb, now() + $8::interval FROM placed
+  SELECT i.envelope ->> 'messageId', i.queue, i.envelope ->> 'type', i.envelope, now() + i.relay_grace
+    FROM placed, input i
   ON CONFLICT (message_id) DO NOTHING
   RETURNING id, queue, body
 )
@@ -180,7 +228,7 @@ RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
 /**
  * A cancel's Idempotency-Key, claimed first in the cancel's transaction (a new key, or an expired record taken
  * over). A twin in flight holds it: this waits for it, bounded by a lock_timeout local to the transaction (past it,
- * 55P03 and a 409). The response is filled in by STORE_CANCEL_RESPONSE before the commit.
+ * 55P03: `in-flight`). The response is filled in by STORE_CANCEL_RESPONSE before the commit.
  * $1 scope, $2 key, $3 fingerprint, $4 order id, $5 ttl in hours, $6 the wait bound. A row: claimed.
  */
 const CLAIM_CANCEL_KEY = `
@@ -243,31 +291,17 @@ export const ORDERS_STATEMENTS = {
  * if it were new. A replay reads the stored response with a second statement: the first one's snapshot predates
  * the twin's commit it waited for.
  */
-export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
-  const o = input.order;
+export function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+  return inFlightOnLockTimeout(() => placeOrClaim(db, input));
+}
+
+async function placeOrClaim(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   const key = input.idempotency;
-  const values = [
-    o.id,
-    o.customerId,
-    o.productId,
-    o.quantity,
-    o.createdAt,
-    input.message.queue,
-    JSON.stringify(input.message.envelope),
-    RELAY_GRACE,
-    key?.scope ?? null,
-    key?.key ?? null,
-    key?.fingerprint ?? null,
-    key ? input.response.status : null,
-    key ? JSON.stringify(input.response.body) : null,
-    key?.ttlHours ?? null,
-    `${IN_FLIGHT_WAIT_MS}ms`,
-    JSON.stringify(o.lines),
-  ];
+  const values = [placeInput(input)];
   for (let attempt = 1; ; attempt++) {
     const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_ORDER, values);
-    if (rows[0]?.placed) return { kind: 'created', ...writtenMessages(rows) };
-    if (!key) throw new Error(`order ${o.id} was not placed`);
+    if (rows[0]?.placed) return { kind: 'placed', ...writtenMessages(rows) };
+    if (!key) throw new Error(`order ${input.order.id} was not placed`);
     const stored = await runStatement<{
       fingerprint: string;
       response_status: number;
@@ -278,16 +312,32 @@ export async function placeOrder(db: Database, input: PlaceOrderInput): Promise<
     // Expired and purged between the two statements: claim it afresh.
     if (!row && attempt < 3) continue;
     if (!row) throw new Error(`idempotency record ${key.key} vanished while being read`);
-    return {
-      kind: 'replay',
-      stored: {
-        fingerprint: row.fingerprint,
-        status: row.response_status,
-        body: row.response_body,
-        orderId: row.order_id,
-      },
-    };
+    return replayOrConflict(row, key.fingerprint);
   }
+}
+
+/** The order and its key as PLACE_ORDER's $1 reads it. */
+function placeInput(input: PlaceOrderInput): string {
+  const o = input.order;
+  const key = input.idempotency;
+  return JSON.stringify({
+    order_id: o.id,
+    customer_id: o.customerId,
+    product_id: o.productId,
+    quantity: o.quantity,
+    lines: o.lines,
+    created_at: o.createdAt,
+    queue: input.message.queue,
+    envelope: input.message.envelope,
+    relay_grace: RELAY_GRACE,
+    scope: key?.scope ?? null,
+    key: key?.key ?? null,
+    fingerprint: key?.fingerprint ?? null,
+    response_status: key ? input.response.status : null,
+    response_body: key ? JSON.stringify(input.response.body) : null,
+    ttl_hours: key?.ttlHours ?? null,
+    wait_bound: `${IN_FLIGHT_WAIT_MS}ms`,
+  });
 }
 
 interface PlacedRow extends WrittenOutboxRow {
@@ -487,26 +537,27 @@ export type CancelOutcome =
   | { kind: 'not-cancellable'; order: Order }
   | { kind: 'not-your-order' | 'unknown-order' };
 
-export type CancelResult =
-  | { kind: 'done'; outcome: CancelOutcome }
-  | { kind: 'replay'; stored: StoredResponse & { orderId: string | null } };
+export type CancelResult = { kind: 'done'; outcome: CancelOutcome } | KeyedOutcome;
+
+export interface CancelInput {
+  orderId: string;
+  customerId: string | undefined;
+  reason: string | undefined;
+  message: OutgoingMessage;
+  idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
+  respond: (outcome: CancelOutcome) => { status: number; body: unknown };
+}
 
 /**
  * One transaction for a cancel: its Idempotency-Key (when it has one) claimed first, the cancel request
  * (REQUEST_CANCEL: status, status_changes row, OrderCancelled outbox row), and the response `respond` makes of it
  * stored under the key, so a retry replays exactly what this answered.
  */
-export async function requestCancel(
-  db: Database,
-  input: {
-    orderId: string;
-    customerId: string | undefined;
-    reason: string | undefined;
-    message: OutgoingMessage;
-    idempotency?: { scope: string; key: string; fingerprint: string; ttlHours: number };
-    respond: (outcome: CancelOutcome) => { status: number; body: unknown };
-  },
-): Promise<CancelResult> {
+export function requestCancel(db: Database, input: CancelInput): Promise<CancelResult> {
+  return inFlightOnLockTimeout(() => cancelInTransaction(db, input));
+}
+
+async function cancelInTransaction(db: Database, input: CancelInput): Promise<CancelResult> {
   return db.transaction(async (client): Promise<CancelResult> => {
     const key = input.idempotency;
     if (key) {
@@ -527,15 +578,7 @@ export async function requestCancel(
         }>(STORED_RESPONSE, [key.scope, key.key]);
         const row = rows[0];
         if (!row) throw new Error(`idempotency record ${key.key} vanished while being read`);
-        return {
-          kind: 'replay',
-          stored: {
-            fingerprint: row.fingerprint,
-            status: row.response_status,
-            body: row.response_body,
-            orderId: row.order_id,
-          },
-        };
+        return replayOrConflict(row, key.fingerprint);
       }
     }
     const { rows } = await client.query<

@@ -1,4 +1,3 @@
-import { unavailableResponse } from '../../shared/http/failures.js';
 import { queryParameters } from '../../shared/http/function-key.js';
 import { invalidCursor, json, notFound } from '../../shared/http/problem.js';
 import { parseRequestPart } from '../../shared/http/request-body.js';
@@ -15,12 +14,8 @@ export function getOrderHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, async (request) => {
     const id = request.params.id ?? '';
     if (!UUID.test(id)) return notFound(`There is no order with id "${id}": order ids are UUIDs.`);
-    try {
-      const order = await findOrder(rt.db, id.toLowerCase());
-      return order ? json(200, { order }) : notFound(`There is no order with id "${id}".`);
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
+    const order = await findOrder(rt.db, id.toLowerCase());
+    return order ? json(200, { order }) : notFound(`There is no order with id "${id}".`);
   });
 }
 
@@ -34,15 +29,11 @@ export function listOrdersHandler(rt: Runtime): HttpHandler {
     if (cursor !== undefined && !after) {
       return invalidCursor();
     }
-    try {
-      const page = await listOrders(rt.db, { status, limit, after });
-      const last = page.orders.at(-1);
-      return json(200, {
-        orders: page.orders,
-        nextCursor: page.hasMore && last ? encodeCursor(last) : null,
-      });
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
+    const page = await listOrders(rt.db, { status, limit, after });
+    const last = page.orders.at(-1);
+    return json(200, {
+      orders: page.orders,
+      nextCursor: page.hasMore && last ? encodeCursor(last) : null,
+    });
   });
 }

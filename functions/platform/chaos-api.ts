@@ -1,5 +1,4 @@
 import { chaosPatch } from '../../shared/chaos/chaos-flags.js';
-import { unavailableResponse } from '../../shared/http/failures.js';
 import { json } from '../../shared/http/problem.js';
 import { readJsonBody } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
@@ -8,11 +7,7 @@ import type { Runtime } from '../runtime.js';
 /** GET /api/chaos: the gremlin and crash-simulator flags, shared by every instance through the database. */
 export function getChaosHandler(rt: Runtime): HttpHandler {
   return async () => {
-    try {
-      return json(200, await rt.chaos.current());
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
+    return json(200, await rt.chaos.current());
   };
 }
 
@@ -21,12 +16,8 @@ export function putChaosHandler(rt: Runtime): HttpHandler {
   return async (request, context) => {
     const body = await readJsonBody(request, chaosPatch);
     if (!body.ok) return body.response;
-    try {
-      const doc = await rt.chaos.update(body.value);
-      context.log(`chaos flags changed: ${JSON.stringify(doc)}`);
-      return json(200, doc);
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
+    const doc = await rt.chaos.update(body.value);
+    context.log(`chaos flags changed: ${JSON.stringify(doc)}`);
+    return json(200, doc);
   };
 }

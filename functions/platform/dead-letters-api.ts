@@ -1,5 +1,4 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { unavailableResponse } from '../../shared/http/failures.js';
 import { queryParameters } from '../../shared/http/function-key.js';
 import { invalidCursor, json, notFound, problem } from '../../shared/http/problem.js';
 import { parseRequestPart, readJsonBody } from '../../shared/http/request-body.js';
@@ -64,38 +63,34 @@ export function listDeadLettersHandler(rt: Runtime): HttpHandler {
     if (query.value.cursor !== undefined && !cursor) {
       return invalidCursor();
     }
-    try {
-      const deadLetters: DeadLetterView[] = [];
-      let nextCursor: string | null = null;
-      let brokerError: string | undefined;
-      if (!cursor || 'table' in cursor) {
-        const rows = await listDeadLetters(rt.db, service, { beforeId: cursor?.table, limit: limit + 1 });
-        deadLetters.push(...rows.slice(0, limit).map((row) => tableView(service, row)));
-        if (rows.length > limit) nextCursor = encodeListCursor({ table: String(rows[limit - 1]?.id) });
-      }
-      if (!nextCursor) {
-        const remaining = limit - deadLetters.length;
-        const from = cursor && 'broker' in cursor ? cursor.broker : '0';
-        const peeked = await peekBroker(rt, service, from, remaining + 1);
-        brokerError = peeked.error;
-        deadLetters.push(...peeked.messages.slice(0, remaining).map((m) => brokerView(service, m)));
-        if (peeked.messages.length > remaining) {
-          const last = peeked.messages[remaining - 1];
-          nextCursor = encodeListCursor({ broker: last ? String(BigInt(last.sequenceNumber) + 1n) : from });
-        }
-      }
-      const counted = await countDeadLetters(rt.db, service);
-      const broker = await peekBroker(rt, service, '0', BROKER_COUNT_LIMIT);
-      return json(200, {
-        service,
-        deadLetters,
-        nextCursor,
-        counts: { ...counted, broker: broker.messages.length },
-        ...((brokerError ?? broker.error) ? { brokerError: brokerError ?? broker.error } : {}),
-      });
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    const deadLetters: DeadLetterView[] = [];
+    let nextCursor: string | null = null;
+    let brokerError: string | undefined;
+    if (!cursor || 'table' in cursor) {
+      const rows = await listDeadLetters(rt.db, service, { beforeId: cursor?.table, limit: limit + 1 });
+      deadLetters.push(...rows.slice(0, limit).map((row) => tableView(service, row)));
+      if (rows.length > limit) nextCursor = encodeListCursor({ table: String(rows[limit - 1]?.id) });
     }
+    if (!nextCursor) {
+      const remaining = limit - deadLetters.length;
+      const from = cursor && 'broker' in cursor ? cursor.broker : '0';
+      const peeked = await peekBroker(rt, service, from, remaining + 1);
+      brokerError = peeked.error;
+      deadLetters.push(...peeked.messages.slice(0, remaining).map((m) => brokerView(service, m)));
+      if (peeked.messages.length > remaining) {
+        const last = peeked.messages[remaining - 1];
+        nextCursor = encodeListCursor({ broker: last ? String(BigInt(last.sequenceNumber) + 1n) : from });
+      }
+    }
+    const counted = await countDeadLetters(rt.db, service);
+    const broker = await peekBroker(rt, service, '0', BROKER_COUNT_LIMIT);
+    return json(200, {
+      service,
+      deadLetters,
+      nextCursor,
+      counts: { ...counted, broker: broker.messages.length },
+      ...((brokerError ?? broker.error) ? { brokerError: brokerError ?? broker.error } : {}),
+    });
   };
 }
 
@@ -114,12 +109,8 @@ export function getDeadLetterHandler(rt: Runtime): HttpHandler {
     const raw = request.params.id ?? '';
     const id = parseDeadLetterId(raw);
     if (!id) return unknownId(raw);
-    try {
-      const deadLetter = await findView(rt, id);
-      return deadLetter ? json(200, { deadLetter }) : unknownId(raw);
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
+    const deadLetter = await findView(rt, id);
+    return deadLetter ? json(200, { deadLetter }) : unknownId(raw);
   };
 }
 
@@ -301,11 +292,7 @@ export function redriveDeadLetterHandler(rt: Runtime): HttpHandler {
     const raw = request.params.id ?? '';
     const id = parseDeadLetterId(raw);
     if (!id) return unknownId(raw);
-    try {
-      return redriveResponse(await redriveOne(rt, id));
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
-    }
+    return redriveResponse(await redriveOne(rt, id));
   };
 }
 
@@ -315,31 +302,27 @@ export function redriveDeadLettersHandler(rt: Runtime): HttpHandler {
     const body = await readJsonBody(request, redriveDeadLettersBody);
     if (!body.ok) return body.response;
     const { service, source, errorContains, limit } = body.value;
-    try {
-      const picked: DeadLetterId[] = [];
-      if (source !== 'broker') {
-        const rows = await listDeadLetters(rt.db, service, { limit, errorContains, openOnly: true });
-        picked.push(...rows.map((r) => ({ service, source: 'table' as const, key: String(r.id) })));
-      }
-      if (source !== 'table' && picked.length < limit) {
-        const { messages } = await peekBroker(rt, service, '0', BROKER_COUNT_LIMIT);
-        const needle = errorContains?.toLowerCase();
-        for (const m of messages) {
-          if (picked.length >= limit) break;
-          if (needle && !m.reason.toLowerCase().includes(needle)) continue;
-          picked.push({ service, source: 'broker', key: m.sequenceNumber });
-        }
-      }
-      const results: RedriveResult[] = [];
-      // One at a time: each is its own state change, and a broker redrive holds the sub-queue's messages locked.
-      for (const id of picked) results.push(await redriveOne(rt, id));
-      return json(200, {
-        service,
-        redriven: results.filter((r) => r.outcome === 'redriven').length,
-        results,
-      });
-    } catch (err) {
-      return unavailableResponse(err, rt.policies.retryAfterSeconds);
+    const picked: DeadLetterId[] = [];
+    if (source !== 'broker') {
+      const rows = await listDeadLetters(rt.db, service, { limit, errorContains, openOnly: true });
+      picked.push(...rows.map((r) => ({ service, source: 'table' as const, key: String(r.id) })));
     }
+    if (source !== 'table' && picked.length < limit) {
+      const { messages } = await peekBroker(rt, service, '0', BROKER_COUNT_LIMIT);
+      const needle = errorContains?.toLowerCase();
+      for (const m of messages) {
+        if (picked.length >= limit) break;
+        if (needle && !m.reason.toLowerCase().includes(needle)) continue;
+        picked.push({ service, source: 'broker', key: m.sequenceNumber });
+      }
+    }
+    const results: RedriveResult[] = [];
+    // One at a time: each is its own state change, and a broker redrive holds the sub-queue's messages locked.
+    for (const id of picked) results.push(await redriveOne(rt, id));
+    return json(200, {
+      service,
+      redriven: results.filter((r) => r.outcome === 'redriven').length,
+      results,
+    });
   };
 }

@@ -5,6 +5,7 @@ import { SimulatedCrashError } from '../chaos/chaos-flags.js';
 import { METRICS } from '../telemetry/metric-names.js';
 import { count } from '../telemetry/metrics.js';
 import { traceIdOf } from '../telemetry/trace-context.js';
+import { unavailableResponse } from './failures.js';
 import { problem } from './problem.js';
 
 type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
@@ -62,21 +63,31 @@ export function unexpectedFailureResponse(err: unknown, failure: UnexpectedFailu
 }
 
 /**
- * The one error boundary around every HTTP function, in both hosts: whatever a handler throws becomes
- * `unexpectedFailureResponse`. Handlers still answer what they anticipate themselves (400, 404, 503…).
+ * The one error boundary around every HTTP function, in both hosts: a dependency that is down or shedding load
+ * (`unavailableResponse`) answers 503 with Retry-After, whatever else a handler throws becomes
+ * `unexpectedFailureResponse`. Handlers answer only what they anticipate themselves (400, 404, 409…).
  */
-export function withErrorBoundary(name: string, handler: HttpHandler, counter?: FailureCounter): HttpHandler {
+export function withErrorBoundary(
+  name: string,
+  handler: HttpHandler,
+  counter?: FailureCounter,
+  /** The Retry-After of a 503, read when one is answered (the breaker's half-open delay). */
+  retryAfterSeconds: () => number = () => 1,
+): HttpHandler {
   return async (request, context) => {
     try {
       return await handler(request, context);
     } catch (err) {
-      return unexpectedFailureResponse(err, {
-        where: name,
-        operationId: operationIdOf(context),
-        invocationId: context.invocationId,
-        log: (level, message) => (level === 'error' ? context.error(message) : context.warn(message)),
-        counter,
-      });
+      return (
+        unavailableResponse(err, retryAfterSeconds()) ??
+        unexpectedFailureResponse(err, {
+          where: name,
+          operationId: operationIdOf(context),
+          invocationId: context.invocationId,
+          log: (level, message) => (level === 'error' ? context.error(message) : context.warn(message)),
+          counter,
+        })
+      );
     }
   };
 }
