@@ -10,7 +10,7 @@ export type RouteDoc = Omit<RouteConfig, 'method' | 'path' | 'security'>;
 export type RouteDocs = Record<string, RouteDoc>;
 
 /** RFC 9457 problem document, as shared/http/problem.ts writes it. */
-export const problemSchema = z
+const problemSchema = z
   .object({
     type: z.string(),
     title: z.string(),
