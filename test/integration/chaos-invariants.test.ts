@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SEED_STOCK } from '../../shared/catalog.js';
+import { SEED_STOCK } from '../../shared/seed-catalog.js';
 import {
   type ClientView,
   checkInvariants,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
-import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
+import { SEED_PRODUCT_IDS } from '../../shared/seed-catalog.js';
 import type { RawRequest } from './raw-http.js';
 
 /**

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { SEED_STOCK } from '../../shared/catalog.js';
+import { SEED_STOCK } from '../../shared/seed-catalog.js';
 import { type PipelineState, readSnapshot, pipelineState as stateOf } from '../../tools/chaos/invariants.js';
 
 // The pipeline's state as the tests assert on it, read through the chaos tool's invariant checker (one reader of

@@ -1,6 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { FUNCTIONS } from '../../catalog.js';
 import type { HttpFunctionSpec } from '../../definitions.js';
+import { FUNCTIONS } from '../../function-table.js';
 import { INVENTORY_ROUTE_DOCS } from '../../inventory/inventory-openapi.js';
 import { ORDERS_ROUTE_DOCS } from '../../orders/orders-openapi.js';
 import { PLATFORM_ROUTE_DOCS } from './platform-openapi.js';

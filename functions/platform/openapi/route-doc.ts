@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 /**
  * What the OpenAPI document says about one HTTP function of the table, keyed by the function's name. Method, path
- * and security come from the table itself (functions/catalog.ts), so only this is written per route: its summary,
+ * and security come from the table itself (functions/function-table.ts), so only this is written per route: its summary,
  * the zod schemas its handler validates with, and its answers. Every route answers problem documents for the rest.
  */
 export type RouteDoc = Omit<RouteConfig, 'method' | 'path' | 'security'>;
