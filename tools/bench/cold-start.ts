@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
-import { median, round } from './stats.js';
+import { median, round } from '../stats.js';
 
 export interface ColdStartResult {
   /** Set when the measurement could not run (the entry point is not built); the numbers are null then. */
