@@ -7,7 +7,7 @@ import {
   checkInvariants,
   type InvariantId,
   replayReturnsOriginal,
-} from '../../tools/chaos/invariants.js';
+} from '../support/invariant-oracle.js';
 import { type TestDatabase, testDatabase } from '../support/test-database.js';
 
 // The chaos run's invariant checker, on hand-made database states: a consistent one passes every check, and each

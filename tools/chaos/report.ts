@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DbSnapshot, InvariantResult } from '../../test/support/invariant-oracle.js';
 import { percentiles } from '../stats.js';
 import type { ChaosOptions } from './args.js';
 import { type ClientOutcome, MAX_ATTEMPTS } from './driver.js';
-import type { DbSnapshot, InvariantResult } from './invariants.js';
 import type { Observer } from './observer.js';
 
 /** Everything a run gathered; `buildReport` turns it into the JSON report, the renderers into text. */
