@@ -5,8 +5,8 @@ import {
   telemetryConfigured,
 } from '../shared/telemetry/start-at-entry.js';
 import { assertConnectionSettings, closeAppRuntime, onFirstUse } from './app-runtime.js';
-import { boundedHttpLoader, FUNCTIONS } from './catalog.js';
 import { SERVICE_BUS_CONNECTION } from './definitions.js';
+import { boundedHttpLoader, FUNCTIONS } from './function-table.js';
 
 /**
  * The Azure Functions entry point (`main` in package.json): the one place that registers every function with

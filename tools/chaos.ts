@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FUNCTION_KEY_HEADER } from '../shared/http/function-key.js';
+import { checkInvariants, replayReturnsOriginal } from '../test/support/invariant-oracle.js';
 import { type ChaosOptions, parseArgs, USAGE, UsageError } from './chaos/args.js';
 import { type ClientOutcome, planOrders, probeReplays, runLoad } from './chaos/driver.js';
 import {
@@ -12,7 +13,6 @@ import {
   SetupError,
   startEnvironment,
 } from './chaos/environment.js';
-import { checkInvariants, replayReturnsOriginal } from './chaos/invariants.js';
 import { buildReport, renderSummary, type Stats, writeReport } from './chaos/report.js';
 
 /**

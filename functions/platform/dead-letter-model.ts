@@ -82,14 +82,7 @@ export const deadLetterView = z.object({
 });
 export type DeadLetterView = z.infer<typeof deadLetterView>;
 
-export const redriveOutcome = z.enum([
-  'redriven',
-  'already-redriven',
-  'order-final',
-  'not-redrivable',
-  'not-found',
-]);
-export type RedriveOutcomeName = z.infer<typeof redriveOutcome>;
+const redriveOutcome = z.enum(['redriven', 'already-redriven', 'order-final', 'not-redrivable', 'not-found']);
 
 /** One redrive's result (the single route's 202 body, and each entry of the bulk route's `results`). */
 export const redriveResult = z.object({

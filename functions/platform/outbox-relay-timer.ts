@@ -5,7 +5,7 @@ import type { Pruned } from '../../shared/messaging/retention.js';
 import type { TimerFunctionSpec } from '../definitions.js';
 
 /** NCRONTAB (seconds first): second 0 of every minute. */
-export const RELAY_SCHEDULE = '0 * * * * *';
+const RELAY_SCHEDULE = '0 * * * * *';
 
 /** A service's retention work, run with its relay's housekeeping: rows deleted per table. */
 export type Housekeeping = (db: Database, settings: Settings) => Promise<Pruned>;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpResponseInit, Timer } from '@azure/functions';
-import { loadFunctions } from '../../functions/catalog.js';
 import type { FunctionDefinition, HttpFunctionDefinition } from '../../functions/definitions.js';
+import { loadFunctions } from '../../functions/function-table.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../functions/runtime.js';
 import type { Settings } from '../../shared/config/settings.js';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../shared/db/embedded.js';
@@ -223,7 +223,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       traceparent: continueTrace(headers.traceparent),
       tracestate: headers.tracestate,
     });
-    // The handler has its error boundary (functions/catalog.ts); what is left to fail here is the host's own code.
+    // The handler has its error boundary (functions/function-table.ts); what is left to fail here is the host's own code.
     return send(res, await fn.handler(request, context));
   }
 

@@ -50,7 +50,7 @@ done
 # Every function's code loads from the package alone (catches a runtime import of a dev dependency).
 (cd "$PACKAGE_DIR" && DATABASE_URL=postgres://check@127.0.0.1:1/check ServiceBusConnection__fullyQualifiedNamespace=check.servicebus.windows.net \
   node --input-type=module -e '
-    const { FUNCTIONS } = await import("./dist/functions/catalog.js");
+    const { FUNCTIONS } = await import("./dist/functions/function-table.js");
     await import("./dist/functions/index.js");
     for (const spec of FUNCTIONS) await spec.load();
     console.log(`package: ${FUNCTIONS.length} functions load from the package alone`);

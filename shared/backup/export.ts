@@ -17,11 +17,11 @@ import { managedIdentityCredential } from '../db/entra-auth.js';
  * Layout: `<yyyy-mm-dd>T<hhmmss>Z/<schema>.<table>.jsonl.gz` (one `to_jsonb(row)` per line) + `manifest.json`.
  */
 
-export const BACKUP_FORMAT = 'valerix-logical-export';
-export const BACKUP_FORMAT_VERSION = 1;
+const BACKUP_FORMAT = 'valerix-logical-export';
+const BACKUP_FORMAT_VERSION = 1;
 export const MANIFEST_NAME = 'manifest.json';
 /** Schemas exported by default: both services, and the platform's run-time flags. */
-export const BACKUP_SCHEMAS: readonly string[] = ['orders', 'inventory', 'platform'];
+const BACKUP_SCHEMAS: readonly string[] = ['orders', 'inventory', 'platform'];
 const FETCH_ROWS = 5000;
 const UPLOAD_BUFFER_BYTES = 4 * 1024 * 1024;
 const UPLOAD_CONCURRENCY = 2;
@@ -171,7 +171,7 @@ export async function describeTables(
 }
 
 /** `ORDER BY` for a stable, locale-independent row order (primary key; whole row when there is none). */
-export function orderBy(info: TableInfo): string {
+function orderBy(info: TableInfo): string {
   if (info.primaryKey.length === 0) return `to_jsonb(t)::text COLLATE "C"`;
   return info.primaryKey
     .map((name) => {

@@ -29,7 +29,7 @@ import {
  */
 
 /** Tables that must hold no rows before a restore: together they mean "this database has seen business". */
-export const MUST_BE_EMPTY = ['orders.orders', 'inventory.reservations'];
+const MUST_BE_EMPTY = ['orders.orders', 'inventory.reservations'];
 const INSERT_ROWS = 1000;
 const INSERT_BYTES = 8 * 1024 * 1024;
 
@@ -75,7 +75,7 @@ const isNotFound = (err: unknown) => (err as { statusCode?: number } | null)?.st
  * Reads the manifest and checks its shape and version (throws BackupRefusedError when it cannot be used at all).
  * Its internal consistency is checked by manifestProblems.
  */
-export async function readManifest(container: ContainerClient, prefix: string): Promise<BackupManifest> {
+async function readManifest(container: ContainerClient, prefix: string): Promise<BackupManifest> {
   const name = `${normalizePrefix(prefix)}${MANIFEST_NAME}`;
   let text: string;
   try {
@@ -107,7 +107,7 @@ export async function readManifest(container: ContainerClient, prefix: string): 
 }
 
 /** Duplicate tables, or an overall checksum that does not match the table list (the manifest was edited). */
-export function manifestProblems(manifest: BackupManifest): string[] {
+function manifestProblems(manifest: BackupManifest): string[] {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const t of manifest.tables) {

@@ -21,14 +21,14 @@ export const CHAOS_STATEMENTS = {
 } as const;
 
 const mode = z.enum(['deterministic', 'random']);
-export const gremlinFlags = z.strictObject({
+const gremlinFlags = z.strictObject({
   enabled: z.boolean(),
   mode,
   everyN: z.number().int().min(1).max(1_000_000),
   probability: z.number().min(0).max(1),
   latencyMs: z.number().int().min(0).max(60_000),
 });
-export const crashFlags = z.strictObject({
+const crashFlags = z.strictObject({
   enabled: z.boolean(),
   target: z.enum(['inventory', 'orders', 'both']),
   mode,

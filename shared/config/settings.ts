@@ -125,7 +125,6 @@ export const settingsSchema = z.object({
   }),
 });
 
-export type RawSettings = z.input<typeof settingsSchema>;
 export type ParsedSettings = z.output<typeof settingsSchema>;
 
 /** Names of every setting the code reads (the Bicep consistency test compares against this list). */

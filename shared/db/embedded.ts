@@ -10,7 +10,7 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_EMBEDDED_DATA_DIR = join(PROJECT_ROOT, '.data', 'pglite');
+const DEFAULT_EMBEDDED_DATA_DIR = join(PROJECT_ROOT, '.data', 'pglite');
 
 /**
  * Starts PGlite (PostgreSQL compiled to WebAssembly) behind a loopback wire-protocol socket, so the app talks to

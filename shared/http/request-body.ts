@@ -2,13 +2,13 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { z } from 'zod';
 import { type FieldError, problem } from './problem.js';
 
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 /** A request part that passed its schema, or the 4xx response that says what is wrong with it. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; response: HttpResponseInit };
 
 /** Turns zod issues into field errors a person can act on (`quantity: must be at most 1000`). */
-export function fieldErrors(error: z.ZodError): FieldError[] {
+function fieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => {
     const field = issue.path.join('.') || '(body)';
     if (issue.code === 'unrecognized_keys') {

@@ -9,8 +9,8 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { z } from 'zod';
-import { isDatabaseDown, isTransientFailure } from '../resilience/policies.js';
 import { contextFromTraceContext, isTraceparent } from '../telemetry/trace-context.js';
+import { decideFailure, failureKindOf } from './consume-decision.js';
 import { decodeBody, type Envelope, orderIdOf, type QueueName } from './contracts.js';
 import { type DelayedRetryPolicy, nextDelayedRetry } from './delayed-retry.js';
 import type { OutgoingMessage } from './publisher.js';
@@ -132,47 +132,49 @@ async function consumeInSpan<S extends z.ZodType>(
     await options.deadline.execute(() => options.process(parsed.data));
   } catch (err) {
     const error = (err as Error)?.message ?? String(err);
-    if (options.delayedRetry && options.delayedRetry.policy.rounds > 0 && isTransientFailure(err)) {
-      const retry = nextDelayedRetry(
-        parsed.data as Envelope,
-        options.delayedRetry.queue,
-        options.delayedRetry.policy,
-      );
-      if (retry) {
-        try {
-          await options.delayedRetry.schedule(retry.message, retry.round);
-          context.warn(
-            `${about}: transient failure, retrying in ${retry.delayMs} ms (delayed round ${retry.round} of ${options.delayedRetry.policy.rounds}): ${error}`,
-          );
-          span.addEvent('delayed retry scheduled', { round: retry.round, delay_ms: retry.delayMs });
-          return; // completes this copy; the scheduled one carries on
-        } catch (scheduleErr) {
-          context.warn(
-            `${about}: could not schedule delayed round ${retry.round} (${(scheduleErr as Error)?.message ?? scheduleErr}); the broker redelivers instead`,
-          );
-        }
-      } else {
-        context.warn(`${about}: delayed retries used up (${options.delayedRetry.policy.rounds} rounds)`);
+    const kind = failureKindOf(err);
+    const delayed = options.delayedRetry;
+    const retry =
+      delayed && delayed.policy.rounds > 0 && kind !== 'permanent'
+        ? nextDelayedRetry(parsed.data as Envelope, delayed.queue, delayed.policy)
+        : undefined;
+    if (delayed && delayed.policy.rounds > 0 && kind !== 'permanent' && !retry) {
+      context.warn(`${about}: delayed retries used up (${delayed.policy.rounds} rounds)`);
+    }
+    const rule = { kind, deliveryCount, maxDeliveryCount: options.maxDeliveryCount };
+    let decision = decideFailure({ ...rule, delayedRoundLeft: retry !== undefined });
+    if (decision === 'schedule-delayed-retry' && delayed && retry) {
+      try {
+        await delayed.schedule(retry.message, retry.round);
+        context.warn(
+          `${about}: transient failure, retrying in ${retry.delayMs} ms (delayed round ${retry.round} of ${delayed.policy.rounds}): ${error}`,
+        );
+        span.addEvent('delayed retry scheduled', { round: retry.round, delay_ms: retry.delayMs });
+        return; // completes this copy; the scheduled one carries on
+      } catch (scheduleErr) {
+        context.warn(
+          `${about}: could not schedule delayed round ${retry.round} (${(scheduleErr as Error)?.message ?? scheduleErr}); the broker redelivers instead`,
+        );
+        decision = decideFailure({ ...rule, delayedRoundLeft: false });
       }
     }
-    if (deliveryCount < options.maxDeliveryCount) {
-      context.warn(`${about}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
-      throw err;
+    switch (decision) {
+      case 'redeliver':
+        context.warn(`${about}: delivery ${deliveryCount} failed, the broker will redeliver: ${error}`);
+        throw err;
+      case 'leave-to-broker':
+        // The broker keeps the message (Service Bus dead-letters it durably; the in-process transport forgets it
+        // and its outbox row stays unpublished) until the relay or the sweeper sends it again.
+        context.error(
+          `${about}: ${deliveryCount} deliveries failed while the database was down; left to the broker: ${error}`,
+        );
+        throw err;
+      default:
+        context.error(`${about}: giving up after ${deliveryCount} deliveries: ${error}`);
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${error}` });
+        await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
     }
-    if (isDatabaseDown(err)) {
-      // Not poison: the message is fine, the database is not there. Failing its order would give it a false
-      // final status; the broker keeps the message (Service Bus dead-letters it durably; the in-process
-      // transport forgets it and its outbox row stays unpublished), and the outbox relay or the pending-order
-      // sweeper sends it again once the database is back.
-      context.error(
-        `${about}: ${deliveryCount} deliveries failed while the database was down; left to the broker: ${error}`,
-      );
-      throw err;
-    }
-    context.error(`${about}: giving up after ${deliveryCount} deliveries: ${error}`);
-    span.recordException(err as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${error}` });
-    await options.deadLetter({ body, orderId, messageId, deliveryCount, error });
   }
 }
 

@@ -31,27 +31,25 @@ const orderLines = z
  * one quantity); version 2 carries `lines`. Producers send version 2; consumers understand both, so the
  * version-1 messages still in a queue during a deploy are processed as one-line orders.
  */
-export const orderPlacedDataV1 = z.strictObject({
+const orderPlacedDataV1 = z.strictObject({
   orderId,
   customerId: z.string().min(1).max(128),
   productId,
   quantity,
 });
-export const orderPlacedDataV2 = z.strictObject({
+const orderPlacedDataV2 = z.strictObject({
   orderId,
   customerId: z.string().min(1).max(128),
   lines: orderLines,
 });
-/** @deprecated version 1; kept to read what older producers left in the queue. */
-export const orderPlacedData = orderPlacedDataV1;
-export const inventoryReservedData = z.strictObject({
+const inventoryReservedData = z.strictObject({
   orderId,
   productId,
   quantity,
   remaining: z.number().int().min(0),
 });
 /** Version 2: every line, with the stock left of its product after the reservation. */
-export const inventoryReservedDataV2 = z.strictObject({
+const inventoryReservedDataV2 = z.strictObject({
   orderId,
   lines: z
     .array(z.strictObject({ productId, quantity, remaining: z.number().int().min(0) }))
@@ -59,14 +57,14 @@ export const inventoryReservedDataV2 = z.strictObject({
     .max(MAX_ORDER_LINES),
 });
 export const rejectionReason = z.enum(['out_of_stock', 'unknown_product']);
-export const inventoryRejectedData = z.strictObject({
+const inventoryRejectedData = z.strictObject({
   orderId,
   productId,
   quantity,
   reason: rejectionReason,
 });
 /** Version 2: the lines that could not be served (short of stock, or unknown), with what was available. */
-export const inventoryRejectedDataV2 = z.strictObject({
+const inventoryRejectedDataV2 = z.strictObject({
   orderId,
   reason: rejectionReason,
   shortLines: z
@@ -75,11 +73,11 @@ export const inventoryRejectedDataV2 = z.strictObject({
     .max(MAX_ORDER_LINES),
 });
 /** Inventory gave up on an order (poison message); the order becomes `failed` with this reason. */
-export const inventoryFailedData = z.strictObject({ orderId, reason: z.string().min(1).max(500) });
+const inventoryFailedData = z.strictObject({ orderId, reason: z.string().min(1).max(500) });
 /** Orders asks Inventory to give back whatever the order reserved (version 1). */
-export const orderCancelledData = z.strictObject({ orderId });
+const orderCancelledData = z.strictObject({ orderId });
 /** Inventory gave the order's stock back (`lines` empty when it had reserved nothing): the order is cancelled. */
-export const stockReleasedData = z.strictObject({
+const stockReleasedData = z.strictObject({
   orderId,
   lines: z.array(orderLine).max(MAX_ORDER_LINES),
 });
@@ -114,14 +112,14 @@ const v2 = { version: z.literal(2) };
  */
 const reask = { reask: z.literal(true).optional() };
 
-export const orderPlacedV1 = z.strictObject({
+const orderPlacedV1 = z.strictObject({
   ...envelopeBase,
   ...v1,
   type: z.literal('OrderPlaced'),
   data: orderPlacedDataV1,
   ...reask,
 });
-export const orderPlacedV2 = z.strictObject({
+const orderPlacedV2 = z.strictObject({
   ...envelopeBase,
   ...v2,
   type: z.literal('OrderPlaced'),
@@ -129,7 +127,7 @@ export const orderPlacedV2 = z.strictObject({
   ...reask,
 });
 export const orderPlaced = z.union([orderPlacedV2, orderPlacedV1]);
-export const inventoryReserved = z.union([
+const inventoryReserved = z.union([
   z.strictObject({
     ...envelopeBase,
     ...v2,
@@ -143,7 +141,7 @@ export const inventoryReserved = z.union([
     data: inventoryReservedData,
   }),
 ]);
-export const inventoryRejected = z.union([
+const inventoryRejected = z.union([
   z.strictObject({
     ...envelopeBase,
     ...v2,
@@ -157,7 +155,7 @@ export const inventoryRejected = z.union([
     data: inventoryRejectedData,
   }),
 ]);
-export const inventoryFailed = z.strictObject({
+const inventoryFailed = z.strictObject({
   ...envelopeBase,
   ...v1,
   type: z.literal('InventoryFailed'),
@@ -170,7 +168,7 @@ export const orderCancelled = z.strictObject({
   data: orderCancelledData,
   ...reask,
 });
-export const stockReleased = z.strictObject({
+const stockReleased = z.strictObject({
   ...envelopeBase,
   ...v1,
   type: z.literal('StockReleased'),
@@ -195,26 +193,11 @@ export const anyEnvelope = z.union([
 ]);
 
 export type OrderPlaced = z.infer<typeof orderPlaced>;
-export type InventoryReserved = z.infer<typeof inventoryReserved>;
-export type InventoryRejected = z.infer<typeof inventoryRejected>;
-export type InventoryFailed = z.infer<typeof inventoryFailed>;
 export type OrderCancelled = z.infer<typeof orderCancelled>;
-export type StockReleased = z.infer<typeof stockReleased>;
-export type ReservationsMessage = z.infer<typeof reservationsMessage>;
 export type InventoryResult = z.infer<typeof inventoryResult>;
 export type Envelope = z.infer<typeof anyEnvelope>;
 export type MessageType = Envelope['type'];
 export type RejectionReason = z.infer<typeof rejectionReason>;
-
-/** Which queue each message type travels on. */
-export const QUEUE_OF: Record<MessageType, QueueName> = {
-  OrderPlaced: QUEUES.reservations,
-  InventoryReserved: QUEUES.orderStatus,
-  InventoryRejected: QUEUES.orderStatus,
-  InventoryFailed: QUEUES.orderStatus,
-  OrderCancelled: QUEUES.reservations,
-  StockReleased: QUEUES.orderStatus,
-};
 
 /** The message types each queue carries: a consumer dead-letters any other type as unknown, saying so. */
 export const TYPES_ON: Record<QueueName, readonly MessageType[]> = {

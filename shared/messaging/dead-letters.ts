@@ -9,7 +9,7 @@ import type { OutboxOwner } from './outbox.js';
  * per schema): the queue it came from, its ids (when it had them), its body, the error and how many deliveries it
  * took.
  */
-export const DEAD_LETTER_STATEMENT = {
+const DEAD_LETTER_STATEMENT = {
   orders: `
 INSERT INTO orders.dead_letters (queue, message_id, order_id, body, error, delivery_count)
 VALUES ($1::text, $2::text, $3::uuid, $4::jsonb, $5::text, $6::int)`,
@@ -43,7 +43,7 @@ export async function recordDeadLetter(
  * from the start), $2 rows, optionally only those whose error contains $3 (case-insensitive) and only the ones
  * not yet redriven ($4).
  */
-export const LIST_DEAD_LETTERS = {
+const LIST_DEAD_LETTERS = {
   orders: `
 SELECT id, queue, message_id, order_id, body, error, delivery_count, created_at, redriven_at, redrive_message_id
   FROM orders.dead_letters
@@ -62,7 +62,7 @@ SELECT id, queue, message_id, order_id, body, error, delivery_count, created_at,
  LIMIT $2::int`,
 } as const satisfies Record<OutboxOwner, string>;
 
-export const FIND_DEAD_LETTER = {
+const FIND_DEAD_LETTER = {
   orders: `
 SELECT id, queue, message_id, order_id, body, error, delivery_count, created_at, redriven_at, redrive_message_id
   FROM orders.dead_letters WHERE id = $1::bigint`,
@@ -72,7 +72,7 @@ SELECT id, queue, message_id, order_id, body, error, delivery_count, created_at,
 } as const satisfies Record<OutboxOwner, string>;
 
 /** How many dead letters a service holds, and how many of them still wait for a redrive. */
-export const COUNT_DEAD_LETTERS = {
+const COUNT_DEAD_LETTERS = {
   orders: `
 SELECT count(*)::int AS total, (count(*) FILTER (WHERE redriven_at IS NULL))::int AS open FROM orders.dead_letters`,
   inventory: `

@@ -1,6 +1,5 @@
 import {
   BrokenCircuitError,
-  BulkheadRejectedError,
   bulkhead,
   CircuitState,
   ConsecutiveBreaker,
@@ -102,7 +101,7 @@ const stopWaitingAfter = (ms: number) =>
 const isTimeout = (err: Error) => err instanceof TaskCancelledError;
 
 /** A retention statement's default bound: a prune batch takes well under a second; this is for lock waits. */
-export const HOUSEKEEPING_TIMEOUT_MS = 30_000;
+const HOUSEKEEPING_TIMEOUT_MS = 30_000;
 /**
  * The client stops waiting this long after the server should have cancelled the statement: normally the server's
  * cancel comes first and the connection goes back to the pool clean.
@@ -210,4 +209,4 @@ export function isTransientFailure(err: unknown): boolean {
   return isDatabaseDown(err) || err instanceof TaskCancelledError || isTransientDbError(err);
 }
 
-export { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError };
+export { BrokenCircuitError, TaskCancelledError };

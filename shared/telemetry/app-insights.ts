@@ -41,7 +41,7 @@ export const SAMPLING_RATIO = 1;
  */
 export const OFFLINE_STORAGE_DIR = join(tmpdir(), 'valerix-applicationinsights');
 
-export const FUNCTIONS_INSTRUMENTATION_PACKAGE = '@azure/functions-opentelemetry-instrumentation';
+const FUNCTIONS_INSTRUMENTATION_PACKAGE = '@azure/functions-opentelemetry-instrumentation';
 
 export interface TelemetryStatus {
   enabled: boolean;

@@ -5,7 +5,7 @@ import { METRICS } from './metric-names.js';
 import { type GaugeObservation, gauge } from './metrics.js';
 
 /** The numbers METRICS.breakerState reports (the Workbook's tile legend says the same). */
-export const BREAKER_STATE_VALUE: Record<BreakerStateName, number> = {
+const BREAKER_STATE_VALUE: Record<BreakerStateName, number> = {
   closed: 0,
   halfOpen: 1,
   open: 2,
@@ -13,7 +13,7 @@ export const BREAKER_STATE_VALUE: Record<BreakerStateName, number> = {
 };
 
 /** Both services' outboxes live in the one database this app talks to; each is observed on its own. */
-export const OUTBOX_OWNERS: readonly OutboxOwner[] = OUTBOX_SCHEMAS;
+const OUTBOX_OWNERS: readonly OutboxOwner[] = OUTBOX_SCHEMAS;
 
 /** At most one backlog query per service in this period, however often the gauges are collected. */
 export const OUTBOX_READ_INTERVAL_MS = 10_000;

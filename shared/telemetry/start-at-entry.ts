@@ -25,7 +25,7 @@ import type { StartTelemetryDeps, TelemetryStatus } from './app-insights.js';
  */
 
 /** The distro whose ESM hook is registered: its OpenTelemetry instrumentation package, resolved from it. */
-export const DISTRO = '@azure/monitor-opentelemetry';
+const DISTRO = '@azure/monitor-opentelemetry';
 const OTEL_HOOK = '@opentelemetry/instrumentation/hook.mjs';
 
 interface HookChannel {
@@ -111,9 +111,4 @@ export async function inInvocationTrace(context: PreInvocationContext): Promise<
   });
   const handler = context.functionHandler;
   context.functionHandler = (...args) => otelContext.with(parent, () => handler(...args));
-}
-
-/** Forgets the started state (tests). */
-export function resetStartAtEntryForTests(): void {
-  started = undefined;
 }

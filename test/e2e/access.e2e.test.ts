@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS } from '../../functions/catalog.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 import { postOrder, startTestHost, type TestHost, withFunctionKey } from '../support/test-host.js';
 
 // Who may see and change what, over HTTP against the local host, which enforces auth levels like Azure does.

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS } from '../../functions/catalog.js';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 import {
   forgedCursor,
   type HostileRequest,

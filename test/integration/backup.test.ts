@@ -3,7 +3,7 @@ import type { Timer } from '@azure/functions';
 import type { ContainerClient } from '@azure/storage-blob';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS, loadFunction } from '../../functions/catalog.js';
+import { FUNCTIONS, loadFunction } from '../../functions/function-table.js';
 import type { Runtime } from '../../functions/runtime.js';
 import {
   type BackupManifest,

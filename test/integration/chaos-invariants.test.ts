@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SEED_STOCK } from '../../shared/catalog.js';
+import { SEED_STOCK } from '../../shared/seed-catalog.js';
 import {
   type ClientView,
   checkInvariants,
   type InvariantId,
   replayReturnsOriginal,
-} from '../../tools/chaos/invariants.js';
+} from '../support/invariant-oracle.js';
 import { type TestDatabase, testDatabase } from '../support/test-database.js';
 
 // The chaos run's invariant checker, on hand-made database states: a consistent one passes every check, and each

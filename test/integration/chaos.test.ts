@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadFunctions } from '../../functions/catalog.js';
+import { loadFunctions } from '../../functions/function-table.js';
 import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { envelope } from '../../shared/messaging/contracts.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';

@@ -5,8 +5,8 @@ import type {
 } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { appRuntime } from '../../functions/app-runtime.js';
-import { FUNCTIONS } from '../../functions/catalog.js';
 import type { HttpMethod } from '../../functions/definitions.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 import { invokeHttp } from '../support/invoke.js';
 import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
 

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { SEED_CATALOG, SEED_PRODUCT_IDS, SEED_STOCK } from '../../shared/catalog.js';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { SEED_CATALOG, SEED_PRODUCT_IDS, SEED_STOCK } from '../../shared/seed-catalog.js';
 import { realPostgres, testDatabase } from '../support/test-database.js';
 
-// shared/catalog.ts is the code's copy of the seed catalog that migration 002 inserts (migrations are applied SQL
+// shared/seed-catalog.ts is the code's copy of the seed catalog that migration 002 inserts (migrations are applied SQL
 // and never edited). It must say exactly what a migrated database holds.
 
 const byId = (a: { productId: string }, b: { productId: string }) => a.productId.localeCompare(b.productId);
@@ -31,7 +31,7 @@ describe('the seed catalog', () => {
     expect(SEED_STOCK).toEqual(Object.fromEntries(SEED_CATALOG.map((p) => [p.productId, p.available])));
   });
 
-  // On the embedded server every file's data is reset from shared/catalog.ts itself, so only a real server's
+  // On the embedded server every file's data is reset from shared/seed-catalog.ts itself, so only a real server's
   // freshly migrated database can say what the migrations hold.
   it.runIf(realPostgres)('equals what a migrated database holds', async () => {
     const database = await testDatabase();

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { FUNCTIONS } from '../../functions/catalog.js';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 import { type HostileRequest, keyed, requestFor, unroutedRequest } from './hostile-requests.js';
 import { assertLoopback, sendRaw } from './raw-http.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
-import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
+import { SEED_PRODUCT_IDS } from '../../shared/seed-catalog.js';
 import type { RawRequest } from './raw-http.js';
 
 /**
@@ -51,7 +51,7 @@ const oddChar = fc.constantFrom(
 /** Any code point, surrogates included (String.fromCodePoint makes a lone one). */
 const anyCodePoint = fc.integer({ min: 0, max: 0x10ffff }).map((cp) => String.fromCodePoint(cp));
 
-export const hostileString: fc.Arbitrary<string> = fc.oneof(
+const hostileString: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: fc.oneof(anyCodePoint, controlChar, oddChar), maxLength: 24 }),
   fc.string({ unit: 'binary', maxLength: 16 }),
   fc
@@ -165,7 +165,7 @@ function mutatedBody(valid: fc.Arbitrary<Record<string, string>>, extraKeys: str
 
 const jsonOf = (value: unknown) => JSON.stringify(value);
 
-export const orderBody = mutatedBody(
+const orderBody = mutatedBody(
   fc.record({
     customerId: fc.constantFrom('fuzz-1', 'fuzz-2', ' padded ', 'ünïcødé-客户').map(jsonOf),
     productId: fc.constantFrom(...SEED_PRODUCT_IDS, 'PROD-404').map(jsonOf),
@@ -174,13 +174,13 @@ export const orderBody = mutatedBody(
   ['productName', 'idempotencyKey', 'id', 'status'],
 );
 
-export const restockBody = mutatedBody(fc.record({ quantity: fc.integer({ min: 1, max: 5 }).map(jsonOf) }), [
+const restockBody = mutatedBody(fc.record({ quantity: fc.integer({ min: 1, max: 5 }).map(jsonOf) }), [
   'productId',
   'available',
 ]);
 
 /** Chaos patches that, when valid, leave both the gremlin and the crash simulator off. */
-export const chaosBody = mutatedBody(
+const chaosBody = mutatedBody(
   fc.oneof(
     fc.record({ gremlin: fc.constant(jsonOf({ enabled: false, latencyMs: 5 })) }),
     fc.record({ crash: fc.constant(jsonOf({ enabled: false, mode: 'random', probability: 0.5 })) }),
@@ -221,7 +221,7 @@ const VALID_PARAMS: Record<string, string[]> = {
   service: ['orders', 'inventory', 'nope'],
 };
 
-export function routePath(route: string): fc.Arbitrary<string> {
+function routePath(route: string): fc.Arbitrary<string> {
   const parts = route.split('/').map((part) => {
     const param = /^\{([A-Za-z0-9_]+)(\?)?/.exec(part);
     if (!param) return fc.constant(part);
@@ -266,7 +266,7 @@ const queryValue = fc.oneof(
   badPercent,
   forgedCursor,
 );
-export const queryString = fc
+const queryString = fc
   .array(
     fc.tuple(
       fc.oneof(
@@ -348,9 +348,9 @@ const headerEntry: fc.Arbitrary<[string, string]> = fc.oneof(
     fc.integer({ min: 100, max: 20_000 }).map((n) => 'y'.repeat(n)),
   ),
 );
-export const headerList = fc.array(headerEntry, { maxLength: 4 });
+const headerList = fc.array(headerEntry, { maxLength: 4 });
 
-export const oddMethod = fc.oneof(
+const oddMethod = fc.oneof(
   fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT'),
   fc.constantFrom('PROPFIND', 'M-SEARCH', 'QUERY', 'PURGE', 'FOO', 'get', 'post', 'G\u00c9T', 'GET /x', ''),
   fc.stringMatching(/^[A-Za-z!#$%&'*+.^_`|~-]{1,12}$/),

@@ -1,9 +1,10 @@
 import pg from 'pg';
-import { SEED_STOCK } from '../../shared/catalog.js';
-import { type PipelineState, readSnapshot, pipelineState as stateOf } from '../../tools/chaos/invariants.js';
+import { expect, vi } from 'vitest';
+import { SEED_STOCK } from '../../shared/seed-catalog.js';
+import { type PipelineState, readSnapshot, pipelineState as stateOf } from './invariant-oracle.js';
 
-// The pipeline's state as the tests assert on it, read through the chaos tool's invariant checker (one reader of
-// the tables for both).
+// The pipeline's state as the tests assert on it, read through the invariant oracle (invariant-oracle.ts, which
+// the chaos tool imports too: one reader of the tables for both).
 
 export type { PipelineState };
 export { SEED_STOCK };
@@ -24,10 +25,15 @@ export async function pipelineState(
 
 /** Polls until no order is pending (bounded), then returns the state. */
 export async function settledState(url: string, timeoutMs = 30_000): Promise<PipelineState> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const state = await pipelineState(url);
-    if (state.pending === 0 || Date.now() > deadline) return state;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // Still pending at the deadline: the state as it is, so the caller's assertion says what it saw.
+  return vi
+    .waitFor(
+      async () => {
+        const state = await pipelineState(url);
+        expect(state.pending).toBe(0);
+        return state;
+      },
+      { timeout: timeoutMs, interval: 100 },
+    )
+    .catch(() => pipelineState(url));
 }

@@ -1,7 +1,7 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { FUNCTIONS } from '../../functions/catalog.js';
 import type { HttpFunctionDefinition, HttpFunctionSpec } from '../../functions/definitions.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 import { buildOpenApiDocument, openApiPaths } from '../../functions/platform/openapi/document.js';
 import { compileRoutes, findRoute } from '../../infra/local-host/router.js';
 

@@ -35,7 +35,7 @@ export function assertLoopback(url: URL): void {
 }
 
 /** The bytes of a request: header values are sent as UTF-8, the framing (length, close) is always correct. */
-export function serialize(request: RawRequest, defaultHost: string): Buffer {
+function serialize(request: RawRequest, defaultHost: string): Buffer {
   const lines = [`${request.method} ${request.target} HTTP/${request.version ?? '1.1'}`];
   if (request.host !== null) lines.push(`Host: ${request.host ?? defaultHost}`);
   for (const [name, value] of request.headers) lines.push(`${name}: ${value}`);

@@ -8,7 +8,7 @@ const SQL_START = /^\s*(WITH|SELECT|INSERT|UPDATE|DELETE|SET|LOCK)\s/i;
  * between their quotes: a template keeps its `${…}` substitutions in its text. A small scanner, enough for this
  * repository's code (a regular expression literal holding a quote would confuse it).
  */
-export function stringLiterals(source: string): string[] {
+function stringLiterals(source: string): string[] {
   const found: string[] = [];
   let i = 0;
   /** Code until an unmatched `}` (inside a substitution) or the end; returns the index after it. */

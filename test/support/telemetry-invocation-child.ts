@@ -30,8 +30,8 @@ if (!status?.enabled) throw new Error(`telemetry did not start: ${status?.reason
 
 // What the first invocation does (functions/app-runtime.ts): the runtime, then the handler's code.
 const { appRuntime } = await import('../../functions/app-runtime.js');
-const { loadFunction } = await import('../../functions/catalog.js');
-const { FUNCTIONS } = await import('../../functions/catalog.js');
+const { loadFunction } = await import('../../functions/function-table.js');
+const { FUNCTIONS } = await import('../../functions/function-table.js');
 const rt = await appRuntime(process.env);
 const spec = FUNCTIONS.find((f) => f.name === 'createOrder');
 if (!spec) throw new Error('no createOrder');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { SEED_CATALOG } from '../../shared/catalog.js';
+import { SEED_CATALOG } from '../../shared/seed-catalog.js';
 
 export const realPostgres = inject('realPostgres');
 
@@ -11,7 +11,7 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** The seed catalog again after a reset (the migration wrote it; shared/catalog.ts is its copy in code). */
+/** The seed catalog again after a reset (the migration wrote it; shared/seed-catalog.ts is its copy in code). */
 const SEED = `
   INSERT INTO inventory.products (product_id, name, available)
   SELECT product_id, name, available

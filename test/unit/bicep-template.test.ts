@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS } from '../../functions/catalog.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 import { renderAzdParameters } from '../../infra/scripts/azd-parameters.js';
 import { loadSettings, SETTING_NAMES } from '../../shared/config/settings.js';
 import { QUEUES } from '../../shared/messaging/contracts.js';

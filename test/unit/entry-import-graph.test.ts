@@ -55,7 +55,7 @@ describe('cold start: what importing the Functions entry point loads', () => {
     expect(loaded.packages).toEqual(['@azure/functions']);
     expect(loaded.files).toEqual([
       'functions/app-runtime.ts',
-      'functions/catalog.ts',
+      'functions/function-table.ts',
       'functions/definitions.ts',
       'functions/index.ts',
       'functions/inventory/index.ts',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FUNCTIONS } from '../../functions/catalog.js';
+import { FUNCTIONS } from '../../functions/function-table.js';
 
 /**
  * Idle cost: on Flex Consumption every timer runs on its own instance and each run is billed at least 1 s, around

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
-import { median, round } from './stats.js';
+import { median, round } from '../stats.js';
 
 export interface ColdStartResult {
   /** Set when the measurement could not run (the entry point is not built); the numbers are null then. */
@@ -90,7 +90,10 @@ export async function measureColdStart(options: {
     const bareRuns: ChildTimings[] = [];
     const firstUseRuns: ChildTimings[] = [];
     // In processes of their own, so that the entry's wall time is the import alone.
-    const firstUse = FIRST_USE(join(dirname(entry), 'app-runtime.js'), join(dirname(entry), 'catalog.js'));
+    const firstUse = FIRST_USE(
+      join(dirname(entry), 'app-runtime.js'),
+      join(dirname(entry), 'function-table.js'),
+    );
     try {
       // One unmeasured run of each first: the OS file cache is warm for both, like a recycled worker.
       await importInFreshProcess(entry, env);
@@ -129,10 +132,10 @@ const FIRST_USE_MARK = '__valerix_bench_first_use_ms__=';
  * Child code run after the import was reported: what the first `createOrder` invocation loads before it can
  * run (the runtime is closed again; it has not connected to anything).
  */
-const FIRST_USE = (appRuntime: string, catalog: string) => `
+const FIRST_USE = (appRuntime: string, functionTable: string) => `
 const t1 = performance.now();
 const { appRuntime } = await import(${JSON.stringify(pathToFileURL(appRuntime).href)});
-const { FUNCTIONS } = await import(${JSON.stringify(pathToFileURL(catalog).href)});
+const { FUNCTIONS } = await import(${JSON.stringify(pathToFileURL(functionTable).href)});
 const rt = await appRuntime();
 (await FUNCTIONS.find((f) => f.name === 'createOrder').load())(rt);
 process.stdout.write('\\n${FIRST_USE_MARK}' + (performance.now() - t1) + '\\n');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
-import { type Percentiles, percentiles, round, Samples } from './stats.js';
+import { SEED_PRODUCT_IDS } from '../../shared/seed-catalog.js';
+import { type Percentiles, percentiles, round, Samples } from '../stats.js';
 
 /** The slice of autocannon 9's library API the bench uses (the package ships no types). */
 interface AutocannonRequest {

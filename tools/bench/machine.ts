@@ -4,7 +4,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import type pg from 'pg';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
-import { round } from './stats.js';
+import { round } from '../stats.js';
 
 export interface MachineInfo {
   cpuModel: string;

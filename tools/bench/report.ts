@@ -80,7 +80,7 @@ function finishedRow(s: ScenarioResult): string[] {
 }
 
 /** A Markdown table (readable on a terminal, pastes into the README as is). */
-export function markdownTable(rows: string[][]): string {
+function markdownTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>
     `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;

@@ -7,6 +7,7 @@ import { migrate } from '../../shared/db/migrate.js';
 import { createPool } from '../../shared/db/pool.js';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { FUNCTION_KEY_HEADER } from '../../shared/http/function-key.js';
+import { round, slope } from '../stats.js';
 import { type ColdStartResult, measureColdStart } from './cold-start.js';
 import { cpuSeconds, type HostProcess, startHostProcess } from './host-process.js';
 import { type LoadResult, postOrders } from './load.js';
@@ -17,7 +18,6 @@ import {
   machineUtilization,
   postgresCpuSeconds,
 } from './machine.js';
-import { round, slope } from './stats.js';
 
 export const DEFAULT_OUTPUT = join('artifacts', 'bench', 'bench.json');
 

@@ -1,3 +1,5 @@
+import { parseArgs as parseArgv } from 'node:util';
+
 /** Command-line flags of `npm run chaos`, parsed strictly: a typo is a usage error (exit 2), never ignored. */
 export interface ChaosOptions {
   orders: number;
@@ -37,66 +39,63 @@ DATABASE_URL set: a fresh database valerix_chaos_<random> is created on that ser
 Unset: an embedded PostgreSQL in a temporary data directory.
 Exit code: 0 every invariant holds, 1 an invariant broke, 2 usage or setup error.`;
 
-interface IntFlag {
-  key: 'orders' | 'concurrency' | 'durationLimitS' | 'gremlinMs' | 'everyN' | 'crashEveryN' | 'seed' | 'port';
-  min: number;
-  max: number;
-}
-
-const INT_FLAGS: Record<string, IntFlag> = {
-  '--orders': { key: 'orders', min: 1, max: 100_000 },
-  '--concurrency': { key: 'concurrency', min: 1, max: 1024 },
-  '--duration-limit-s': { key: 'durationLimitS', min: 5, max: 24 * 3600 },
-  '--gremlin-ms': { key: 'gremlinMs', min: 0, max: 60_000 },
-  '--every-n': { key: 'everyN', min: 1, max: 1_000_000 },
-  '--crash-every-n': { key: 'crashEveryN', min: 1, max: 1_000_000 },
-  '--seed': { key: 'seed', min: 0, max: 2 ** 31 - 1 },
-  '--port': { key: 'port', min: 0, max: 65_535 },
-};
+const INT_FLAGS = {
+  orders: { key: 'orders', min: 1, max: 100_000, default: 300 },
+  concurrency: { key: 'concurrency', min: 1, max: 1024, default: 16 },
+  'duration-limit-s': { key: 'durationLimitS', min: 5, max: 24 * 3600, default: 120 },
+  'gremlin-ms': { key: 'gremlinMs', min: 0, max: 60_000, default: 1500 },
+  'every-n': { key: 'everyN', min: 1, max: 1_000_000, default: 5 },
+  'crash-every-n': { key: 'crashEveryN', min: 1, max: 1_000_000, default: 4 },
+  seed: { key: 'seed', min: 0, max: 2 ** 31 - 1, default: undefined },
+  port: { key: 'port', min: 0, max: 65_535, default: 0 },
+} as const satisfies Record<
+  string,
+  { key: keyof ChaosOptions; min: number; max: number; default: number | undefined }
+>;
 
 /** Returns the options, `'help'` for --help, or throws UsageError naming the bad flag. */
 export function parseArgs(argv: readonly string[]): ChaosOptions | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgv({
+      args: [...argv],
+      options: {
+        ...Object.fromEntries(Object.keys(INT_FLAGS).map((name) => [name, { type: 'string' as const }])),
+        out: { type: 'string', default: 'artifacts/chaos' },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    // node:util names the flag: "Unknown option '--x'", "Option '--orders <value>' argument missing".
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  const out = values.out as string;
+  if (out.trim() === '') throw new UsageError('--out must not be empty');
   const options: ChaosOptions = {
-    orders: 300,
-    concurrency: 16,
-    durationLimitS: 120,
-    gremlinMs: 1500,
-    everyN: 5,
-    crashEveryN: 4,
-    out: 'artifacts/chaos',
-    quiet: false,
+    orders: 0,
+    concurrency: 0,
+    durationLimitS: 0,
+    gremlinMs: 0,
+    everyN: 0,
+    crashEveryN: 0,
+    out,
+    quiet: values.quiet === true,
     seed: Math.floor(Math.random() * 2 ** 31),
     port: 0,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    if (raw === '--help' || raw === '-h') return 'help';
-    if (raw === '--quiet') {
-      options.quiet = true;
+  for (const [name, spec] of Object.entries(INT_FLAGS)) {
+    const text = values[name] as string | undefined;
+    if (text === undefined) {
+      if (spec.default !== undefined) options[spec.key] = spec.default;
       continue;
     }
-    const eq = raw.indexOf('=');
-    const name = eq > 0 ? raw.slice(0, eq) : raw;
-    const inline = eq > 0 ? raw.slice(eq + 1) : undefined;
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`${name} needs a value`);
-      i++;
-      return next;
-    };
-    if (name === '--out') {
-      const dir = value();
-      if (dir.trim() === '') throw new UsageError('--out must not be empty');
-      options.out = dir;
-      continue;
-    }
-    const spec = INT_FLAGS[name];
-    if (!spec) throw new UsageError(`unknown option ${raw}`);
-    const text = value();
     const n = Number(text);
     if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < spec.min || n > spec.max) {
-      throw new UsageError(`${name} must be a whole number from ${spec.min} to ${spec.max}, got "${text}"`);
+      throw new UsageError(`--${name} must be a whole number from ${spec.min} to ${spec.max}, got "${text}"`);
     }
     options[spec.key] = n;
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SEED_PRODUCT_IDS } from '../../shared/catalog.js';
+import { SEED_PRODUCT_IDS } from '../../shared/seed-catalog.js';
 
 /**
  * The load driver: a bounded number of concurrent clients, each placing one order over plain `fetch` and retrying

@@ -1,8 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DbSnapshot, InvariantResult } from '../../test/support/invariant-oracle.js';
+import { percentiles } from '../stats.js';
 import type { ChaosOptions } from './args.js';
 import { type ClientOutcome, MAX_ATTEMPTS } from './driver.js';
-import type { DbSnapshot, InvariantResult } from './invariants.js';
 import type { Observer } from './observer.js';
 
 /** Everything a run gathered; `buildReport` turns it into the JSON report, the renderers into text. */
@@ -72,10 +73,11 @@ export interface LatencySummary {
 
 export type ChaosReport = ReturnType<typeof buildReport>;
 
-export function percentiles(values: readonly number[]): LatencySummary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p: number) => (sorted.length ? sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]! : null);
-  return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
+/** The latency summary of the report: the bench's nearest-rank percentiles, null where there are no samples. */
+function latencySummary(values: readonly number[]): LatencySummary {
+  if (values.length === 0) return { count: 0, p50: null, p90: null, p99: null, max: null };
+  const { p50, p90, p99, max } = percentiles(values);
+  return { count: values.length, p50, p90, p99, max };
 }
 
 export function orderRows(run: RunData): OrderRow[] {
@@ -221,16 +223,16 @@ export function buildReport(run: RunData) {
       },
     },
     latencyMs: {
-      orderApiFirstAttempt: percentiles(
+      orderApiFirstAttempt: latencySummary(
         run.clients.map((c) => c.attempts[0]).flatMap((a) => (a && a.status !== 0 ? [a.latencyMs] : [])),
       ),
-      orderApiAllAttempts: percentiles(attempts.filter((a) => a.status !== 0).map((a) => a.latencyMs)),
-      reservationLagOfGremlinDelayedOrders: percentiles(
+      orderApiAllAttempts: latencySummary(attempts.filter((a) => a.status !== 0).map((a) => a.latencyMs)),
+      reservationLagOfGremlinDelayedOrders: latencySummary(
         rows
           .filter((r) => r.gremlinDelayedDeliveries > 0 && r.reservationLagMs !== null)
           .map((r) => r.reservationLagMs!),
       ),
-      endToEnd: percentiles(rows.flatMap((r) => (r.endToEndMs === null ? [] : [r.endToEndMs]))),
+      endToEnd: latencySummary(rows.flatMap((r) => (r.endToEndMs === null ? [] : [r.endToEndMs]))),
       serverOrderApiWindow: run.stats?.orderApi ?? null,
     },
     breakers: run.stats?.breakers ?? null,

@@ -1,13 +1,13 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { FUNCTIONS } from '../../catalog.js';
 import type { HttpFunctionSpec } from '../../definitions.js';
+import { FUNCTIONS } from '../../function-table.js';
 import { INVENTORY_ROUTE_DOCS } from '../../inventory/inventory-openapi.js';
 import { ORDERS_ROUTE_DOCS } from '../../orders/orders-openapi.js';
 import { PLATFORM_ROUTE_DOCS } from './platform-openapi.js';
 import { COMMON_RESPONSES, type RouteDocs } from './route-doc.js';
 
 /** Every route's description, by function name: one entry per HTTP function of the table. */
-export const ROUTE_DOCS: RouteDocs = {
+const ROUTE_DOCS: RouteDocs = {
   ...ORDERS_ROUTE_DOCS,
   ...INVENTORY_ROUTE_DOCS,
   ...PLATFORM_ROUTE_DOCS,
@@ -21,7 +21,7 @@ export function openApiPaths(route: string): string[] {
   return [`/api/${base}`, `/api/${base}/{${optional[1]}}`];
 }
 
-export class UndocumentedRouteError extends Error {}
+class UndocumentedRouteError extends Error {}
 
 /**
  * The OpenAPI 3.1 document of the whole API, generated from the function table (paths, methods, who needs the

@@ -3,14 +3,14 @@ import { z } from 'zod';
 
 /**
  * What the OpenAPI document says about one HTTP function of the table, keyed by the function's name. Method, path
- * and security come from the table itself (functions/catalog.ts), so only this is written per route: its summary,
+ * and security come from the table itself (functions/function-table.ts), so only this is written per route: its summary,
  * the zod schemas its handler validates with, and its answers. Every route answers problem documents for the rest.
  */
 export type RouteDoc = Omit<RouteConfig, 'method' | 'path' | 'security'>;
 export type RouteDocs = Record<string, RouteDoc>;
 
 /** RFC 9457 problem document, as shared/http/problem.ts writes it. */
-export const problemSchema = z
+const problemSchema = z
   .object({
     type: z.string(),
     title: z.string(),

@@ -1,4 +1,4 @@
-/** Small numeric helpers shared by the bench modules. */
+/** Small numeric helpers shared by the bench and the chaos tool. */
 
 export interface Percentiles {
   p50: number;

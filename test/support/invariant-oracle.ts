@@ -1,11 +1,11 @@
 import type { Queryable } from '../../shared/db/pool.js';
-import type { ClientOutcome } from './driver.js';
 
 /**
  * The pipeline invariants, checked on what the database holds after a chaos run (read once into a snapshot,
- * then judged by small pure functions). The one checker: the chaos tool and the tests (test/support/invariants.ts,
- * test/integration/chaos-invariants.test.ts) all read the database through readSnapshot. Every order of a chaos run is sent with its own Idempotency-Key and its
- * own customer id, which is what makes "no duplicate order" checkable independently of the key records.
+ * then judged by small pure functions). The one checker, the tests' oracle: the tests (test/support/invariants.ts,
+ * test/integration/chaos-invariants.test.ts) and `npm run chaos` (tools/chaos.ts imports it) all read the database
+ * through readSnapshot. Every order of a chaos run is sent with its own Idempotency-Key and its own customer id,
+ * which is what makes "no duplicate order" checkable independently of the key records.
  */
 
 export interface Line {
@@ -44,10 +44,16 @@ export interface DbSnapshot {
   deadLetters: { orders: number; inventory: number };
 }
 
-/** What the checker needs to know about each client (a subset of the driver's ClientOutcome). */
-export type ClientView = Pick<ClientOutcome, 'key' | 'body' | 'result' | 'orderId' | 'orderIdsSeen'> & {
-  cancel?: Pick<NonNullable<ClientOutcome['cancel']>, 'result' | 'status'> | undefined;
-};
+/** What the checker needs to know about each client (tools/chaos/driver.ts's ClientOutcome is one). */
+export interface ClientView {
+  key: string;
+  body: { customerId: string; lines: Line[] };
+  /** accepted: 2xx with an order; refused: a final 4xx; the rest: no final answer. */
+  result: 'accepted' | 'refused' | 'gave-up' | 'aborted' | 'not-sent';
+  orderId?: string | undefined;
+  orderIdsSeen: string[];
+  cancel?: { result: 'accepted' | 'refused' | 'gave-up' | 'aborted'; status: number } | undefined;
+}
 
 export type InvariantId =
   | 'every-order-final'
