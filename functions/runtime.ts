@@ -10,10 +10,10 @@ import {
   inProcessDeadLetterQueue,
 } from '../shared/messaging/broker-dead-letters.js';
 import type { DelayedRetryOptions } from '../shared/messaging/consume.js';
-import type { QueueName } from '../shared/messaging/contracts.js';
 import { InProcessTransport } from '../shared/messaging/in-process-transport.js';
 import type { PublishDeps } from '../shared/messaging/outbox.js';
 import type { Publisher } from '../shared/messaging/publisher.js';
+import type { QueueName } from '../shared/messaging/queue-names.js';
 import { createServiceBusPublisher } from '../shared/messaging/service-bus-publisher.js';
 import { createPolicies, type Policies } from '../shared/resilience/policies.js';
 import { type IgnoredFailureReporter, ignoredFailureReporter } from '../shared/telemetry/ignored-failures.js';

@@ -9,8 +9,6 @@ import {
   linesOf,
   type OrderCancelled,
   type OrderPlaced,
-  QUEUES,
-  type QueueName,
   type RejectionReason,
 } from '../../shared/messaging/contracts.js';
 import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
@@ -20,6 +18,7 @@ import {
   writtenMessages,
 } from '../../shared/messaging/outbox-written.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
+import { QUEUES, type QueueName } from '../../shared/messaging/queue-names.js';
 
 export interface Product {
   productId: string;

@@ -4,11 +4,11 @@ import { consume } from '../../shared/messaging/consume.js';
 import {
   messageIdFor,
   type OrderCancelled,
-  QUEUES,
   reservationsMessage,
   TYPES_ON,
 } from '../../shared/messaging/contracts.js';
 import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueHandler } from '../definitions.js';

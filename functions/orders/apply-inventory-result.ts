@@ -1,5 +1,6 @@
 import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
-import { inventoryResult, QUEUES, TYPES_ON } from '../../shared/messaging/contracts.js';
+import { inventoryResult, TYPES_ON } from '../../shared/messaging/contracts.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';

@@ -6,9 +6,9 @@ import {
   type InventoryResult,
   MAX_ORDER_LINES,
   type OrderLine,
-  QUEUES,
 } from '../../shared/messaging/contracts.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 
 export const ORDER_STATUSES = [
   'pending',
@@ -164,7 +164,6 @@ export const createOrderBody = z
     ...rest,
     lines: lines ?? [{ productId: productId as string, quantity: quantity as number }],
   }));
-export type CreateOrderBody = z.output<typeof createOrderBody>;
 
 /** POST /api/orders/{id}/cancel body (optional): who asks, and why. */
 export const cancelOrderBody = z.strictObject({

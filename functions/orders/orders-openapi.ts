@@ -12,7 +12,7 @@ import { cancelOrderBody, createOrderBody, listOrdersQuery, ORDER_STATUSES } fro
 // The Orders API in the OpenAPI document (GET /api/openapi.json). A new route of functions/orders/index.ts gets
 // its entry here, under its function name; a new body field belongs in the zod schema the handler validates with.
 
-export const orderSchema = z
+const orderSchema = z
   .object({
     id: z.uuid(),
     customerId: z.string(),

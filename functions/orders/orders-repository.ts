@@ -4,7 +4,7 @@ import { sqlState } from '../../shared/db/errors.js';
 import { runStatement } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
 import type { PoisonInfo } from '../../shared/messaging/consume.js';
-import { messageIdFor, QUEUES } from '../../shared/messaging/contracts.js';
+import { messageIdFor } from '../../shared/messaging/contracts.js';
 import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
 import {
   RELAY_GRACE,
@@ -12,6 +12,7 @@ import {
   writtenMessages,
 } from '../../shared/messaging/outbox-written.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { type Order, type OrderRow, type OrderStatus, toOrder } from './order-model.js';
 
 export interface PlaceOrderInput {

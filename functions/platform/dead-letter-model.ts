@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { BrokerDeadLetter } from '../../shared/messaging/broker-dead-letters.js';
-import { QUEUES, type QueueName } from '../../shared/messaging/contracts.js';
 import type { DeadLetterRow } from '../../shared/messaging/dead-letters.js';
 import type { OutboxOwner } from '../../shared/messaging/outbox.js';
+import { QUEUES, type QueueName } from '../../shared/messaging/queue-names.js';
 
 /** The two services that keep dead letters, and the queue each one consumes (whose sub-queue it owns). */
 export const DEAD_LETTER_SERVICES = ['orders', 'inventory'] as const satisfies readonly OutboxOwner[];

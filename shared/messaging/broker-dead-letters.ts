@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
-import type { QueueName } from './contracts.js';
 import type { InProcessTransport } from './in-process-transport.js';
+import type { QueueName } from './queue-names.js';
 import {
   defaultCreateClient,
   defaultCreateCredential,

@@ -11,9 +11,10 @@ import {
 import type { z } from 'zod';
 import { contextFromTraceContext, isTraceparent } from '../telemetry/trace-context.js';
 import { decideFailure, failureKindOf } from './consume-decision.js';
-import { decodeBody, type Envelope, orderIdOf, type QueueName } from './contracts.js';
+import { decodeBody, type Envelope, orderIdOf } from './contracts.js';
 import { type DelayedRetryPolicy, nextDelayedRetry } from './delayed-retry.js';
 import type { OutgoingMessage } from './publisher.js';
+import type { QueueName } from './queue-names.js';
 
 export interface PoisonInfo {
   body: unknown;
@@ -49,7 +50,7 @@ export interface DelayedRetryOptions {
   schedule(message: OutgoingMessage, round: number): Promise<void>;
 }
 
-export function deliveryCountOf(context: InvocationContext): number {
+function deliveryCountOf(context: InvocationContext): number {
   const n = Number(context.triggerMetadata?.deliveryCount ?? 1);
   return Number.isFinite(n) && n > 0 ? n : 1;
 }

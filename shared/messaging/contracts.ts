@@ -7,8 +7,6 @@ import { QUEUES, type QueueName } from './queue-names.js';
  * dropped by Service Bus duplicate detection and absorbed by the consumers' processed-message records.
  */
 
-export { QUEUES, type QueueName } from './queue-names.js';
-
 const orderId = z.uuid();
 const productId = z.string().min(1).max(64);
 const quantity = z.number().int().min(1).max(1000);

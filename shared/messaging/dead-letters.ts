@@ -1,8 +1,9 @@
 import type { Database } from '../db/database.js';
 import type { Queryable } from '../db/pool.js';
 import type { PoisonInfo } from './consume.js';
-import type { Envelope, QueueName } from './contracts.js';
+import type { Envelope } from './contracts.js';
 import type { OutboxOwner } from './outbox.js';
+import type { QueueName } from './queue-names.js';
 
 /**
  * The statement both services record a poison message with, in their own `dead_letters` table (written out once

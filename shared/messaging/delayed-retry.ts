@@ -1,5 +1,6 @@
-import type { Envelope, QueueName } from './contracts.js';
+import type { Envelope } from './contracts.js';
 import type { OutgoingMessage } from './publisher.js';
+import type { QueueName } from './queue-names.js';
 
 /**
  * Delayed retries ("second-level retries", as NServiceBus and MassTransit call them). Service Bus redelivers a

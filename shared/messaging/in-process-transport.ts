@@ -1,6 +1,7 @@
-import type { Envelope, QueueName } from './contracts.js';
+import type { Envelope } from './contracts.js';
 import { transportMessageId } from './delayed-retry.js';
 import type { DeliveryMetadata, OutgoingMessage, Publisher, PublishReceipt } from './publisher.js';
+import type { QueueName } from './queue-names.js';
 
 /** Called for each delivery; throwing abandons the message (it is redelivered at once, until maxDeliveryCount). */
 export type DeliveryHandler = (body: Envelope, metadata: Required<DeliveryMetadata>) => Promise<void>;

@@ -1,6 +1,7 @@
-import type { Envelope, QueueName } from './contracts.js';
+import type { Envelope } from './contracts.js';
 import { RELAY_GRACE_MS } from './outbox.js';
 import type { OutgoingMessage } from './publisher.js';
+import type { QueueName } from './queue-names.js';
 
 /**
  * The value of the `interval` parameter a statement that writes outbox rows sets `next_attempt_at` with

@@ -1,4 +1,5 @@
-import type { Envelope, QueueName } from './contracts.js';
+import type { Envelope } from './contracts.js';
+import type { QueueName } from './queue-names.js';
 
 /** A message on its way to a queue. */
 export interface OutgoingMessage {

@@ -1,9 +1,10 @@
 import type { TokenCredential } from '@azure/identity';
 import type { ServiceBusClient, ServiceBusMessage } from '@azure/service-bus';
 import type { Settings } from '../config/settings.js';
-import type { Envelope, QueueName } from './contracts.js';
+import type { Envelope } from './contracts.js';
 import { transportMessageId } from './delayed-retry.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
+import type { QueueName } from './queue-names.js';
 
 /**
  * The Azure Service Bus transport of the `Publisher` port.

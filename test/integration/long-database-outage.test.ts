@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUES } from '../../shared/messaging/contracts.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { settledState } from '../support/invariants.js';
 import {
   type ProxiedTestHost,

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { envelope } from '../../shared/messaging/contracts.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { pipelineState, SEED_STOCK, settledState } from '../support/invariants.js';
 import { httpFunction, invokeHttp, queueContext, queueFunction } from '../support/invoke.js';
 import { realPostgres } from '../support/test-database.js';

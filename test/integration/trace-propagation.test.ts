@@ -8,7 +8,8 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Envelope, messageIdFor, QUEUES } from '../../shared/messaging/contracts.js';
+import { type Envelope, messageIdFor } from '../../shared/messaging/contracts.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { traceIdOf } from '../../shared/telemetry/trace-context.js';
 import { postOrder, startTestHost, type TestHost, waitForOrderFinal } from '../support/test-host.js';
 

@@ -77,7 +77,7 @@ export interface InvariantResult {
   violations: string[];
 }
 
-export const MAX_LISTED_VIOLATIONS = 50;
+const MAX_LISTED_VIOLATIONS = 50;
 const FINAL = new Set(['shipped', 'rejected', 'failed', 'cancelled']);
 /** The status histories an order may have (status_changes' to_status, in order). */
 const VALID_HISTORIES = new Set([
@@ -292,7 +292,7 @@ export async function checkInvariants(
   return { snapshot, results: judge(snapshot, input) };
 }
 
-export function judge(
+function judge(
   snapshot: DbSnapshot,
   input: { startingStock: Record<string, number>; clients: readonly ClientView[] },
 ): InvariantResult[] {
@@ -319,7 +319,7 @@ function result(id: InvariantId, title: string, checked: string, violations: str
   };
 }
 
-export function everyOrderFinal(s: DbSnapshot): InvariantResult {
+function everyOrderFinal(s: DbSnapshot): InvariantResult {
   const pending = s.orders.filter((o) => !FINAL.has(o.status));
   return result(
     'every-order-final',
@@ -329,7 +329,7 @@ export function everyOrderFinal(s: DbSnapshot): InvariantResult {
   );
 }
 
-export function stockExact(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
+function stockExact(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
   const shipped = new Map<string, number>();
   for (const o of s.orders) if (o.status === 'shipped') sumOf(o.lines, shipped);
   // Context for a violation: stock held for orders whose status has not caught up (a run cut short).
@@ -370,7 +370,7 @@ export function stockExact(s: DbSnapshot, startingStock: Record<string, number>)
 }
 
 /** Inventory's own books: what it reserved and what cancels gave back explain its stock, product by product. */
-export function stockAccounted(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
+function stockAccounted(s: DbSnapshot, startingStock: Record<string, number>): InvariantResult {
   const reserved = new Map<string, number>();
   const released = new Map<string, number>();
   for (const r of s.reservations) {
@@ -399,7 +399,7 @@ export function stockAccounted(s: DbSnapshot, startingStock: Record<string, numb
   );
 }
 
-export function oneStatusChange(s: DbSnapshot): InvariantResult {
+function oneStatusChange(s: DbSnapshot): InvariantResult {
   return result(
     'one-status-change',
     'One decision per order; status changes follow the allowed paths (… → cancel requested → cancelled)',
@@ -408,7 +408,7 @@ export function oneStatusChange(s: DbSnapshot): InvariantResult {
   );
 }
 
-export function reservationsMatch(s: DbSnapshot): InvariantResult {
+function reservationsMatch(s: DbSnapshot): InvariantResult {
   const orders = new Map(s.orders.map((o) => [o.id, o]));
   const byOrder = groupBy(s.reservations, (r) => r.orderId);
   const violations: string[] = [];
@@ -466,7 +466,7 @@ export function reservationsMatch(s: DbSnapshot): InvariantResult {
 }
 
 /** Every cancel a client got 202 for ended cancelled, with no stock held; a 409 was for an order that could not be. */
-export function cancelHonoured(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
+function cancelHonoured(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
   const orders = new Map(s.orders.map((o) => [o.id, o]));
   const violations: string[] = [];
   let asked = 0;
@@ -495,7 +495,7 @@ export function cancelHonoured(s: DbSnapshot, clients: readonly ClientView[]): I
   );
 }
 
-export function noOrderLost(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
+function noOrderLost(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
   const orders = new Map(s.orders.map((o) => [o.id, o]));
   const keys = new Map(s.idempotencyKeys.map((k) => [k.key, k.orderId]));
   const violations: string[] = [];
@@ -530,7 +530,7 @@ export function noOrderLost(s: DbSnapshot, clients: readonly ClientView[]): Inva
   );
 }
 
-export function noDuplicateOrder(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
+function noDuplicateOrder(s: DbSnapshot, clients: readonly ClientView[]): InvariantResult {
   const violations: string[] = [];
   for (const c of clients) {
     if (c.orderIdsSeen.length > 1) {

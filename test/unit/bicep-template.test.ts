@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTIONS } from '../../functions/function-table.js';
 import { renderAzdParameters } from '../../infra/scripts/azd-parameters.js';
 import { loadSettings, SETTING_NAMES } from '../../shared/config/settings.js';
-import { QUEUES } from '../../shared/messaging/contracts.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { type ArmTemplate, Deployment, type Json, origin } from '../support/arm-template.js';
 import { findBicepCli } from '../support/bicep-cli.js';

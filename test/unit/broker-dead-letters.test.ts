@@ -6,8 +6,9 @@ import {
   inProcessDeadLetterQueue,
   type ReceivedMessageLike,
 } from '../../shared/messaging/broker-dead-letters.js';
-import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { envelope } from '../../shared/messaging/contracts.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 
 const orderId = '7c0b6a52-3a43-4d36-9a55-0a4b6f0d6c11';
 const placed = envelope('OrderPlaced', { orderId, customerId: 'c', productId: 'PROD-001', quantity: 1 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
 import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
-import { envelope, orderPlaced, QUEUES } from '../../shared/messaging/contracts.js';
+import { envelope, orderPlaced } from '../../shared/messaging/contracts.js';
 import {
   delayedRetryDelayMs,
   delayedRetrySpanMs,
@@ -9,6 +9,7 @@ import {
   transportMessageId,
 } from '../../shared/messaging/delayed-retry.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { BrokenCircuitError, TaskCancelledError } from '../../shared/resilience/policies.js';
 import { queueContext } from '../support/invoke.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { envelope } from '../../shared/messaging/contracts.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 
 const message = (orderId = crypto.randomUUID()) => ({
   queue: QUEUES.reservations,

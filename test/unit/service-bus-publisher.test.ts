@@ -1,8 +1,9 @@
 import type { TokenCredential } from '@azure/identity';
 import type { ServiceBusMessage } from '@azure/service-bus';
 import { describe, expect, it } from 'vitest';
-import { type Envelope, envelope, QUEUES } from '../../shared/messaging/contracts.js';
+import { type Envelope, envelope } from '../../shared/messaging/contracts.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
+import { QUEUES } from '../../shared/messaging/queue-names.js';
 import {
   createServiceBusPublisher,
   DIAGNOSTIC_ID_PROPERTY,

@@ -7,7 +7,7 @@ import { SEED_PRODUCT_IDS } from '../../shared/seed-catalog.js';
  * it the way a well-behaved client must (same Idempotency-Key, same body) until it learns the outcome.
  */
 
-export const UNKNOWN_PRODUCT = 'PROD-404';
+const UNKNOWN_PRODUCT = 'PROD-404';
 export const MAX_ATTEMPTS = 8;
 
 export type OrderKind = 'normal' | 'large' | 'unknown-product';
@@ -66,7 +66,7 @@ export interface ClientOutcome extends PlannedOrder {
 }
 
 /** mulberry32: a tiny seeded PRNG, so a run's order mix can be repeated. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -117,7 +117,7 @@ export function planOrders(count: number, seed: number, runId: string, cancelSha
 const RETRYABLE = new Set([409, 425, 429, 500, 502, 503, 504]);
 
 /** Backoff before attempt n+1: the server's Retry-After when it gave one (capped), else 50 ms × 2^(n-1) ± jitter. */
-export function backoffMs(attempt: number, retryAfter: string | null, random = Math.random): number {
+function backoffMs(attempt: number, retryAfter: string | null, random = Math.random): number {
   const seconds = retryAfter === null ? Number.NaN : Number(retryAfter);
   if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 2000);
   const base = Math.min(50 * 2 ** (attempt - 1), 1000);
@@ -132,7 +132,7 @@ interface SendOptions {
 }
 
 /** One client: up to MAX_ATTEMPTS, reusing the key and the body; never gives up because an answer is slow. */
-export async function placeOrder(order: PlannedOrder, options: SendOptions): Promise<ClientOutcome> {
+async function placeOrder(order: PlannedOrder, options: SendOptions): Promise<ClientOutcome> {
   const outcome: ClientOutcome = {
     ...order,
     result: 'gave-up',
@@ -213,7 +213,7 @@ export async function placeOrder(order: PlannedOrder, options: SendOptions): Pro
  * The client's cancel of its accepted order, after `cancelAfterMs`: its own Idempotency-Key, retried like the
  * order (409 only while a twin is in flight; a 409 saying the order cannot be cancelled is an answer).
  */
-export async function cancelOrder(
+async function cancelOrder(
   orderId: string,
   order: PlannedOrder,
   options: SendOptions,

@@ -80,7 +80,7 @@ function latencySummary(values: readonly number[]): LatencySummary {
   return { count: values.length, p50, p90, p99, max };
 }
 
-export function orderRows(run: RunData): OrderRow[] {
+function orderRows(run: RunData): OrderRow[] {
   const orders = new Map(run.snapshot.orders.map((o) => [o.id, o]));
   const byKey = new Map(run.snapshot.idempotencyKeys.map((k) => [k.key, k.orderId]));
   const reservations = new Map(run.snapshot.reservations.map((r) => [r.orderId, r]));
@@ -284,7 +284,7 @@ export async function writeReport(dir: string, report: ChaosReport): Promise<{ j
 
 const MAX_MD_ROWS = 400;
 
-export function renderMarkdown(r: ChaosReport): string {
+function renderMarkdown(r: ChaosReport): string {
   const p = r.parameters;
   const lines: string[] = [];
   lines.push(
