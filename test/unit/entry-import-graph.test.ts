@@ -55,8 +55,8 @@ describe('cold start: what importing the Functions entry point loads', () => {
     expect(loaded.packages).toEqual(['@azure/functions']);
     expect(loaded.files).toEqual([
       'functions/app-runtime.ts',
-      'functions/function-table.ts',
       'functions/definitions.ts',
+      'functions/function-table.ts',
       'functions/index.ts',
       'functions/inventory/index.ts',
       'functions/orders/index.ts',
