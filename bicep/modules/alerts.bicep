@@ -5,7 +5,7 @@
 //   30-second green/red signal lives in the Workbook and in GET /api/stats. `requests` in a Function App includes
 //   every invocation (queue triggers too), so a gremlin delay in Inventory also raises this alert, which is intended.
 // - Dead letters, two views: the broker's own count of dead-lettered messages per queue (Service Bus platform
-//   metric) and the app's `valerix.messages.dead_letters` custom metric (poison messages it recorded and failed).
+//   metric) and the app's `valerix.messages.dead_letters` custom metric (messages it dead-lettered).
 
 @description('Azure region for the log alert (metric alerts and action groups are global).')
 param location string
@@ -133,7 +133,7 @@ resource appDeadLetterAlert 'Microsoft.Insights/scheduledQueryRules@2023-03-15-p
   kind: 'LogAlert'
   properties: {
     displayName: 'Valerix: messages dead-lettered by the app'
-    description: 'The app recorded poison messages (failed validation or exhausted deliveries) in the last 5 minutes; the affected orders are marked failed.'
+    description: 'The app dead-lettered messages (failed validation or exhausted deliveries) in the last 5 minutes; the affected orders are marked failed.'
     severity: 2
     enabled: true
     scopes: [

@@ -12,7 +12,7 @@ const RESERVATION_OF = `SELECT result FROM inventory.reservations WHERE order_id
 
 /**
  * A redrive of one of Inventory's dead letters (an OrderPlaced it gave up on), in ONE statement: the dead letter
- * is locked and marked redriven, the claim its poison record took in processed_messages released (so the copy
+ * is locked and marked redriven, the claim its dead letter took in processed_messages released (so the copy
  * reserves stock, once, like the original would have), and the copy written to the outbox. An order whose
  * reservation exists already, or a dead letter redriven already, is left as it is.
  * $1 the dead letter's id, $2 the copy, $3 its broker id (the outbox key), $4 the relay's grace period.

@@ -2,7 +2,7 @@ import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { runStatement } from '../../shared/db/statement.js';
-import type { PoisonInfo } from '../../shared/messaging/consume.js';
+import type { DeadLetter } from '../../shared/messaging/consume.js';
 import {
   type Envelope,
   envelope,
@@ -11,7 +11,7 @@ import {
   type OrderPlaced,
   type RejectionReason,
 } from '../../shared/messaging/contracts.js';
-import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
+import { insertDeadLetter } from '../../shared/messaging/dead-letters.js';
 import {
   RELAY_GRACE,
   type WrittenOutboxRow,
@@ -206,15 +206,15 @@ SELECT EXISTS (SELECT 1 FROM claim) AS claimed, q.id AS outbox_id, q.queue, q.bo
   FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
 
 /**
- * A poison OrderPlaced for a known order, in one statement after its dead letter: the order is told it failed
- * (InventoryFailed in the outbox) — unless its stock work already happened. The processed-message record
+ * A dead-lettered OrderPlaced for a known order, in one statement after its dead letter: the order is told it
+ * failed (InventoryFailed in the outbox) — unless its stock work already happened. The processed-message record
  * arbitrates: if this message was processed (say it crashed after its commit on the last delivery), its real
  * result is already in the outbox and wins; otherwise claiming the record here guarantees it never moves stock
  * later. An order already decided under another message id keeps its decision too.
- * $1 the poison message's id (null: it had none, nothing to claim), $2 the order id, $3 the InventoryFailed
+ * $1 the dead-lettered message's id (null: it had none, nothing to claim), $2 the order id, $3 the InventoryFailed
  * envelope, $4 its queue, $5 the relay's grace period (RELAY_GRACE). Returns the outbox row written, if any.
  */
-const GIVE_UP = `
+const DEAD_LETTER_ORDER_PLACED = `
 WITH claim AS (
   INSERT INTO inventory.processed_messages (message_id, type)
   SELECT $1::text, 'OrderPlaced' WHERE $1::text IS NOT NULL
@@ -249,7 +249,7 @@ SELECT product_id, name, available, updated_at FROM restocked`;
 export const INVENTORY_STATEMENTS = {
   RESERVE,
   RELEASE,
-  GIVE_UP,
+  DEAD_LETTER_ORDER_PLACED,
   LIST_PRODUCTS,
   FIND_PRODUCT,
   RESTOCK,
@@ -384,25 +384,25 @@ export async function releaseStock(
 }
 
 /**
- * A poison OrderPlaced: recorded with its error (the shared dead-letter helper), and, in the same transaction,
- * the order told it failed unless its stock work already happened (GIVE_UP).
+ * A dead-lettered OrderPlaced: recorded with its error (the shared dead-letter helper), and, in the same
+ * transaction, the order told it failed unless its stock work already happened (DEAD_LETTER_ORDER_PLACED).
  */
-export async function recordPoison(
+export async function recordDeadLetter(
   db: Database,
-  info: PoisonInfo,
+  letter: DeadLetter,
   trace: { traceparent?: string | undefined },
 ): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
   return db.transaction(async (client) => {
-    await recordDeadLetter(client, 'inventory', QUEUES.reservations, info);
-    if (!info.orderId) return { outboxIds: [], messages: [] };
+    await insertDeadLetter(client, 'inventory', QUEUES.reservations, letter);
+    if (!letter.orderId) return { outboxIds: [], messages: [] };
     const failed = envelope(
       'InventoryFailed',
-      { orderId: info.orderId, reason: `inventory gave up: ${info.error}`.slice(0, 500) },
+      { orderId: letter.orderId, reason: `inventory gave up: ${letter.error}`.slice(0, 500) },
       trace,
     );
-    const { rows } = await client.query<WrittenOutboxRow>(GIVE_UP, [
-      info.messageId ?? null,
-      info.orderId,
+    const { rows } = await client.query<WrittenOutboxRow>(DEAD_LETTER_ORDER_PLACED, [
+      letter.messageId ?? null,
+      letter.orderId,
       JSON.stringify(failed),
       QUEUES.orderStatus,
       RELAY_GRACE,

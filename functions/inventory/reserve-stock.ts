@@ -14,7 +14,7 @@ import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-
 import type { QueueHandler } from '../definitions.js';
 import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
-import { recordPoison, releaseStock, reserveStock } from './inventory-repository.js';
+import { recordDeadLetter, releaseStock, reserveStock } from './inventory-repository.js';
 
 const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed'] as const;
 
@@ -30,20 +30,20 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
       maxDeliveryCount: rt.settings.maxDeliveryCount,
       deadline: rt.policies.consumerDeadline,
       delayedRetry: rt.delayedRetryFor(QUEUES.reservations),
-      async deadLetter(info) {
+      async deadLetter(letter) {
         // Inside the consumer span: the InventoryFailed message continues the order's trace from it.
-        const carried = (info.body as { traceparent?: unknown } | undefined)?.traceparent;
+        const carried = (letter.body as { traceparent?: unknown } | undefined)?.traceparent;
         const trace = activeTraceContext() ?? {
           traceparent: typeof carried === 'string' && isTraceparent(carried) ? carried : undefined,
         };
-        const written = await recordPoison(rt.db, info, trace);
+        const written = await recordDeadLetter(rt.db, letter, trace);
         rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
         await sendOrLeaveToRelay(
           rt.publishDeps,
           publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages),
           {
-            kind: 'publish_poison_result',
-            orderId: info.orderId,
+            kind: 'publish_dead_letter_result',
+            orderId: letter.orderId,
             fallback: 'the outbox relay sends InventoryFailed later',
           },
           (line) => context.warn(line),

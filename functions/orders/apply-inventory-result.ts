@@ -1,11 +1,11 @@
-import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
+import { consume, type DeadLetter } from '../../shared/messaging/consume.js';
 import { inventoryResult, TYPES_ON } from '../../shared/messaging/contracts.js';
 import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { type Order, statusChangeOf } from './order-model.js';
-import { applyStatusChange, recordPoison } from './orders-repository.js';
+import { applyStatusChange, recordDeadLetter } from './orders-repository.js';
 
 /**
  * Orders' consumer of Inventory's results: pending → shipped | rejected | failed, and cancel_requested →
@@ -23,8 +23,8 @@ export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
     rt.orderEvents.emit(`final:${order.id}`, order);
   };
 
-  const deadLetter = async (info: PoisonInfo) => {
-    const order = await recordPoison(rt.db, info);
+  const deadLetter = async (letter: DeadLetter) => {
+    const order = await recordDeadLetter(rt.db, letter);
     rt.signals.count(METRICS.deadLetters, { queue: QUEUES.orderStatus });
     if (order) onFinal(order);
   };

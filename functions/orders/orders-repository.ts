@@ -3,9 +3,9 @@ import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
 import { runStatement } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
-import type { PoisonInfo } from '../../shared/messaging/consume.js';
+import type { DeadLetter } from '../../shared/messaging/consume.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
-import { recordDeadLetter } from '../../shared/messaging/dead-letters.js';
+import { insertDeadLetter } from '../../shared/messaging/dead-letters.js';
 import {
   RELAY_GRACE,
   type WrittenOutboxRow,
@@ -154,7 +154,7 @@ SELECT id, customer_id, product_id, quantity,
 
 /**
  * The pending → final rule, in ONE statement (so one transaction) for a batch of status changes; a single result
- * message, and a poison one, is a batch of one (see applyStatusChange, recordPoison).
+ * message, and a dead-lettered one, is a batch of one (see applyStatusChange, recordDeadLetter).
  * - Each message is claimed in Orders' processed-message records: a message id seen before, or twice in the
  *   batch, is a duplicate and gets no row back.
  * - A claimed change moves its order from its `from_status` (pending for Inventory's decisions, cancel_requested
@@ -478,21 +478,21 @@ export function applyStatusChange(db: Database, change: StatusChange): Promise<S
 }
 
 /**
- * A poison result message: recorded with its error (the shared dead-letter helper) and, in the same transaction,
+ * A dead-lettered result message: recorded with its error (the shared dead-letter helper) and, in one transaction,
  * its order failed with a reason — CHANGE_STATUS with a batch of one, claiming the message so it never applies
  * later. If this very message was already applied, its outcome stands; an order already final stays as it is.
  * Returns the order if this failed it.
  */
-export async function recordPoison(db: Database, info: PoisonInfo): Promise<Order | undefined> {
+export async function recordDeadLetter(db: Database, letter: DeadLetter): Promise<Order | undefined> {
   return db.transaction(async (client) => {
-    await recordDeadLetter(client, 'orders', QUEUES.orderStatus, info);
-    if (!info.orderId) return undefined;
+    await insertDeadLetter(client, 'orders', QUEUES.orderStatus, letter);
+    if (!letter.orderId) return undefined;
     const change: StatusChange = {
-      orderId: info.orderId,
+      orderId: letter.orderId,
       status: 'failed',
-      reason: `status update failed: ${info.error}`.slice(0, 500),
+      reason: `status update failed: ${letter.error}`.slice(0, 500),
       // A message that carried no id at all is claimed under one per order: a second such one changes nothing.
-      messageId: info.messageId ?? `dead-letter:${info.orderId}`,
+      messageId: letter.messageId ?? `dead-letter:${letter.orderId}`,
       messageType: 'dead-letter',
     };
     const { rows } = await client.query<ChangeRow>(CHANGE_STATUS, [changeInput([change])]);

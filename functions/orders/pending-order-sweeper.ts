@@ -10,7 +10,7 @@ const BATCH = 500;
 /**
  * The safety net behind the outbox relay: an order still `pending` after PENDING_ORDER_SWEEP_AFTER_SECONDS has
  * its OrderPlaced re-sent from the outbox. The relay covers what was never sent; this covers what was sent and
- * then lost — a message the broker dead-lettered while the database was down (so no poison record failed the
+ * then lost — a message the broker dead-lettered while the database was down (so no dead letter failed the
  * order), or a row the relay gave up on. Downstream is idempotent (one reservation per order, processed-message
  * records), so a re-send of an order that is merely slow costs a duplicate delivery, nothing more.
  */

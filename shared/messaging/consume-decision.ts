@@ -1,7 +1,7 @@
 import { isDatabaseDown, isTransientFailure } from '../resilience/policies.js';
 
 /**
- * What a consumer does with a delivery that failed. `dead-letter` records it as poison (its order ends failed);
+ * What a consumer does with a delivery that failed. `dead-letter` records it in `dead_letters` (its order ends failed);
  * `schedule-delayed-retry` re-sends a copy for later and completes this one; `redeliver` and `leave-to-broker`
  * abandon it (the broker redelivers it, or on the last delivery keeps it in its own dead-letter queue).
  */

@@ -16,7 +16,7 @@ import { type DelayedRetryPolicy, nextDelayedRetry } from './delayed-retry.js';
 import type { OutgoingMessage } from './publisher.js';
 import type { QueueName } from './queue-names.js';
 
-export interface PoisonInfo {
+export interface DeadLetter {
   body: unknown;
   orderId: string | undefined;
   /** The message's logical id (its envelope's, which processed-message records are keyed on). */
@@ -36,8 +36,8 @@ export interface ConsumeOptions<S extends z.ZodType> {
   /** Keeps one delivery below the message lock duration. */
   deadline: { execute<T>(fn: () => Promise<T>): Promise<T> };
   process(message: z.output<S>): Promise<void>;
-  /** Records a poison message durably (and fails its order). Throwing here leaves the message to the broker. */
-  deadLetter(info: PoisonInfo): Promise<void>;
+  /** Records a dead letter durably (and fails its order). Throwing here leaves the message to the broker. */
+  deadLetter(letter: DeadLetter): Promise<void>;
   /** Delayed retries of transient failures (see delayed-retry.ts); absent: every failure is redelivered at once. */
   delayedRetry?: DelayedRetryOptions;
 }
@@ -59,7 +59,7 @@ function deliveryCountOf(context: InvocationContext): number {
  * The contract of every queue consumer. Returning completes the message; throwing abandons it, and the broker
  * redelivers it at once. A transient failure (database unreachable, breaker open, timeout) is instead re-sent
  * scheduled for later and the original completed (delayed retries), for a bounded number of rounds. A message
- * that can never succeed (fails validation) or that is on its last delivery is recorded as poison, so it is
+ * that can never succeed (fails validation) or that is on its last delivery is recorded as a dead letter, so it is
  * visible and its order ends `failed` rather than hanging in `pending`.
  *
  * Each delivery runs in a CONSUMER span (`process <type>`) whose parent is the message's `traceparent`, so the
@@ -75,7 +75,7 @@ export async function consume<S extends z.ZodType>(
   const body = decodeBody(message);
   const deliveryCount = deliveryCountOf(context);
   // The broker's id differs from the envelope's for a delayed-retry copy (`…:retry-<n>`); the envelope's is the
-  // one processed-message records are keyed on, so it is the one a poison record claims.
+  // one processed-message records are keyed on, so it is the one a dead letter claims.
   const brokerMessageId =
     typeof context.triggerMetadata?.messageId === 'string' ? context.triggerMetadata.messageId : undefined;
   const carriedId = (body as { messageId?: unknown } | undefined)?.messageId;

@@ -70,7 +70,7 @@ const inventoryRejectedDataV2 = z.strictObject({
     .min(1)
     .max(MAX_ORDER_LINES),
 });
-/** Inventory gave up on an order (poison message); the order becomes `failed` with this reason. */
+/** Inventory gave up on an order (its OrderPlaced was dead-lettered); the order becomes `failed` with this reason. */
 const inventoryFailedData = z.strictObject({ orderId, reason: z.string().min(1).max(500) });
 /** Orders asks Inventory to give back whatever the order reserved (version 1). */
 const orderCancelledData = z.strictObject({ orderId });
@@ -254,7 +254,7 @@ export function decodeBody(message: unknown): unknown {
   return message;
 }
 
-/** Best effort: the order a (possibly invalid) message is about, so a poison message can still fail its order. */
+/** Best effort: the order a (possibly invalid) message is about, so a dead letter can still fail its order. */
 export function orderIdOf(message: unknown): string | undefined {
   const body = decodeBody(message) as { data?: { orderId?: unknown } } | undefined;
   const id = body?.data?.orderId;

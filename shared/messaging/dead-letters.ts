@@ -1,12 +1,12 @@
 import type { Database } from '../db/database.js';
 import type { Queryable } from '../db/pool.js';
-import type { PoisonInfo } from './consume.js';
+import type { DeadLetter } from './consume.js';
 import type { Envelope } from './contracts.js';
 import type { OutboxOwner } from './outbox.js';
 import type { QueueName } from './queue-names.js';
 
 /**
- * The statement both services record a poison message with, in their own `dead_letters` table (written out once
+ * The statement both services record a dead letter with, in their own `dead_letters` table (written out once
  * per schema): the queue it came from, its ids (when it had them), its body, the error and how many deliveries it
  * took.
  */
@@ -20,22 +20,22 @@ VALUES ($1::text, $2::text, $3::uuid, $4::jsonb, $5::text, $6::int)`,
 } as const satisfies Record<OutboxOwner, string>;
 
 /**
- * Records a poison message in the owner's `dead_letters` table, inside the caller's transaction (the repository
- * decides, in the same transaction, what the poison message means for its order).
+ * Records a dead letter in the owner's `dead_letters` table, inside the caller's transaction (the repository
+ * decides, in the same transaction, what the dead letter means for its order).
  */
-export async function recordDeadLetter(
+export async function insertDeadLetter(
   client: Queryable,
   owner: OutboxOwner,
   queue: QueueName,
-  info: PoisonInfo,
+  letter: DeadLetter,
 ): Promise<void> {
   await client.query(DEAD_LETTER_STATEMENT[owner], [
     queue,
-    info.messageId ?? null,
-    info.orderId ?? null,
-    JSON.stringify(info.body ?? null),
-    info.error,
-    info.deliveryCount,
+    letter.messageId ?? null,
+    letter.orderId ?? null,
+    JSON.stringify(letter.body ?? null),
+    letter.error,
+    letter.deliveryCount,
   ]);
 }
 

@@ -8,7 +8,7 @@ import type { QueueName } from './queue-names.js';
  * longer than those few milliseconds would exhaust every delivery. A failure classed as transient is therefore
  * not thrown back to the broker: the consumer re-sends the message scheduled for later (exponential backoff)
  * and completes the original. After `rounds` delayed rounds it goes the ordinary way (immediate redeliveries,
- * then poison).
+ * then a dead letter).
  *
  * Ids: the envelope keeps its logical `messageId`, which the consumer's processed-message record is keyed on, so
  * the effect still happens once. The broker sees a derived id per round (`transportMessageId`): a scheduled copy

@@ -203,7 +203,7 @@ export function isDatabaseDown(err: unknown): boolean {
 /**
  * Worth trying again later rather than at once: the database unreachable (connection refused, lost, breaker
  * open) or too slow (a timeout). A crash, a constraint violation or a bug is not: immediate redelivery and, in
- * the end, the poison path stay right for those.
+ * the end, the dead-letter path stay right for those.
  */
 export function isTransientFailure(err: unknown): boolean {
   return isDatabaseDown(err) || err instanceof TaskCancelledError || isTransientDbError(err);

@@ -13,8 +13,8 @@ export type IgnoredFailureKind =
   | 'mark_published'
   /** A replay or duplicate tried to send what its first attempt left in the outbox: the relay will. */
   | 'publish_pending'
-  /** A poison message's InventoryFailed could not be sent right away: the relay will. */
-  | 'publish_poison_result'
+  /** A dead-lettered OrderPlaced's InventoryFailed could not be sent right away: the relay will. */
+  | 'publish_dead_letter_result'
   /** A redriven dead letter's copy could not be sent right away: the relay will. */
   | 'publish_redrive'
   /** `Prefer: wait` saw the final status but could not store it: a replay answers 202 pending instead. */

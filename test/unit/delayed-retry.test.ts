@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedCrashError } from '../../shared/chaos/chaos-flags.js';
-import { consume, type PoisonInfo } from '../../shared/messaging/consume.js';
+import { consume, type DeadLetter } from '../../shared/messaging/consume.js';
 import { envelope, orderPlaced } from '../../shared/messaging/contracts.js';
 import {
   delayedRetryDelayMs,
@@ -29,7 +29,7 @@ async function deliver(
   opts: { deliveryCount?: number; scheduleFails?: boolean; brokerMessageId?: string } = {},
 ) {
   const scheduled: OutgoingMessage[] = [];
-  const poison: PoisonInfo[] = [];
+  const deadLettered: DeadLetter[] = [];
   const run = consume(
     body,
     queueContext('reserveStock', {
@@ -43,8 +43,8 @@ async function deliver(
       async process() {
         throw err;
       },
-      async deadLetter(info) {
-        poison.push(info);
+      async deadLetter(letter) {
+        deadLettered.push(letter);
       },
       delayedRetry: {
         queue: QUEUES.reservations,
@@ -60,7 +60,7 @@ async function deliver(
     () => 'completed' as const,
     () => 'abandoned' as const,
   );
-  return { outcome, scheduled, poison };
+  return { outcome, scheduled, deadLettered };
 }
 
 describe('delayed retries', () => {
@@ -72,11 +72,11 @@ describe('delayed retries', () => {
   it('a transient failure is re-sent for later and the original completed, even on its last delivery', async () => {
     const body = placed();
     const before = Date.now();
-    const { outcome, scheduled, poison } = await deliver(body, new BrokenCircuitError(), {
+    const { outcome, scheduled, deadLettered } = await deliver(body, new BrokenCircuitError(), {
       deliveryCount: 5,
     });
     expect(outcome).toBe('completed');
-    expect(poison).toEqual([]);
+    expect(deadLettered).toEqual([]);
     expect(scheduled).toHaveLength(1);
     const [copy] = scheduled;
     expect(copy!.queue).toBe(QUEUES.reservations);
@@ -99,8 +99,8 @@ describe('delayed retries', () => {
     expect(outcome).toBe('abandoned');
   });
 
-  it('after the last round the message goes the ordinary way: redelivered, then poison on its last delivery', async () => {
-    // A transient failure that is not the database being away (a timeout): poison once the deliveries are used up.
+  it('after the last round the message goes the ordinary way: redelivered, then dead-lettered on its last delivery', async () => {
+    // A transient failure that is not the database being away (a timeout): a dead letter once deliveries are used up.
     const last = { ...placed(), retryRound: policy.rounds };
     expect(nextDelayedRetry(last, QUEUES.reservations, policy)).toBeUndefined();
     expect((await deliver(last, new TaskCancelledError(), { deliveryCount: 1 })).outcome).toBe('abandoned');
@@ -109,13 +109,13 @@ describe('delayed retries', () => {
       brokerMessageId: transportMessageId(last),
     });
     expect(final.outcome).toBe('completed');
-    expect(final.poison).toHaveLength(1);
-    // The poison record claims the logical id, so no other copy of this message can apply later.
-    expect(final.poison[0]!.messageId).toBe(last.messageId);
+    expect(final.deadLettered).toHaveLength(1);
+    // The dead letter claims the logical id, so no other copy of this message can apply later.
+    expect(final.deadLettered[0]!.messageId).toBe(last.messageId);
     expect(final.scheduled).toEqual([]);
   });
 
-  it('with the database still away after the last round, the message is left to the broker, not made poison', async () => {
+  it('with the database still away after the last round, the message is left to the broker, not dead-lettered', async () => {
     // Failing the order would give it a false final status; the pending-order sweeper re-sends it once it is back.
     const last = { ...placed(), retryRound: policy.rounds };
     const final = await deliver(last, new BrokenCircuitError(), {
@@ -123,6 +123,6 @@ describe('delayed retries', () => {
       brokerMessageId: transportMessageId(last),
     });
     expect(final.outcome).toBe('abandoned');
-    expect(final.poison).toEqual([]);
+    expect(final.deadLettered).toEqual([]);
   });
 });
