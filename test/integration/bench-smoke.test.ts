@@ -71,6 +71,7 @@ const FINISHED_FIELDS = [
   'finished.database.walBytesPerOrder',
   'finished.database.transactionsPerOrder',
   'finished.database.statementsPerOrder',
+  'finished.database.statementMsPerOrder',
   'finished.database.topStatements',
 ];
 

@@ -53,6 +53,7 @@ const FINISHED_COLUMNS = [
   'pg ms',
   'loadgen ms',
   'stmts',
+  'stmt ms',
   'xacts',
   'WAL B',
   'backlog/s',
@@ -73,6 +74,7 @@ function finishedRow(s: ScenarioResult): string[] {
     fmt(f?.cpuMsPerFinishedOrder.postgres, 3),
     fmt(f?.cpuMsPerFinishedOrder.loadGenerator, 3),
     fmt(f?.database.statementsPerOrder, 1),
+    fmt(f?.database.statementMsPerOrder, 3),
     fmt(f?.database.transactionsPerOrder, 1),
     fmt(f?.database.walBytesPerOrder, 0),
     fmt(s.inventory.backlogSlopePerS, 0),
@@ -121,8 +123,28 @@ export function formatReport(result: BenchResult): string {
       '',
       'Finished orders: every request places a new order with `Prefer: wait=10`; only 201 answers with the order',
       'shipped count. host/pg/loadgen ms = CPU ms per finished order of the local host, the PostgreSQL backends and',
-      'autocannon; stmts/xacts/WAL B = statements (pg_stat_statements), commits and WAL bytes per finished order.',
+      'autocannon; stmts/xacts/WAL B = statements (pg_stat_statements), commits and WAL bytes per finished order;',
+      'stmt ms = execution time of those statements per finished order (pg_stat_statements total_exec_time).',
     );
+    const busiest = finished.reduce((a, b) =>
+      (b.finished?.finishedOrdersPerS ?? 0) > (a.finished?.finishedOrdersPerS ?? 0) ? b : a,
+    );
+    const top = busiest.finished?.database.topStatements.slice(0, 6) ?? [];
+    if (top.length > 0) {
+      lines.push(
+        '',
+        `Statements by execution time per finished order (${busiest.name}):`,
+        '',
+        markdownTable([
+          ['exec ms', 'calls', 'statement'],
+          ...top.map((t) => [
+            fmt(t.execMsPerOrder, 3),
+            fmt(t.callsPerOrder, 2),
+            `\`${t.query.slice(0, 90).replaceAll('|', '\\|')}\``,
+          ]),
+        ]),
+      );
+    }
   }
   lines.push('');
   if (g) {

@@ -76,8 +76,14 @@ export interface DatabaseWork {
   transactionsPerOrder: number | null;
   /** pg_stat_statements calls (null when the extension is not loaded on the server). */
   statementsPerOrder: number | null;
-  /** The statements with the most calls per order (text cut to 160 characters). */
-  topStatements: { callsPerOrder: number; query: string }[];
+  /** pg_stat_statements execution time (ms) per order, all statements (null without the extension). */
+  statementMsPerOrder: number | null;
+  /**
+   * The statements that took the most execution time per order (text cut to 160 characters): where the
+   * database's share of an order goes, as far as a statement accounts for it (commits, WAL flushes and the
+   * protocol are outside it).
+   */
+  topStatements: { callsPerOrder: number; execMsPerOrder: number; query: string }[];
 }
 
 export interface HttpStats {
@@ -752,7 +758,7 @@ interface DatabaseSnapshot {
   /** Bytes of WAL written since the server's first (pg_wal_lsn_diff against 0/0). */
   walBytes: number;
   transactions: number;
-  statements: Map<string, { calls: number; query: string }> | null;
+  statements: Map<string, { calls: number; execMs: number; query: string }> | null;
 }
 
 interface DatabaseCounters {
@@ -778,12 +784,15 @@ function databaseCounters(admin: pg.Client, database: string): DatabaseCounters 
       let statements: DatabaseSnapshot['statements'] = null;
       if (statementsAvailable !== false) {
         try {
-          const res = await admin.query<{ queryid: string; calls: string; query: string }>(
-            `SELECT queryid::text, calls::text, left(query, 160) AS query FROM pg_stat_statements
+          const res = await admin.query<{ queryid: string; calls: string; exec_ms: number; query: string }>(
+            `SELECT queryid::text, calls::text, total_exec_time AS exec_ms, left(query, 160) AS query
+               FROM pg_stat_statements
               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)`,
             [database],
           );
-          statements = new Map(res.rows.map((r) => [r.queryid, { calls: Number(r.calls), query: r.query }]));
+          statements = new Map(
+            res.rows.map((r) => [r.queryid, { calls: Number(r.calls), execMs: r.exec_ms, query: r.query }]),
+          );
           statementsAvailable = true;
         } catch {
           statementsAvailable = false;
@@ -794,21 +803,31 @@ function databaseCounters(admin: pg.Client, database: string): DatabaseCounters 
     perOrder(from, to, orders) {
       const per = (v: number) => (orders > 0 ? round(v / orders, 2) : null);
       let statementsPerOrder: number | null = null;
+      let statementMsPerOrder: number | null = null;
       const topStatements: DatabaseWork['topStatements'] = [];
       if (from.statements && to.statements) {
         const deltas = [...to.statements].map(([id, s]) => ({
           calls: s.calls - (from.statements?.get(id)?.calls ?? 0),
+          execMs: s.execMs - (from.statements?.get(id)?.execMs ?? 0),
           query: s.query.replace(/\s+/g, ' '),
         }));
         statementsPerOrder = per(deltas.reduce((a, d) => a + d.calls, 0));
-        for (const d of deltas.sort((a, b) => b.calls - a.calls).slice(0, 12)) {
-          if (d.calls > 0) topStatements.push({ callsPerOrder: per(d.calls) ?? 0, query: d.query });
+        statementMsPerOrder = orders > 0 ? round(deltas.reduce((a, d) => a + d.execMs, 0) / orders, 3) : null;
+        for (const d of deltas.sort((a, b) => b.execMs - a.execMs).slice(0, 12)) {
+          if (d.calls > 0) {
+            topStatements.push({
+              callsPerOrder: per(d.calls) ?? 0,
+              execMsPerOrder: orders > 0 ? round(d.execMs / orders, 3) : 0,
+              query: d.query,
+            });
+          }
         }
       }
       return {
         walBytesPerOrder: per(to.walBytes - from.walBytes),
         transactionsPerOrder: per(to.transactions - from.transactions),
         statementsPerOrder,
+        statementMsPerOrder,
         topStatements,
       };
     },
