@@ -23,10 +23,21 @@ const UI_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** The page's own files: GET /api/ui/{asset} serves these and nothing else (no path ever reaches the disk). */
+/**
+ * The page's own files: GET /api/ui/{asset} serves these and nothing else (no path ever reaches the disk). Every
+ * module the page's scripts import is listed too (test/e2e/access.e2e.test.ts follows the imports).
+ */
 const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'common.js': 'text/javascript; charset=utf-8',
+  'operator-key.js': 'text/javascript; charset=utf-8',
+  'order-form.js': 'text/javascript; charset=utf-8',
+  'orders-table.js': 'text/javascript; charset=utf-8',
+  'stock.js': 'text/javascript; charset=utf-8',
+  'health.js': 'text/javascript; charset=utf-8',
+  'stats.js': 'text/javascript; charset=utf-8',
+  'chaos.js': 'text/javascript; charset=utf-8',
   'latency-chart.js': 'text/javascript; charset=utf-8',
   'order-follow.js': 'text/javascript; charset=utf-8',
   'dead-letters.js': 'text/javascript; charset=utf-8',

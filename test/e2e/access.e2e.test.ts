@@ -154,4 +154,28 @@ describe('security headers', () => {
     }
     expect((await fetch(`${host.url}/api/ui/secrets.txt`)).status).toBe(404);
   });
+
+  it('serves every script the page loads and every module those import (each needs an ASSETS entry)', async () => {
+    const html = await (await fetch(`${host.url}/api/ui`)).text();
+    const tags = [...html.matchAll(/<script\b([^>]*)>/g)].map(([, attrs]) => attrs ?? '');
+    // Modules, since they import one another (a classic script with an import would not run at all).
+    for (const attrs of tags) expect(attrs).toMatch(/type="module"/);
+    const pending = tags.map(
+      (attrs) => new URL(/src="([^"]+)"/.exec(attrs)?.[1] ?? '', `${host.url}/api/ui`),
+    );
+    const served = new Set<string>();
+    for (let url = pending.shift(); url; url = pending.shift()) {
+      if (served.has(url.pathname)) continue;
+      expect(url.pathname, `imported from the page: ${url.href}`).toMatch(/^\/api\/ui\/[\w-]+\.js$/);
+      const res = await fetch(url);
+      expect(res.status, url.pathname).toBe(200);
+      expect(res.headers.get('content-type'), url.pathname).toMatch(/^text\/javascript/);
+      served.add(url.pathname);
+      // Static `import … from '…'`, side-effect `import '…'` and dynamic `import('…')`.
+      const script = await res.text();
+      for (const [, spec] of script.matchAll(/\bimport\b[^'"();]*\(?\s*['"]([^'"]+)['"]/g))
+        pending.push(new URL(spec!, url));
+    }
+    expect(served).toContain('/api/ui/common.js');
+  });
 });

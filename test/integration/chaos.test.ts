@@ -3,10 +3,12 @@ import { loadFunctions } from '../../functions/function-table.js';
 import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { envelope } from '../../shared/messaging/contracts.js';
 import { InProcessTransport } from '../../shared/messaging/in-process-transport.js';
-import { SEED_STOCK, settledState } from '../support/invariants.js';
 import { httpFunction, invokeHttp, queueContext, queueFunction } from '../support/invoke.js';
 import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
 import { startTestHost, type TestHost, testSettings } from '../support/test-host.js';
+
+// The gremlin. The crash simulator (crash after commit) is specified once per writer in pipeline-invariants.test.ts
+// and run at scale, with the gremlin and cancels, by `npm run chaos`.
 
 let host: TestHost | undefined;
 const cleanups: (() => Promise<void>)[] = [];
@@ -96,60 +98,5 @@ describe('gremlin', () => {
     const bad = await invokeHttp(put, { json: { gremlin: { everyN: 0 } } });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].field).toBe('gremlin.everyN');
-  });
-});
-
-describe("Schrödinger's warehouse: crash after commit, 100 orders each", () => {
-  it('the reservation consumer crashes after its commit: every order final, stock exact', async () => {
-    host = await startTestHost({
-      FEATURE_CRASH_AFTER_COMMIT: 'true',
-      CRASH_TARGET: 'inventory',
-      CRASH_EVERY_N: '3',
-      ...(realPostgres ? { DATABASE_POOL_MAX: '10' } : {}),
-    });
-    const create = httpFunction(host.functions, 'createOrder');
-    for (let i = 0; i < 100; i++) {
-      const res = await invokeHttp(create, {
-        json: { customerId: `c${i}`, productId: Object.keys(SEED_STOCK)[i % 5], quantity: 1 + (i % 2) },
-        headers: { 'Idempotency-Key': `crash-c-${i}` },
-      });
-      expect(res.status).toBe(202);
-    }
-    const state = await settledState(host.database.url, 60_000);
-    expect(state.pending).toBe(0);
-    expect(state.decrease).toEqual(state.shippedQuantity);
-    expect(state.ordersWithSeveralStatusChanges).toBe(0);
-    expect(state.ordersWithSeveralReservations).toBe(0);
-    expect(host.runtime.chaos.counters.crashes.inventory).toBeGreaterThanOrEqual(33);
-  });
-
-  it('POST /api/orders answers 500 after its commit: the client retries with its key and gets the original order', async () => {
-    host = await startTestHost({
-      FEATURE_CRASH_AFTER_COMMIT: 'true',
-      CRASH_TARGET: 'orders',
-      CRASH_EVERY_N: '3',
-    });
-    let crashes = 0;
-    for (let i = 0; i < 100; i++) {
-      const body = JSON.stringify({ customerId: `p${i}`, productId: 'PROD-003', quantity: 1 });
-      const headers = { 'content-type': 'application/json', 'Idempotency-Key': `crash-p-${i}` };
-      let res = await fetch(`${host.url}/api/orders`, { method: 'POST', headers, body });
-      if (res.status === 500) {
-        crashes++;
-        res = await fetch(`${host.url}/api/orders`, { method: 'POST', headers, body });
-        expect(res.status).toBe(202);
-        expect(res.headers.get('idempotent-replayed')).toBe('true');
-      } else {
-        expect(res.status).toBe(202);
-      }
-      const { order } = (await res.json()) as { order: { customerId: string; status: string } };
-      expect(order).toMatchObject({ customerId: `p${i}`, status: 'pending' });
-    }
-    expect(crashes).toBeGreaterThanOrEqual(33);
-    const state = await settledState(host.database.url, 60_000);
-    expect(state.byStatus).toEqual({ shipped: 100 });
-    expect(state.decrease).toEqual(state.shippedQuantity);
-    const orders = await host.runtime.db.query('SELECT count(*)::int AS n FROM orders.orders');
-    expect(orders.rows[0]!.n).toBe(100);
   });
 });

@@ -125,13 +125,19 @@ describe.runIf(realPostgres)('concurrency (real PostgreSQL)', () => {
   });
 });
 
+// Each writer's crash after commit, once and deterministically. The same at scale (many concurrent clients, both
+// targets at once, with the gremlin and cancels) is `npm run chaos`, which CI runs; test/support/invariant-oracle.ts
+// checks its end state.
 describe('crash right after commit', () => {
-  it('a reservation that crashes after its commit on the first delivery: the redelivery is a no-op, the order is final', async () => {
-    host = await startTestHost({
+  const crashingHost = (target: 'inventory' | 'orders', everyN: number) =>
+    startTestHost({
       FEATURE_CRASH_AFTER_COMMIT: 'true',
-      CRASH_TARGET: 'inventory',
-      CRASH_EVERY_N: '1',
+      CRASH_TARGET: target,
+      CRASH_EVERY_N: String(everyN),
     });
+
+  it('a reservation that crashes after its commit on the first delivery: the redelivery is a no-op, the order is final', async () => {
+    host = await crashingHost('inventory', 1);
     const reserve = queueFunction(host.functions, 'reserveStock');
     // The order itself, so the status update has something to finalize.
     const { message } = await pendingOrderRow(host, 'crash', 4);
@@ -151,6 +157,30 @@ describe('crash right after commit', () => {
     // The result the crash kept from being sent goes out through the relay.
     const state = await settledState(host.database.url);
     expect(state.byStatus).toEqual({ shipped: 1 });
+  });
+
+  it('POST /api/orders that crashes after its commit (every 2nd): the retry with its key replays that order, which ships once', async () => {
+    host = await crashingHost('orders', 2);
+    const create = httpFunction(host.functions, 'createOrder');
+    const post = (key: string, customerId: string) =>
+      invokeHttp(create, {
+        json: { customerId, productId: 'PROD-003', quantity: 2 },
+        headers: { 'Idempotency-Key': key },
+      });
+    expect((await post('crash-p-1', 'p1')).status).toBe(202);
+    // The 2nd order write commits, then "crashes": the client is told 500 and retries with the same key.
+    expect((await post('crash-p-2', 'p2')).status).toBe(500);
+    const retry = await post('crash-p-2', 'p2');
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.order).toMatchObject({ customerId: 'p2', status: 'pending' });
+    expect(host.runtime.chaos.counters.crashes.orders).toBe(1);
+    // The OrderPlaced the crash kept from being sent goes out through the relay.
+    const state = await settledState(host.database.url);
+    expect(state.byStatus).toEqual({ shipped: 2 });
+    expectExactStock(state);
+    const orders = await host.runtime.db.query('SELECT id FROM orders.orders WHERE customer_id = $1', ['p2']);
+    expect(orders.rows).toEqual([{ id: retry.body.order.id }]);
   });
 
   it('a status update applied twice (crash, redelivery, or out of order) changes the order once', async () => {

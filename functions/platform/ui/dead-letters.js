@@ -1,5 +1,5 @@
 // Dead letters per service (its table and the broker's dead-letter sub-queue), with reason, attempts and a
-// redrive button. Operator routes: sent with the operator key app.js keeps in this tab's sessionStorage.
+// redrive button. Operator routes: sent with the operator key common.js keeps in this tab's sessionStorage.
 const KEY_STORAGE = 'valerix.functionKey';
 const SERVICES = ['orders', 'inventory'];
 

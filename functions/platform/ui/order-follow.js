@@ -1,5 +1,5 @@
-// The order card follows its order: after app.js shows an order (event `valerix:order`), poll GET /api/orders/{id}
-// until the status is final and update the card's status badge.
+// The order card follows its order: after order-form.js shows an order (event `valerix:order`), poll
+// GET /api/orders/{id} until the status is final and update the card's status badge.
 const FINAL = new Set(['shipped', 'rejected', 'failed']);
 let following = 0;
 

@@ -1,0 +1,122 @@
+// What every card of the dashboard shares: DOM and formatting helpers, the fetch wrapper and the pollers (whose
+// failures raise the "API unreachable" banner). No card's state lives here, only the operator key the wrapper sends.
+
+const API = '/api';
+export const $ = (id) => document.getElementById(id);
+export const el = (tag, attrs, ...kids) => {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k === 'class') n.className = v;
+    else if (k === 'text') n.textContent = v;
+    else n.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of kids) if (c != null) n.append(c instanceof Node ? c : String(c));
+  return n;
+};
+export const badge = (value, cls) =>
+  el('span', { class: `badge b-${cls || value}` }, value == null || value === '' ? '—' : String(value));
+export const fmtTime = (t) => {
+  const d = new Date(t);
+  return Number.isNaN(d) ? '' : d.toLocaleTimeString();
+};
+export const fmtVal = (v) =>
+  v == null
+    ? '—'
+    : typeof v === 'number'
+      ? Number.isInteger(v)
+        ? v.toLocaleString()
+        : v.toFixed(2)
+      : typeof v === 'object'
+        ? JSON.stringify(v)
+        : String(v);
+export function flatten(obj, prefix = '', out = []) {
+  if (obj == null || typeof obj !== 'object') return out;
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) flatten(v, key, out);
+    else out.push([key, v]);
+  }
+  return out;
+}
+export function renderKv(dl, obj) {
+  const rows = flatten(obj);
+  dl.replaceChildren(
+    ...(rows.length
+      ? rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: fmtVal(v) })])
+      : [el('dt', { text: 'none yet' }), el('dd', { text: '' })]),
+  );
+}
+export const problemText = (r) => {
+  const b = r.body || {};
+  return `HTTP ${r.status}${b.title ? ` ${b.title}` : ''}${b.detail ? `: ${b.detail}` : ''}`;
+};
+
+// ---- Operator key: operator routes (all orders, chaos, health details) need a function key ----
+// Kept in this tab's sessionStorage only: it is gone when the tab closes and never shared with other tabs.
+// dead-letters.js reads the same entry.
+const KEY_STORAGE = 'valerix.functionKey';
+export const operatorKey = () => sessionStorage.getItem(KEY_STORAGE) || '';
+export function setOperatorKey(value) {
+  if (value) sessionStorage.setItem(KEY_STORAGE, value);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+// ---- HTTP: never throws for HTTP errors; throws only on network failure / timeout ----
+// `operator: true` sends the operator key (x-functions-key), as the Functions host expects on function-level routes.
+export async function api(path, opts = {}, timeoutMs = 10000) {
+  const { operator, ...init } = opts;
+  const headers = { ...init.headers };
+  if (operator && operatorKey()) headers['x-functions-key'] = operatorKey();
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  try {
+    const res = await fetch(API + path, { cache: 'no-store', ...init, headers, signal: ctrl.signal });
+    const text = await res.text();
+    let body = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = { detail: text.slice(0, 300) };
+    }
+    return { status: res.status, ok: res.ok, headers: res.headers, body };
+  } catch (e) {
+    throw new Error(e && e.name === 'AbortError' ? `timed out after ${timeoutMs / 1000} s` : 'network error');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+const failing = new Map();
+export function netState(name, err) {
+  if (err) failing.set(name, err.message);
+  else failing.delete(name);
+  const b = $('api-banner');
+  b.hidden = failing.size === 0;
+  if (failing.size)
+    b.textContent = `API unreachable — ${[...failing].map(([n, m]) => `${n}: ${m}`).join('; ')}. Retrying…`;
+}
+// `request` is a path, or a function returning the path and options for this tick; when it returns null, there
+// is no call and onResult gets null.
+const pollers = new Map();
+export function poll(name, request, everyMs, onResult, timeoutMs, onError) {
+  let timer;
+  const tick = async () => {
+    clearTimeout(timer);
+    const startedAt = Date.now();
+    const what = typeof request === 'function' ? request() : { path: request };
+    try {
+      const r = what ? await api(what.path, what.opts, timeoutMs) : null;
+      netState(name);
+      await onResult(r, startedAt);
+    } catch (e) {
+      netState(name, e);
+      if (onError) onError(e);
+    } finally {
+      timer = setTimeout(tick, everyMs);
+    }
+  };
+  pollers.set(name, tick);
+  tick();
+}
+/** Polls `name` now (and restarts its timer), e.g. after the operator key changed. */
+export const refresh = (name) => pollers.get(name)?.();
