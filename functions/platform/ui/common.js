@@ -54,7 +54,6 @@ export const problemText = (r) => {
 
 // ---- Operator key: operator routes (all orders, chaos, health details) need a function key ----
 // Kept in this tab's sessionStorage only: it is gone when the tab closes and never shared with other tabs.
-// dead-letters.js reads the same entry.
 const KEY_STORAGE = 'valerix.functionKey';
 export const operatorKey = () => sessionStorage.getItem(KEY_STORAGE) || '';
 export function setOperatorKey(value) {

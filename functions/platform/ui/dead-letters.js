@@ -1,28 +1,9 @@
 // Dead letters per service (its table and the broker's dead-letter sub-queue), with reason, attempts and a
 // redrive button. Operator routes: sent with the operator key common.js keeps in this tab's sessionStorage.
-const KEY_STORAGE = 'valerix.functionKey';
+import { api, el, operatorKey } from './common.js';
+
 const SERVICES = ['orders', 'inventory'];
-
-function h(tag, attrs = {}, ...kids) {
-  const n = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) if (v != null) n.setAttribute(k, String(v));
-  for (const kid of kids) if (kid != null) n.append(kid);
-  return n;
-}
-
-async function call(path, method = 'GET') {
-  const key = sessionStorage.getItem(KEY_STORAGE) || '';
-  const res = await fetch(`/api/${path}`, {
-    method,
-    cache: 'no-store',
-    headers: key ? { 'x-functions-key': key } : {},
-  });
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {}
-  return { status: res.status, body };
-}
+const call = (path, method = 'GET') => api(`/${path}`, { method, operator: true });
 
 async function redrive(id) {
   const note = document.getElementById('dead-letters-note');
@@ -32,21 +13,21 @@ async function redrive(id) {
 }
 
 function row(d) {
-  const button = h(
+  const button = el(
     'button',
     { type: 'button', class: 'secondary', 'data-testid': `redrive-${d.id}` },
     'Redrive',
   );
   if (d.redrivenAt) button.disabled = true;
   button.addEventListener('click', () => redrive(d.id));
-  return h(
+  return el(
     'tr',
     { 'data-testid': 'dead-letter-row', 'data-id': d.id },
-    h('td', {}, h('code', {}, d.id)),
-    h('td', {}, d.messageType ?? '—'),
-    h('td', { class: 'reason' }, d.reason),
-    h('td', { class: 'num' }, String(d.attempts)),
-    h('td', {}, d.redrivenAt ? 'redriven' : button),
+    el('td', {}, el('code', {}, d.id)),
+    el('td', {}, d.messageType ?? '—'),
+    el('td', { class: 'reason' }, d.reason),
+    el('td', { class: 'num' }, String(d.attempts)),
+    el('td', {}, d.redrivenAt ? 'redriven' : button),
   );
 }
 
@@ -54,9 +35,9 @@ async function refresh() {
   const body = document.querySelector('#dead-letters-table tbody');
   const note = document.getElementById('dead-letters-note');
   if (!body) return;
-  if (!sessionStorage.getItem(KEY_STORAGE)) {
+  if (!operatorKey()) {
     body.replaceChildren(
-      h('tr', {}, h('td', { colspan: 5, class: 'note' }, 'Enter the operator key to see dead letters.')),
+      el('tr', {}, el('td', { colspan: 5, class: 'note' }, 'Enter the operator key to see dead letters.')),
     );
     return;
   }
@@ -76,7 +57,7 @@ async function refresh() {
       rows.push(...(p.body?.deadLetters ?? []).map(row));
     });
     body.replaceChildren(
-      ...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 5, class: 'note' }, 'No dead letters.'))]),
+      ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'note' }, 'No dead letters.'))]),
     );
   } catch {
     note.textContent = 'dead letters unavailable';
