@@ -125,7 +125,7 @@ describe.runIf(realPostgres)('concurrency (real PostgreSQL)', () => {
   });
 });
 
-// Each writer's crash after commit, once and deterministically. The same at scale (many concurrent clients, both
+// Each writer's crash after commit (intake, cancel, reservation), once and deterministically. The same at scale (many concurrent clients, both
 // targets at once, with the gremlin and cancels) is `npm run chaos`, which CI runs; test/support/invariant-oracle.ts
 // checks its end state.
 describe('crash right after commit', () => {
@@ -181,6 +181,41 @@ describe('crash right after commit', () => {
     expectExactStock(state);
     const orders = await host.runtime.db.query('SELECT id FROM orders.orders WHERE customer_id = $1', ['p2']);
     expect(orders.rows).toEqual([{ id: retry.body.order.id }]);
+  });
+
+  it('a cancel that crashes after its commit (the 2nd order write): the retry with its key replays it, stock comes back once', async () => {
+    host = await crashingHost('orders', 2);
+    const placed = await invokeHttp(httpFunction(host.functions, 'createOrder'), {
+      json: { customerId: 'cc1', productId: 'PROD-002', quantity: 3 },
+      headers: { 'Idempotency-Key': 'crash-cancel-order' },
+    });
+    expect(placed.status).toBe(202);
+    const orderId: string = placed.body.order.id;
+    expect((await settledState(host.database.url)).byStatus).toEqual({ shipped: 1 });
+    const cancel = () =>
+      invokeHttp(httpFunction(host!.functions, 'cancelOrder'), {
+        params: { id: orderId },
+        json: { customerId: 'cc1' },
+        headers: { 'Idempotency-Key': 'crash-cancel' },
+      });
+    // The cancel commits, then "crashes": the client is told 500 and retries with the same key.
+    expect((await cancel()).status).toBe(500);
+    const retry = await cancel();
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.order).toMatchObject({ id: orderId, status: 'cancel_requested' });
+    expect(host.runtime.chaos.counters.crashes.orders).toBe(1);
+    // The OrderCancelled the crash kept from being sent goes out on the retry (or through the relay).
+    const state = await settledState(host.database.url);
+    expect(state.byStatus).toEqual({ cancelled: 1 });
+    expect(state.decrease).toEqual(Object.fromEntries(PRODUCTS.map((p) => [p, 0])));
+    expect(state.released).toMatchObject({ 'PROD-002': 3 });
+    expect(state.ordersWithSeveralStatusChanges).toBe(0);
+    const { rows } = await host.runtime.db.query(
+      `SELECT count(*)::int AS n FROM orders.status_changes WHERE order_id = $1 AND to_status = 'cancel_requested'`,
+      [orderId],
+    );
+    expect(rows[0]!.n).toBe(1);
   });
 
   it('a status update applied twice (crash, redelivery, or out of order) changes the order once', async () => {
