@@ -125,9 +125,9 @@ describe.runIf(realPostgres)('concurrency (real PostgreSQL)', () => {
   });
 });
 
-// Each writer's crash after commit (intake, cancel, reservation), once and deterministically. The same at scale (many concurrent clients, both
-// targets at once, with the gremlin and cancels) is `npm run chaos`, which CI runs; test/support/invariant-oracle.ts
-// checks its end state.
+// Each writer's crash after commit (intake, cancel, reservation), once and deterministically. The same at scale
+// (many concurrent clients, both targets at once, with the gremlin and cancels) is `npm run chaos`, which CI runs;
+// test/support/invariant-oracle.ts checks its end state.
 describe('crash right after commit', () => {
   const crashingHost = (target: 'inventory' | 'orders', everyN: number) =>
     startTestHost({
