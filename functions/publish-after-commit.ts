@@ -1,7 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import { SimulatedCrashError } from '../shared/chaos/chaos-flags.js';
-import { publishCommitted, sendOrLeaveToRelay } from '../shared/messaging/outbox.js';
-import type { OutgoingMessage } from '../shared/messaging/publisher.js';
+import type { WrittenMessages } from '../shared/messaging/outbox-written.js';
 import { METRICS } from '../shared/telemetry/metric-names.js';
 import type { Runtime } from './runtime.js';
 
@@ -13,7 +12,7 @@ import type { Runtime } from './runtime.js';
 export async function crashOrPublish(
   rt: Runtime,
   service: 'orders' | 'inventory',
-  written: { outboxIds: number[]; messages: OutgoingMessage[] },
+  written: WrittenMessages,
   report: { orderId: string; fallback: string },
   context: InvocationContext,
 ): Promise<void> {
@@ -21,10 +20,5 @@ export async function crashOrPublish(
     rt.signals.count(METRICS.crashSimulations, { target: service });
     throw new SimulatedCrashError(service);
   }
-  await sendOrLeaveToRelay(
-    rt.publishDeps,
-    publishCommitted(rt.publishDeps, service, written.outboxIds, written.messages),
-    { kind: 'publish_after_commit', ...report },
-    (line) => context.warn(line),
-  );
+  await rt.outbox(service).sendAfterCommit(written, { kind: 'publish_after_commit', ...report }, context);
 }

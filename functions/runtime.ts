@@ -4,6 +4,7 @@ import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, createHousekeepingDatabase, type Database } from '../shared/db/database.js';
 import { passwordForSettings } from '../shared/db/password-for-settings.js';
 import { createPool } from '../shared/db/pool.js';
+import { Statements } from '../shared/db/statement.js';
 import {
   type BrokerDeadLetterQueue,
   createServiceBusDeadLetterQueue,
@@ -11,7 +12,7 @@ import {
 } from '../shared/messaging/broker-dead-letters.js';
 import type { DelayedRetryOptions } from '../shared/messaging/consume.js';
 import { InProcessTransport } from '../shared/messaging/in-process-transport.js';
-import type { PublishDeps } from '../shared/messaging/outbox.js';
+import { Outbox, type OutboxOwner } from '../shared/messaging/outbox.js';
 import type { Publisher } from '../shared/messaging/publisher.js';
 import type { QueueName } from '../shared/messaging/queue-names.js';
 import { createServiceBusPublisher } from '../shared/messaging/service-bus-publisher.js';
@@ -22,19 +23,31 @@ import { OrderApiHistory } from '../shared/telemetry/order-api-history.js';
 import { RollingLatency } from '../shared/telemetry/order-api-stats.js';
 import { registerRuntimeGauges } from '../shared/telemetry/runtime-gauges.js';
 import { Signals } from '../shared/telemetry/signals.js';
+import { type InventoryWriters, inventoryWriters } from './inventory/inventory-repository.js';
+import { type OrdersWriters, ordersWriters } from './orders/orders-repository.js';
 
 /**
  * Everything a handler needs, built once per instance (the composition root). Both hosts build one and hand
- * it to the function definitions; tests build their own against their own database.
+ * it to the function definitions; tests build their own against their own database. The long-lived objects the
+ * handlers share (pool, breakers, statement runner, batching queues, outboxes) are built here rather than kept in
+ * module-level maps keyed by database, so they are all in one place and two runtimes in one process share none.
  */
 export interface Runtime {
   readonly settings: Settings;
   readonly db: Database;
   /** The same pool for retention work, under its own timeout and no breaker (see createHousekeepingDatabase). */
   readonly housekeepingDb: Database;
+  /** Runs the repositories' hot statements, named (prepared) where the server allows (see Statements). */
+  readonly statements: Statements;
+  /** The repositories' coalescing writers: concurrent calls share one statement (ADR 0002). */
+  readonly writers: { readonly orders: OrdersWriters; readonly inventory: InventoryWriters };
   readonly policies: Policies;
   readonly publisher: Publisher;
-  readonly publishDeps: PublishDeps;
+  /**
+   * A service's outbox, one per owner: sends what a writer committed (`sendAfterCommit`), re-sends what a retry
+   * finds unsent, relays the rest; it holds the rows in flight in the in-process transport and the mark queue.
+   */
+  outbox(owner: OutboxOwner): Outbox;
   /** The broker's dead-letter sub-queues (Service Bus `$DeadLetterQueue`, or the in-process transport's). */
   readonly brokerDeadLetters: BrokerDeadLetterQueue;
   readonly chaos: ChaosFlags;
@@ -148,7 +161,13 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       reportIgnored({ kind: 'pool_connection', error, fallback: 'the pool opens a new connection' }),
   });
   const db = createDatabase(pool, policies);
+  const statements = new Statements(db);
   const publisher = options.publisher ?? publisherFor(settings);
+  const outboxDeps = { db, publisher, publishPolicy: policies.publish, reportIgnored };
+  const outboxes: Record<OutboxOwner, Outbox> = {
+    orders: new Outbox(outboxDeps, 'orders'),
+    inventory: new Outbox(outboxDeps, 'inventory'),
+  };
   const brokerDeadLetters = brokerDeadLettersFor(settings, publisher);
   const orderEvents = new EventEmitter();
   orderEvents.setMaxListeners(0);
@@ -160,9 +179,11 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     settings,
     db,
     housekeepingDb: createHousekeepingDatabase(pool, policies),
+    statements,
+    writers: { orders: ordersWriters(statements), inventory: inventoryWriters(statements) },
     policies,
     publisher,
-    publishDeps: { db, publisher, publishPolicy: policies.publish, reportIgnored },
+    outbox: (owner) => outboxes[owner],
     brokerDeadLetters,
     chaos: new ChaosFlags(db, defaultChaos(settings)),
     signals,

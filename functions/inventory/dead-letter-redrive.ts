@@ -38,7 +38,7 @@ WITH dl AS (
   RETURNING id, queue, body
 )
 SELECT EXISTS (SELECT 1 FROM dl) AS open, (SELECT result FROM decided LIMIT 1) AS decided,
-       EXISTS (SELECT 1 FROM go) AS redriven, q.id AS outbox_id, q.queue, q.body
+       EXISTS (SELECT 1 FROM go) AS redriven, q.id AS outbox_id, q.queue, q.body AS envelope
   FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
 
 /** Every SQL statement of Inventory's redrive (test/integration/sql-statements.test.ts prepares each one). */

@@ -1,7 +1,7 @@
 import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
-import { runStatement } from '../../shared/db/statement.js';
+import type { Statements } from '../../shared/db/statement.js';
 import type { DeadLetter } from '../../shared/messaging/consume.js';
 import {
   type Envelope,
@@ -14,6 +14,7 @@ import {
 import { insertDeadLetter } from '../../shared/messaging/dead-letters.js';
 import {
   RELAY_GRACE,
+  type WrittenMessages,
   type WrittenOutboxRow,
   writtenMessages,
 } from '../../shared/messaging/outbox-written.js';
@@ -44,13 +45,7 @@ const toProduct = (r: ProductRow): Product => ({
 export type ReservationResult = 'reserved' | RejectionReason;
 
 export type ReserveOutcome =
-  | {
-      outcome: 'processed';
-      result: ReservationResult;
-      remaining: number | null;
-      outboxIds: number[];
-      messages: OutgoingMessage[];
-    }
+  | ({ outcome: 'processed'; result: ReservationResult; remaining: number | null } & WrittenMessages)
   | { outcome: 'duplicate' };
 
 /**
@@ -147,7 +142,7 @@ WITH RECURSIVE input AS (
   RETURNING id, message_id, queue, body
 )
 SELECT c.n, c.result, CASE WHEN c.result = 'reserved' THEN c.remaining END AS remaining,
-       q.id AS outbox_id, q.queue, q.body
+       q.id AS outbox_id, q.queue, q.body AS envelope
   FROM chosen c LEFT JOIN queued q ON q.message_id = c.body ->> 'messageId'`;
 
 /**
@@ -202,7 +197,7 @@ WITH claim AS (
   ON CONFLICT (message_id) DO NOTHING
   RETURNING id, queue, body
 )
-SELECT EXISTS (SELECT 1 FROM claim) AS claimed, q.id AS outbox_id, q.queue, q.body
+SELECT EXISTS (SELECT 1 FROM claim) AS claimed, q.id AS outbox_id, q.queue, q.body AS envelope
   FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
 
 /**
@@ -226,7 +221,7 @@ SELECT $3::jsonb ->> 'messageId', $4::text, $3::jsonb ->> 'type', $3::jsonb, now
  WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
    AND NOT EXISTS (SELECT 1 FROM inventory.reservations WHERE order_id = $2::uuid)
 ON CONFLICT (message_id) DO NOTHING
-RETURNING id AS outbox_id, queue, body`;
+RETURNING id AS outbox_id, queue, body AS envelope`;
 
 const LIST_PRODUCTS =
   'SELECT product_id, name, available, updated_at FROM inventory.products ORDER BY product_id';
@@ -306,8 +301,11 @@ interface ReserveRow extends WrittenOutboxRow {
 const DUPLICATE: ReserveOutcome = { outcome: 'duplicate' };
 
 /** Runs RESERVE for a batch; every request gets its outcome, in order. */
-async function reserve(db: Database, requests: readonly ReserveRequest[]): Promise<ReserveOutcome[]> {
-  const { rows } = await runStatement<ReserveRow>(db, 'inventory.reserve', RESERVE, [
+async function reserve(
+  statements: Statements,
+  requests: readonly ReserveRequest[],
+): Promise<ReserveOutcome[]> {
+  const { rows } = await statements.run<ReserveRow>('inventory.reserve', RESERVE, [
     reserveInput(requests),
     RELAY_GRACE,
   ]);
@@ -327,52 +325,52 @@ function isOrderAlreadyDecided(err: unknown): boolean {
   );
 }
 
-const reservers = new WeakMap<Database, BatchingQueue<ReserveRequest, ReserveOutcome>>();
-
 /**
- * Reserves stock for one OrderPlaced, exactly once per message and once per order. Concurrent calls (the
- * consumer handles several deliveries at a time) are coalesced: while one statement runs, the next requests
- * queue and go together in the next RESERVE — one transaction, one round trip and one commit for the whole
- * burst. A lone request, or every request of a batch that failed, runs RESERVE as a batch of one, where an order
- * already decided under another message id is a duplicate.
+ * Inventory's coalescing writer, a BatchingQueue: built once per runtime (createRuntime, `rt.writers.inventory`),
+ * since a queue coalesces only the calls that share it.
  */
-export function reserveStock(
-  db: Database,
-  event: OrderPlaced,
-  trace: { traceparent?: string | undefined; tracestate?: string | undefined },
-): Promise<ReserveOutcome> {
-  let queue = reservers.get(db);
-  if (!queue) {
-    queue = new BatchingQueue({
-      many: (requests) => reserve(db, requests),
-      one: (request) =>
-        reserve(db, [request]).then(
-          ([outcome]) => outcome ?? DUPLICATE,
-          (err: unknown) => {
-            if (isOrderAlreadyDecided(err)) return DUPLICATE;
-            throw err;
-          },
-        ),
-    });
-    reservers.set(db, queue);
-  }
-  return queue.run({ event, trace: { ...trace, occurredAt: new Date() } });
+export function inventoryWriters(statements: Statements) {
+  const reserver = new BatchingQueue({
+    many: (requests: ReserveRequest[]) => reserve(statements, requests),
+    one: (request: ReserveRequest) =>
+      reserve(statements, [request]).then(
+        ([outcome]) => outcome ?? DUPLICATE,
+        (err: unknown) => {
+          if (isOrderAlreadyDecided(err)) return DUPLICATE;
+          throw err;
+        },
+      ),
+  });
+  return {
+    /**
+     * Reserves stock for one OrderPlaced, exactly once per message and once per order. Concurrent calls (the
+     * consumer handles several deliveries at a time) are coalesced: while one statement runs, the next requests
+     * queue and go together in the next RESERVE — one transaction, one round trip and one commit for the whole
+     * burst. A lone request, or every request of a batch that failed, runs RESERVE as a batch of one, where an
+     * order already decided under another message id is a duplicate.
+     */
+    reserveStock: (
+      event: OrderPlaced,
+      trace: { traceparent?: string | undefined; tracestate?: string | undefined },
+    ): Promise<ReserveOutcome> => reserver.run({ event, trace: { ...trace, occurredAt: new Date() } }),
+  };
 }
 
+export type InventoryWriters = ReturnType<typeof inventoryWriters>;
+
 export type ReleaseOutcome =
-  | { outcome: 'released'; lines: number; outboxIds: number[]; messages: OutgoingMessage[] }
+  | ({ outcome: 'released'; lines: number } & WrittenMessages)
   | { outcome: 'duplicate' };
 
 /** OrderCancelled, exactly once (RELEASE): the order's reserved stock back, StockReleased in the outbox. */
 export async function releaseStock(
-  db: Database,
+  statements: Statements,
   event: OrderCancelled,
   trace: { traceparent?: string | undefined; tracestate?: string | undefined },
 ): Promise<ReleaseOutcome> {
   const { orderId } = event.data;
   const released = envelope('StockReleased', { orderId, lines: [] }, trace);
-  const { rows } = await runStatement<WrittenOutboxRow & { claimed: boolean }>(
-    db,
+  const { rows } = await statements.run<WrittenOutboxRow & { claimed: boolean }>(
     'inventory.release',
     RELEASE,
     [event.messageId, orderId, JSON.stringify(released), QUEUES.orderStatus, RELAY_GRACE],

@@ -7,14 +7,13 @@ import {
   reservationsMessage,
   TYPES_ON,
 } from '../../shared/messaging/contracts.js';
-import { publishCommitted, publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { QUEUES } from '../../shared/messaging/queue-names.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { activeTraceContext, isTraceparent } from '../../shared/telemetry/trace-context.js';
 import type { QueueHandler } from '../definitions.js';
 import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
-import { recordDeadLetter, releaseStock, reserveStock } from './inventory-repository.js';
+import { recordDeadLetter, releaseStock } from './inventory-repository.js';
 
 const RESULT_TYPES = ['InventoryReserved', 'InventoryRejected', 'InventoryFailed'] as const;
 
@@ -38,15 +37,14 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
         };
         const written = await recordDeadLetter(rt.db, letter, trace);
         rt.signals.count(METRICS.deadLetters, { queue: QUEUES.reservations });
-        await sendOrLeaveToRelay(
-          rt.publishDeps,
-          publishCommitted(rt.publishDeps, 'inventory', written.outboxIds, written.messages),
+        await rt.outbox('inventory').sendAfterCommit(
+          written,
           {
             kind: 'publish_dead_letter_result',
             orderId: letter.orderId,
             fallback: 'the outbox relay sends InventoryFailed later',
           },
-          (line) => context.warn(line),
+          context,
         );
       },
       async process(event) {
@@ -65,7 +63,7 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
           traceparent: event.traceparent,
           tracestate: event.tracestate,
         };
-        const outcome = await reserveStock(rt.db, event, trace);
+        const outcome = await rt.writers.inventory.reserveStock(event, trace);
         if (outcome.outcome === 'duplicate') {
           rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'reserveStock' });
           context.log(`order ${orderId}: duplicate delivery absorbed, stock untouched`);
@@ -74,16 +72,11 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
           // case of a redelivery or a relay re-send). If Orders lost the result after it was sent (dead-lettered
           // while its database was down), the pending-order sweeper re-sends OrderPlaced marked `reask`: Orders
           // asks again, and gets the result again even though it was sent. Orders applies a result once.
-          await sendOrLeaveToRelay(
-            rt.publishDeps,
-            publishPending(
-              rt.publishDeps,
-              'inventory',
-              RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
-              { evenIfPublished: event.reask === true },
-            ),
+          await rt.outbox('inventory').resendPending(
+            RESULT_TYPES.map((t) => messageIdFor(t, orderId)),
             { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends the result later' },
-            (line) => context.warn(line),
+            context,
+            { evenIfPublished: event.reask === true },
           );
           return;
         }
@@ -105,20 +98,20 @@ export function reserveStockHandler(rt: Runtime): QueueHandler {
 async function release(rt: Runtime, event: OrderCancelled, context: InvocationContext): Promise<void> {
   const { orderId } = event.data;
   const trace = activeTraceContext() ?? { traceparent: event.traceparent, tracestate: event.tracestate };
-  const outcome = await releaseStock(rt.db, event, trace);
+  const outcome = await releaseStock(rt.statements, event, trace);
   if (outcome.outcome === 'duplicate') {
     rt.signals.count(METRICS.duplicatesAbsorbed, { consumer: 'releaseStock' });
     context.log(`order ${orderId}: duplicate cancel absorbed, stock untouched`);
     // As for a duplicate OrderPlaced: the first delivery's StockReleased may be unsent (send it now), or lost after
     // it was sent (the sweeper's `reask`: send it again).
-    await sendOrLeaveToRelay(
-      rt.publishDeps,
-      publishPending(rt.publishDeps, 'inventory', [messageIdFor('StockReleased', orderId)], {
-        evenIfPublished: event.reask === true,
-      }),
-      { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends StockReleased later' },
-      (line) => context.warn(line),
-    );
+    await rt
+      .outbox('inventory')
+      .resendPending(
+        [messageIdFor('StockReleased', orderId)],
+        { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends StockReleased later' },
+        context,
+        { evenIfPublished: event.reask === true },
+      );
     return;
   }
   rt.signals.count(METRICS.reservations, { result: outcome.lines > 0 ? 'released' : 'nothing_reserved' });

@@ -5,7 +5,7 @@ import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { QueueHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { type Order, statusChangeOf } from './order-model.js';
-import { applyStatusChange, recordDeadLetter } from './orders-repository.js';
+import { recordDeadLetter } from './orders-repository.js';
 
 /**
  * Orders' consumer of Inventory's results: pending → shipped | rejected | failed, and cancel_requested →
@@ -39,7 +39,7 @@ export function applyInventoryResultHandler(rt: Runtime): QueueHandler {
       deadLetter,
       async process(event) {
         const change = statusChangeOf(event);
-        const result = await applyStatusChange(rt.db, {
+        const result = await rt.writers.orders.applyStatusChange({
           orderId: event.data.orderId,
           messageId: event.messageId,
           messageType: event.type,

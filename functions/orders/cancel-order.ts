@@ -3,7 +3,6 @@ import { json, notFound, PROBLEM_CONTENT_TYPE } from '../../shared/http/problem.
 import { readJsonBody } from '../../shared/http/request-body.js';
 import { fingerprint, IDEMPOTENCY_KEY_HEADER } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
-import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
@@ -151,12 +150,13 @@ async function cancelOrder(
     case 'replayed':
       rt.signals.count(METRICS.idempotentReplays);
       // A retry after a crash: the first attempt may have committed without publishing. Send it now.
-      await sendOrLeaveToRelay(
-        rt.publishDeps,
-        publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderCancelled', orderId)]),
-        { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends OrderCancelled later' },
-        (line) => context.warn(line),
-      );
+      await rt
+        .outbox('orders')
+        .resendPending(
+          [messageIdFor('OrderCancelled', orderId)],
+          { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends OrderCancelled later' },
+          context,
+        );
       return replayedResponse(result.stored, headers);
     case 'done':
       break;

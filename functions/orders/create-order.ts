@@ -3,7 +3,6 @@ import { json } from '../../shared/http/problem.js';
 import { type Parsed, readJsonBody } from '../../shared/http/request-body.js';
 import { fingerprint, IDEMPOTENCY_KEY_HEADER } from '../../shared/idempotency/idempotency-key.js';
 import { messageIdFor, type OrderLine } from '../../shared/messaging/contracts.js';
-import { publishPending, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
@@ -18,12 +17,7 @@ import {
 } from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
 import { createOrderBody, type Order, pendingOrder } from './order-model.js';
-import {
-  type PlaceOrderInput,
-  placeOrder,
-  type ReplayedResponse,
-  updateStoredResponse,
-} from './orders-repository.js';
+import { type PlaceOrderInput, placeOrder, type ReplayedResponse } from './orders-repository.js';
 import { waitForFinal } from './wait-for-final.js';
 
 /** RFC 7240 `Prefer: wait=N`, capped at 10 s. */
@@ -60,7 +54,7 @@ async function createOrder(
   const accepted = { status: 202, body: { order } };
 
   const result = await rt.policies.intake.execute(() =>
-    placeOrder(rt.db, { order, message, response: accepted, ...idempotencyOf(rt, req) }),
+    placeOrder(rt.statements, { order, message, response: accepted, ...idempotencyOf(rt, req) }),
   );
   switch (result.kind) {
     case 'in-flight':
@@ -134,15 +128,14 @@ async function replay(
   // A retry after a crash: the first attempt may have committed without publishing. Send it now.
   const storedOrderId = stored.orderId;
   if (storedOrderId) {
-    await sendOrLeaveToRelay(
-      rt.publishDeps,
-      publishPending(rt.publishDeps, 'orders', [messageIdFor('OrderPlaced', storedOrderId)]),
+    await rt.outbox('orders').resendPending(
+      [messageIdFor('OrderPlaced', storedOrderId)],
       {
         kind: 'publish_pending',
         orderId: storedOrderId,
         fallback: 'the outbox relay sends OrderPlaced later',
       },
-      (line) => context.warn(line),
+      context,
     );
   }
   return replayedResponse(stored, storedOrderId ? { Location: locationOf(storedOrderId) } : {});
@@ -171,8 +164,9 @@ async function waitThenAnswer(
   }
   const finalBody = { order: final };
   if (req.key) {
-    await updateStoredResponse(rt.db, { scope: req.customerId, key: req.key }, 201, finalBody).catch(
-      (error: unknown) =>
+    await rt.writers.orders
+      .updateStoredResponse({ scope: req.customerId, key: req.key }, 201, finalBody)
+      .catch((error: unknown) =>
         rt.reportIgnored(
           {
             kind: 'store_final_response',
@@ -182,7 +176,7 @@ async function waitThenAnswer(
           },
           (line) => context.warn(line),
         ),
-    );
+      );
   }
   return json(201, finalBody, headers);
 }

@@ -54,7 +54,7 @@ WITH dl AS (
 )
 SELECT EXISTS (SELECT 1 FROM dl) AS open, (SELECT status FROM state) AS status,
        EXISTS (SELECT 1 FROM go) AS redriven, EXISTS (SELECT 1 FROM failure) AS reopened,
-       q.id AS outbox_id, q.queue, q.body
+       q.id AS outbox_id, q.queue, q.body AS envelope
   FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
 
 /**

@@ -1,13 +1,14 @@
 import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
 import { sqlState } from '../../shared/db/errors.js';
-import { runStatement } from '../../shared/db/statement.js';
+import type { Statements } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
 import type { DeadLetter } from '../../shared/messaging/consume.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
 import { insertDeadLetter } from '../../shared/messaging/dead-letters.js';
 import {
   RELAY_GRACE,
+  type WrittenMessages,
   type WrittenOutboxRow,
   writtenMessages,
 } from '../../shared/messaging/outbox-written.js';
@@ -37,9 +38,7 @@ export type KeyedOutcome =
   | { kind: 'conflict' }
   | { kind: 'in-flight' };
 
-export type PlaceOrderResult =
-  | { kind: 'placed'; outboxIds: number[]; messages: OutgoingMessage[] }
-  | KeyedOutcome;
+export type PlaceOrderResult = ({ kind: 'placed' } & WrittenMessages) | KeyedOutcome;
 
 /** The key's record as STORED_RESPONSE reads it: a replay when the request is the same, else a conflict. */
 function replayOrConflict(
@@ -110,7 +109,7 @@ WITH input AS (
   ON CONFLICT (message_id) DO NOTHING
   RETURNING id, queue, body
 )
-SELECT EXISTS (SELECT 1 FROM placed) AS placed, q.id AS outbox_id, q.queue, q.body
+SELECT EXISTS (SELECT 1 FROM placed) AS placed, q.id AS outbox_id, q.queue, q.body AS envelope
   FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
 
 /** What a replay answers with: read by a statement of its own (see placeOrder). */
@@ -224,7 +223,7 @@ UPDATE orders.outbox ob
        body = ob.body || '{"reask": true}'::jsonb,
        last_error = 'order still ' || $6::text || ': re-sent by the pending-order sweeper'
   FROM stale WHERE ob.id = stale.id
-RETURNING ob.id AS outbox_id, ob.queue, ob.body`;
+RETURNING ob.id AS outbox_id, ob.queue, ob.body AS envelope`;
 
 /**
  * A cancel's Idempotency-Key, claimed first in the cancel's transaction (a new key, or an expired record taken
@@ -268,7 +267,7 @@ WITH target AS (
   RETURNING id, queue, body
 )
 SELECT t.status AS was, t.customer_id, EXISTS (SELECT 1 FROM changed) AS changed,
-       q.id AS outbox_id, q.queue, q.body
+       q.id AS outbox_id, q.queue, q.body AS envelope
   FROM target t LEFT JOIN queued q ON true`;
 
 /** Every SQL statement of Orders' repository (test/integration/sql-statements.test.ts prepares each one). */
@@ -292,23 +291,23 @@ export const ORDERS_STATEMENTS = {
  * if it were new. A replay reads the stored response with a second statement: the first one's snapshot predates
  * the twin's commit it waited for.
  */
-export function placeOrder(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
-  return inFlightOnLockTimeout(() => placeOrClaim(db, input));
+export function placeOrder(statements: Statements, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+  return inFlightOnLockTimeout(() => placeOrClaim(statements, input));
 }
 
-async function placeOrClaim(db: Database, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+async function placeOrClaim(statements: Statements, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   const key = input.idempotency;
   const values = [placeInput(input)];
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await runStatement<PlacedRow>(db, 'orders.place', PLACE_ORDER, values);
+    const { rows } = await statements.run<PlacedRow>('orders.place', PLACE_ORDER, values);
     if (rows[0]?.placed) return { kind: 'placed', ...writtenMessages(rows) };
     if (!key) throw new Error(`order ${input.order.id} was not placed`);
-    const stored = await runStatement<{
+    const stored = await statements.run<{
       fingerprint: string;
       response_status: number;
       response_body: string;
       order_id: string | null;
-    }>(db, 'orders.stored_response', STORED_RESPONSE, [key.scope, key.key]);
+    }>('orders.stored_response', STORED_RESPONSE, [key.scope, key.key]);
     const row = stored.rows[0];
     // Expired and purged between the two statements: claim it afresh.
     if (!row && attempt < 3) continue;
@@ -350,38 +349,6 @@ interface FinalResponse {
   key: string;
   status: number;
   body: string;
-}
-
-const responseStores = new WeakMap<Database, BatchingQueue<FinalResponse, void>>();
-
-/**
- * After a `Prefer: wait` saw the final status: a later replay returns what this client got. Concurrent calls are
- * coalesced (BatchingQueue) into one STORE_FINAL_RESPONSES: one statement and one (asynchronous) commit per burst
- * of finished orders instead of one each; a batch that fails is tried key by key.
- */
-export async function updateStoredResponse(
-  db: Database,
-  key: { scope: string; key: string },
-  status: number,
-  body: unknown,
-): Promise<void> {
-  let queue = responseStores.get(db);
-  if (!queue) {
-    const store = async (responses: FinalResponse[]) => {
-      await runStatement(db, 'orders.store_final_responses', STORE_FINAL_RESPONSES, [
-        JSON.stringify(responses),
-      ]);
-      return responses.map(() => undefined);
-    };
-    queue = new BatchingQueue<FinalResponse, void>({
-      many: store,
-      one: async (one) => (await store([one]))[0],
-      // One CHANGE_STATUS finishes a burst of orders at once; their waits end together and store together.
-      gatherTurn: true,
-    });
-    responseStores.set(db, queue);
-  }
-  await queue.run({ scope: key.scope, key: key.key, status, body: JSON.stringify(body) });
 }
 
 export async function findOrder(db: Database, id: string): Promise<Order | undefined> {
@@ -451,31 +418,55 @@ function changeOutcomes(changes: readonly StatusChange[], rows: readonly ChangeR
   });
 }
 
-async function changeStatuses(db: Database, changes: StatusChange[]): Promise<StatusChangeOutcome[]> {
-  const { rows } = await runStatement<ChangeRow>(db, 'orders.change_status', CHANGE_STATUS, [
-    changeInput(changes),
-  ]);
-  return changeOutcomes(changes, rows);
-}
-
-const appliers = new WeakMap<Database, BatchingQueue<StatusChange, StatusChangeOutcome>>();
-
 /**
- * Applies one result message, exactly once. Concurrent calls are coalesced like reservations: while one
- * statement runs, the next changes queue and go together in the next CHANGE_STATUS (one transaction, one round
- * trip, one commit); a lone change, or every change of a batch that failed, runs CHANGE_STATUS as a batch of one.
+ * Orders' coalescing writers, each a BatchingQueue: built once per runtime (createRuntime, `rt.writers.orders`),
+ * since a queue coalesces only the calls that share it.
  */
-export function applyStatusChange(db: Database, change: StatusChange): Promise<StatusChangeOutcome> {
-  let queue = appliers.get(db);
-  if (!queue) {
-    queue = new BatchingQueue({
-      many: (changes) => changeStatuses(db, changes),
-      one: async (one) => (await changeStatuses(db, [one]))[0]!,
-    });
-    appliers.set(db, queue);
-  }
-  return queue.run(change);
+export function ordersWriters(statements: Statements) {
+  const changeStatuses = async (changes: StatusChange[]): Promise<StatusChangeOutcome[]> => {
+    const { rows } = await statements.run<ChangeRow>('orders.change_status', CHANGE_STATUS, [
+      changeInput(changes),
+    ]);
+    return changeOutcomes(changes, rows);
+  };
+  const applier = new BatchingQueue({
+    many: changeStatuses,
+    one: async (one: StatusChange) => (await changeStatuses([one]))[0]!,
+  });
+  const storeFinal = async (responses: FinalResponse[]) => {
+    await statements.run('orders.store_final_responses', STORE_FINAL_RESPONSES, [JSON.stringify(responses)]);
+    return responses.map(() => undefined);
+  };
+  const responseStore = new BatchingQueue<FinalResponse, void>({
+    many: storeFinal,
+    one: async (one) => (await storeFinal([one]))[0],
+    // One CHANGE_STATUS finishes a burst of orders at once; their waits end together and store together.
+    gatherTurn: true,
+  });
+  return {
+    /**
+     * Applies one result message, exactly once. Concurrent calls are coalesced like reservations: while one
+     * statement runs, the next changes queue and go together in the next CHANGE_STATUS (one transaction, one
+     * round trip, one commit); a lone change, or every change of a batch that failed, runs CHANGE_STATUS as a
+     * batch of one.
+     */
+    applyStatusChange: (change: StatusChange): Promise<StatusChangeOutcome> => applier.run(change),
+    /**
+     * After a `Prefer: wait` saw the final status: a later replay returns what this client got. Concurrent calls
+     * are coalesced into one STORE_FINAL_RESPONSES: one statement and one (asynchronous) commit per burst of
+     * finished orders instead of one each; a batch that fails is tried key by key.
+     */
+    updateStoredResponse: async (
+      key: { scope: string; key: string },
+      status: number,
+      body: unknown,
+    ): Promise<void> => {
+      await responseStore.run({ scope: key.scope, key: key.key, status, body: JSON.stringify(body) });
+    },
+  };
 }
+
+export type OrdersWriters = ReturnType<typeof ordersWriters>;
 
 /**
  * A dead-lettered result message: recorded with its error (the shared dead-letter helper) and, in one transaction,
@@ -513,7 +504,7 @@ export async function resetStaleOrderPlaced(
     maxRelayAttempts: number;
     stuckIn?: 'pending' | 'cancel_requested';
   },
-): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
+): Promise<WrittenMessages> {
   const stuckIn = input.stuckIn ?? 'pending';
   // The rows are handed back to be sent at once; like every writer's, they are not due for the relay meanwhile.
   const { rows } = await db.query<WrittenOutboxRow>(RESET_STALE_ORDER_PLACED, [
@@ -529,12 +520,7 @@ export async function resetStaleOrderPlaced(
 
 /** Why a cancel did or did not happen, and the order as it is after it. */
 export type CancelOutcome =
-  | {
-      kind: 'requested' | 'already-requested';
-      order: Order;
-      outboxIds: number[];
-      messages: OutgoingMessage[];
-    }
+  | ({ kind: 'requested' | 'already-requested'; order: Order } & WrittenMessages)
   | { kind: 'not-cancellable'; order: Order }
   | { kind: 'not-your-order' | 'unknown-order' };
 

@@ -1,5 +1,5 @@
 import type { InvocationContext } from '@azure/functions';
-import { MAX_RELAY_ATTEMPTS, publishCommitted, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
+import { MAX_RELAY_ATTEMPTS } from '../../shared/messaging/outbox.js';
 import type { TimerHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { resetStaleOrderPlaced } from './orders-repository.js';
@@ -28,23 +28,24 @@ async function sweep(
 ): Promise<void> {
   {
     const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
-    const { outboxIds, messages } = await resetStaleOrderPlaced(rt.db, {
+    const written = await resetStaleOrderPlaced(rt.db, {
       afterSeconds,
       limit: BATCH,
       maxRelayAttempts: MAX_RELAY_ATTEMPTS,
       stuckIn,
     });
-    if (outboxIds.length === 0) return;
-    const ids = messages.map((m) => m.envelope.messageId);
+    if (written.outboxIds.length === 0) return;
+    const ids = written.messages.map((m) => m.envelope.messageId);
     context.warn(
       `${ids.length} order(s) ${stuckIn} for over ${afterSeconds} s: message re-sent (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''})`,
     );
     // The statement handed the rows back (not due for the relay for its grace period): send them now.
-    await sendOrLeaveToRelay(
-      rt.publishDeps,
-      publishCommitted(rt.publishDeps, 'orders', outboxIds, messages),
-      { kind: 'publish_pending', fallback: 'the outbox relay re-sends the stale message' },
-      (line) => context.warn(line),
-    );
+    await rt
+      .outbox('orders')
+      .sendAfterCommit(
+        written,
+        { kind: 'publish_pending', fallback: 'the outbox relay re-sends the stale message' },
+        context,
+      );
   }
 }

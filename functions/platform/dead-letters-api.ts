@@ -9,8 +9,7 @@ import {
   listDeadLetters,
   redriveEnvelope,
 } from '../../shared/messaging/dead-letters.js';
-import { publishCommitted, sendOrLeaveToRelay } from '../../shared/messaging/outbox.js';
-import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
+import type { WrittenMessages } from '../../shared/messaging/outbox-written.js';
 import type { HttpHandler } from '../definitions.js';
 import { checkInventoryRedrive, redriveInventoryDeadLetter } from '../inventory/dead-letter-redrive.js';
 import { redriveOrdersDeadLetter, reopenOrderFailedByInventory } from '../orders/dead-letter-redrive.js';
@@ -118,20 +117,12 @@ const FINAL_DETAIL = (status: string) =>
   `Its order is already ${status}: redriving it would change nothing, so it was not sent again.`;
 
 /** Publishes a redrive's outbox row now; if that fails, the outbox relay sends it (it is committed). */
-async function sendCopy(
-  rt: Runtime,
-  owner: DeadLetterService,
-  written: { outboxIds: number[]; messages: OutgoingMessage[] },
-) {
-  await sendOrLeaveToRelay(
-    rt.publishDeps,
-    publishCommitted(rt.publishDeps, owner, written.outboxIds, written.messages),
-    {
-      kind: 'publish_redrive',
-      orderId: written.messages[0]?.envelope.correlationId,
-      fallback: 'the outbox relay sends the redriven copy later',
-    },
-  );
+async function sendCopy(rt: Runtime, owner: DeadLetterService, written: WrittenMessages) {
+  await rt.outbox(owner).sendAfterCommit(written, {
+    kind: 'publish_redrive',
+    orderId: written.messages[0]?.envelope.correlationId,
+    fallback: 'the outbox relay sends the redriven copy later',
+  });
 }
 
 async function redriveTable(rt: Runtime, id: DeadLetterId, publicId: string): Promise<RedriveResult> {

@@ -1,4 +1,4 @@
-import { DEFAULT_RELAY_LEASE_MS, type OutboxOwner, relayOutbox } from '../../shared/messaging/outbox.js';
+import { DEFAULT_RELAY_LEASE_MS, type OutboxOwner } from '../../shared/messaging/outbox.js';
 import { METRICS } from '../../shared/telemetry/metric-names.js';
 import type { TimerHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
@@ -38,7 +38,7 @@ export function outboxRelayHandler(
     const started = Date.now();
     let sent = 0;
     for (;;) {
-      const pass = await relayOutbox(rt.publishDeps, owner, options);
+      const pass = await rt.outbox(owner).relay(options);
       sent += pass.sent;
       if (pass.failed > 0)
         context.warn(`${owner} outbox: ${pass.failed} message(s) failed to send; will retry`);

@@ -166,7 +166,7 @@ export class InProcessTransport implements Publisher {
     }
     const all = Promise.all(handled).then(() => undefined);
     all.catch(() => {});
-    return { handled: all };
+    return { handled: all, settled: false };
   }
 
   /** The dead-letter sub-queue of `queue`, oldest first, from a sequence number on (Service Bus's peek). */

@@ -16,20 +16,30 @@ export interface OutgoingMessage {
 export interface Publisher {
   readonly kind: 'service-bus' | 'in-process';
   /**
-   * Sends all messages (batched per queue where the transport can); resolves once the broker has them. A broker
-   * that stores them durably (Service Bus) returns nothing: accepted is safe, the outbox row may be marked
-   * published. One that holds them in memory (the in-process transport) returns a receipt instead, and the row is
-   * marked only once the messages are handled — a process that dies first leaves it for the relay.
+   * Sends all messages (batched per queue where the transport can); resolves once the broker has them, with a
+   * receipt that says when they are safe — when the outbox rows may be marked published. One shape for both
+   * transports, so the outbox marks rows one way: see `PublishReceipt`.
    */
-  // biome-ignore lint/suspicious/noConfusingVoidType: a durable broker's publish returns nothing at all
-  publish(messages: readonly OutgoingMessage[]): Promise<void | PublishReceipt>;
+  publish(messages: readonly OutgoingMessage[]): Promise<PublishReceipt>;
   close(): Promise<void>;
 }
 
 export interface PublishReceipt {
-  /** Resolves once every message was handled (its consumer returned); rejects if one was lost. */
-  handled: Promise<void>;
+  /**
+   * Resolves once no message can be lost any more; rejects if one was lost. A broker that stores them durably
+   * (Service Bus) is safe once it accepted them; one that holds them in memory (the in-process transport) only
+   * once every message was handled (its consumer returned) — a process that dies first leaves the row to the relay.
+   */
+  readonly handled: Promise<void>;
+  /**
+   * `handled` had resolved by the time `publish` did (a durable broker). The relay then marks its batch published
+   * in the one UPDATE that also ends the lease, instead of setting the rows aside and marking them later.
+   */
+  readonly settled: boolean;
 }
+
+/** The receipt of a durable broker: the messages are safe once accepted. */
+export const SETTLED_RECEIPT: PublishReceipt = Object.freeze({ handled: Promise.resolve(), settled: true });
 
 /** Trigger metadata as the Functions host gives it for a Service Bus message (the fields we read). */
 export interface DeliveryMetadata {

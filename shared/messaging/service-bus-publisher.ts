@@ -3,7 +3,7 @@ import type { ServiceBusClient, ServiceBusMessage } from '@azure/service-bus';
 import type { Settings } from '../config/settings.js';
 import type { Envelope } from './contracts.js';
 import { transportMessageId } from './delayed-retry.js';
-import type { OutgoingMessage, Publisher } from './publisher.js';
+import { type OutgoingMessage, type Publisher, SETTLED_RECEIPT } from './publisher.js';
 import type { QueueName } from './queue-names.js';
 
 /**
@@ -229,7 +229,7 @@ export function createServiceBusPublisher(
       if (closing) {
         throw new Error(`Service Bus publisher is closed: cannot publish ${messages.length} message(s)`);
       }
-      if (messages.length === 0) return;
+      if (messages.length === 0) return SETTLED_RECEIPT;
       const run = doPublish(messages);
       inFlight.add(run);
       try {
@@ -237,6 +237,8 @@ export function createServiceBusPublisher(
       } finally {
         inFlight.delete(run);
       }
+      // Durable once accepted: safe now.
+      return SETTLED_RECEIPT;
     },
     close() {
       closing ??= closeAll();

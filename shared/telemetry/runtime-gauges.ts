@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import { OUTBOX_SCHEMAS, type OutboxBacklog, type OutboxOwner, outboxBacklog } from '../messaging/outbox.js';
+import { OUTBOX_OWNERS, type OutboxBacklog, type OutboxOwner, outboxBacklog } from '../messaging/outbox.js';
 import type { BreakerStateName } from '../resilience/policies.js';
 import { METRICS } from './metric-names.js';
 import { type GaugeObservation, gauge } from './metrics.js';
@@ -13,7 +13,6 @@ const BREAKER_STATE_VALUE: Record<BreakerStateName, number> = {
 };
 
 /** Both services' outboxes live in the one database this app talks to; each is observed on its own. */
-const OUTBOX_OWNERS: readonly OutboxOwner[] = OUTBOX_SCHEMAS;
 
 /** At most one backlog query per service in this period, however often the gauges are collected. */
 export const OUTBOX_READ_INTERVAL_MS = 10_000;

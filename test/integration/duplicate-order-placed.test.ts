@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFunctions } from '../../functions/function-table.js';
 import { createRuntime, type Runtime } from '../../functions/runtime.js';
 import { envelope } from '../../shared/messaging/contracts.js';
-import type { OutgoingMessage, Publisher } from '../../shared/messaging/publisher.js';
+import { type OutgoingMessage, type Publisher, SETTLED_RECEIPT } from '../../shared/messaging/publisher.js';
 import { queueContext, queueFunction } from '../support/invoke.js';
 import { realPostgres, type TestDatabase, testDatabase } from '../support/test-database.js';
 import { testSettings } from '../support/test-host.js';
@@ -22,6 +22,7 @@ beforeAll(async () => {
     kind: 'service-bus',
     publish: async (messages) => {
       sent.push(...messages);
+      return SETTLED_RECEIPT;
     },
     close: async () => {},
   };

@@ -4,13 +4,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../shared/db/database.js';
 import {
   MAX_RELAY_ATTEMPTS,
-  OUTBOX_SCHEMAS,
+  OUTBOX_OWNERS,
   OUTBOX_STATEMENTS,
-  type PublishDeps,
-  publishCommitted,
-  relayOutbox,
+  Outbox,
+  type OutboxDeps,
+  type OutboxOwner,
 } from '../../shared/messaging/outbox.js';
-import type { OutgoingMessage, Publisher } from '../../shared/messaging/publisher.js';
+import { type OutgoingMessage, type Publisher, SETTLED_RECEIPT } from '../../shared/messaging/publisher.js';
 import type { IgnoredFailure } from '../../shared/telemetry/ignored-failures.js';
 import { type TestDatabase, testDatabase } from '../support/test-database.js';
 
@@ -30,27 +30,31 @@ afterAll(async () => {
   await database?.drop();
 });
 
-/** A durable broker whose publish does what `send` says, recording every batch it was asked to send. */
-function broker(send: () => Promise<void> = async () => {}) {
+/**
+ * The outbox of `schema` (as a runtime builds one) on a durable broker whose publish does what `send` says,
+ * recording every batch it was asked to send.
+ */
+function broker(schema: OutboxOwner, send: () => Promise<void> = async () => {}) {
   const batches: (readonly OutgoingMessage[])[] = [];
   const publisher: Publisher = {
     kind: 'service-bus',
     publish: async (messages) => {
       batches.push(messages);
       await send();
+      return SETTLED_RECEIPT;
     },
     close: async () => {},
   };
-  const deps: PublishDeps = { db, publisher, publishPolicy: { execute: (fn) => fn() } };
-  return { deps, batches };
+  const deps: OutboxDeps = { db, publisher, publishPolicy: { execute: (fn) => fn() } };
+  return { deps, outbox: new Outbox(deps, schema), batches };
 }
 
-const failing = () =>
-  broker(async () => {
+const failing = (schema: OutboxOwner) =>
+  broker(schema, async () => {
     throw new Error('broker down');
   });
 
-describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
+describe.each(OUTBOX_OWNERS)('the relay of %s.outbox', (schema) => {
   const q = <R extends pg.QueryResultRow>(sql: string, values: unknown[] = []) => pool.query<R>(sql, values);
 
   beforeEach(async () => {
@@ -89,27 +93,27 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
 
   it('a failed publish is one more attempt, due again after a backoff that doubles (at most 300 s)', async () => {
     const id = await row();
-    const { deps, batches } = failing();
+    const { outbox, batches } = failing(schema);
 
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    expect(await outbox.relay()).toEqual({ sent: 0, failed: 1 });
     let after = await state(id);
     expect(after).toMatchObject({ attempts: 1, last_error: 'broker down', leased: false, published: false });
     expect(after.due_in).toBeGreaterThan(1);
     expect(after.due_in).toBeLessThanOrEqual(2);
 
     // Not due yet: the next pass leaves it alone and asks the broker nothing.
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 0 });
+    expect(await outbox.relay()).toEqual({ sent: 0, failed: 0 });
     expect(batches).toHaveLength(1);
 
     await makeDue(id);
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    expect(await outbox.relay()).toEqual({ sent: 0, failed: 1 });
     after = await state(id);
     expect(after.attempts).toBe(2);
     expect(after.due_in).toBeGreaterThan(3);
     expect(after.due_in).toBeLessThanOrEqual(4);
 
     await q(`UPDATE ${schema}.outbox SET attempts = 20, next_attempt_at = now() WHERE id = $1`, [id]);
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    expect(await outbox.relay()).toEqual({ sent: 0, failed: 1 });
     after = await state(id);
     expect(after.attempts).toBe(21);
     expect(after.due_in).toBeGreaterThan(299);
@@ -119,9 +123,9 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
   it(`a row that failed MAX_RELAY_ATTEMPTS (${MAX_RELAY_ATTEMPTS}) times is no longer claimed`, async () => {
     const stuck = await row(MAX_RELAY_ATTEMPTS);
     const last = await row(MAX_RELAY_ATTEMPTS - 1);
-    const { deps, batches } = failing();
+    const { outbox, batches } = failing(schema);
 
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 1 });
+    expect(await outbox.relay()).toEqual({ sent: 0, failed: 1 });
     expect(batches).toHaveLength(1);
     expect(batches[0]).toHaveLength(1);
     expect(await state(stuck)).toMatchObject({
@@ -132,26 +136,26 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
     expect((await state(last)).attempts).toBe(MAX_RELAY_ATTEMPTS);
 
     await makeDue(last);
-    expect(await relayOutbox(broker().deps, schema)).toEqual({ sent: 0, failed: 0 });
+    expect(await broker(schema).outbox.relay()).toEqual({ sent: 0, failed: 0 });
     expect(await state(last)).toMatchObject({ attempts: MAX_RELAY_ATTEMPTS, published: false });
   });
 
   it('a leased row is not claimed by a second relay while the first one publishes it', async () => {
     const id = await row();
     let release!: () => void;
-    const slow = broker(() => new Promise<void>((resolve) => (release = resolve)));
-    const first = relayOutbox(slow.deps, schema);
+    const slow = broker(schema, () => new Promise<void>((resolve) => (release = resolve)));
+    const first = slow.outbox.relay();
     await expect.poll(() => slow.batches.length).toBe(1);
     expect(await state(id)).toMatchObject({ leased: true, published: false });
 
-    const second = broker();
-    expect(await relayOutbox(second.deps, schema)).toEqual({ sent: 0, failed: 0 });
+    const second = broker(schema);
+    expect(await second.outbox.relay()).toEqual({ sent: 0, failed: 0 });
     expect(second.batches).toHaveLength(0);
 
     release();
     expect(await first).toEqual({ sent: 1, failed: 0 });
     expect(await state(id)).toMatchObject({ attempts: 1, leased: false, published: true });
-    expect(await relayOutbox(second.deps, schema)).toEqual({ sent: 0, failed: 0 });
+    expect(await second.outbox.relay()).toEqual({ sent: 0, failed: 0 });
   });
 
   it('a row held in memory by the in-process transport is not claimed again until it is handled', async () => {
@@ -162,17 +166,17 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
       kind: 'in-process',
       publish: async (messages) => {
         batches.push(messages);
-        return { handled: new Promise<void>((resolve) => (handled = resolve)) };
+        return { handled: new Promise<void>((resolve) => (handled = resolve)), settled: false };
       },
       close: async () => {},
     };
-    const deps: PublishDeps = { db, publisher, publishPolicy: { execute: (fn) => fn() } };
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 1, failed: 0 });
+    const outbox = new Outbox({ db, publisher, publishPolicy: { execute: (fn) => fn() } }, schema);
+    expect(await outbox.relay()).toEqual({ sent: 1, failed: 0 });
 
     // Its grace period over, still queued in memory: passes leave it alone, with no re-send and no update.
     for (let pass = 0; pass < 3; pass++) {
       await makeDue(id);
-      expect(await relayOutbox(deps, schema)).toEqual({ sent: 0, failed: 0 });
+      expect(await outbox.relay()).toEqual({ sent: 0, failed: 0 });
     }
     expect(batches).toHaveLength(1);
     expect(await state(id)).toMatchObject({ leased: false, published: false });
@@ -190,22 +194,26 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
           : db.query(text, values)) as Database['query'],
     };
     const reports: IgnoredFailure[] = [];
-    const { deps } = broker();
-    const refusingDeps: PublishDeps = { ...deps, db: refusing, reportIgnored: (f) => reports.push(f) };
+    const { deps } = broker(schema);
+    const refusingOutbox = new Outbox(
+      { ...deps, db: refusing, reportIgnored: (f) => reports.push(f) },
+      schema,
+    );
     const orders = Array.from({ length: 20 }, () => randomUUID());
     const ids = await Promise.all(orders.map(() => row()));
     await Promise.all(
       orders.map((orderId, i) =>
-        publishCommitted(
-          refusingDeps,
-          schema,
-          [ids[i]!],
-          [
-            {
-              queue: 'inventory-reservations',
-              envelope: { correlationId: orderId } as OutgoingMessage['envelope'],
-            },
-          ],
+        refusingOutbox.sendAfterCommit(
+          {
+            outboxIds: [ids[i]!],
+            messages: [
+              {
+                queue: 'inventory-reservations',
+                envelope: { correlationId: orderId } as OutgoingMessage['envelope'],
+              },
+            ],
+          },
+          { kind: 'publish_after_commit', orderId, fallback: 'the relay sends it' },
         ),
       ),
     );
@@ -222,8 +230,8 @@ describe.each(OUTBOX_SCHEMAS)('relayOutbox on %s.outbox', (schema) => {
   it('a lease that ran out (its relay died) is claimed again', async () => {
     const id = await row();
     await q(`UPDATE ${schema}.outbox SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
-    const { deps, batches } = broker();
-    expect(await relayOutbox(deps, schema)).toEqual({ sent: 1, failed: 0 });
+    const { outbox, batches } = broker(schema);
+    expect(await outbox.relay()).toEqual({ sent: 1, failed: 0 });
     expect(batches).toHaveLength(1);
     expect(await state(id)).toMatchObject({ leased: false, published: true });
   });
