@@ -18,7 +18,6 @@ import {
   type WrittenOutboxRow,
   writtenMessages,
 } from '../../shared/messaging/outbox-written.js';
-import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 import { QUEUES, type QueueName } from '../../shared/messaging/queue-names.js';
 
 export interface Product {
@@ -389,7 +388,7 @@ export async function recordDeadLetter(
   db: Database,
   letter: DeadLetter,
   trace: { traceparent?: string | undefined },
-): Promise<{ outboxIds: number[]; messages: OutgoingMessage[] }> {
+): Promise<WrittenMessages> {
   return db.transaction(async (client) => {
     await insertDeadLetter(client, 'inventory', QUEUES.reservations, letter);
     if (!letter.orderId) return { outboxIds: [], messages: [] };

@@ -104,14 +104,14 @@ async function release(rt: Runtime, event: OrderCancelled, context: InvocationCo
     context.log(`order ${orderId}: duplicate cancel absorbed, stock untouched`);
     // As for a duplicate OrderPlaced: the first delivery's StockReleased may be unsent (send it now), or lost after
     // it was sent (the sweeper's `reask`: send it again).
-    await rt
-      .outbox('inventory')
-      .resendPending(
-        [messageIdFor('StockReleased', orderId)],
-        { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends StockReleased later' },
-        context,
-        { evenIfPublished: event.reask === true },
-      );
+    const left = {
+      kind: 'publish_pending',
+      orderId,
+      fallback: 'the outbox relay sends StockReleased later',
+    } as const;
+    await rt.outbox('inventory').resendPending([messageIdFor('StockReleased', orderId)], left, context, {
+      evenIfPublished: event.reask === true,
+    });
     return;
   }
   rt.signals.count(METRICS.reservations, { result: outcome.lines > 0 ? 'released' : 'nothing_reserved' });

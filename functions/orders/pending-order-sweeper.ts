@@ -26,26 +26,22 @@ async function sweep(
   context: InvocationContext,
   stuckIn: 'pending' | 'cancel_requested',
 ): Promise<void> {
-  {
-    const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
-    const written = await resetStaleOrderPlaced(rt.db, {
-      afterSeconds,
-      limit: BATCH,
-      maxRelayAttempts: MAX_RELAY_ATTEMPTS,
-      stuckIn,
-    });
-    if (written.outboxIds.length === 0) return;
-    const ids = written.messages.map((m) => m.envelope.messageId);
-    context.warn(
-      `${ids.length} order(s) ${stuckIn} for over ${afterSeconds} s: message re-sent (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''})`,
-    );
-    // The statement handed the rows back (not due for the relay for its grace period): send them now.
-    await rt
-      .outbox('orders')
-      .sendAfterCommit(
-        written,
-        { kind: 'publish_pending', fallback: 'the outbox relay re-sends the stale message' },
-        context,
-      );
-  }
+  const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
+  const written = await resetStaleOrderPlaced(rt.db, {
+    afterSeconds,
+    limit: BATCH,
+    maxRelayAttempts: MAX_RELAY_ATTEMPTS,
+    stuckIn,
+  });
+  if (written.outboxIds.length === 0) return;
+  const ids = written.messages.map((m) => m.envelope.messageId);
+  context.warn(
+    `${ids.length} order(s) ${stuckIn} for over ${afterSeconds} s: message re-sent (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''})`,
+  );
+  // The statement handed the rows back (not due for the relay for its grace period): send them now.
+  const left = {
+    kind: 'publish_pending',
+    fallback: 'the outbox relay re-sends the stale message',
+  } as const;
+  await rt.outbox('orders').sendAfterCommit(written, left, context);
 }
