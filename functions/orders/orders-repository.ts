@@ -127,12 +127,18 @@ UPDATE orders.idempotency_keys SET response_status = $3::int, response_body = $4
  * asynchronously (`SET LOCAL synchronous_commit = off` through set_config, in the same round trip): a database
  * crash may lose the last few hundred milliseconds of them, and then a replay answers with the accepted (pending)
  * response that the same transaction as the order stored, exactly as when this update fails.
+ * The rows are found one by one through the primary key (the scalar subquery) and updated by their ctid: planned
+ * as a plain join, the prepared statement's generic plan assumes 100 input rows and, on a table of a few thousand
+ * keys, hash-joins over a sequential scan of every key on every batch (measured in docs/performance.md).
  */
 const STORE_FINAL_RESPONSES = `
-WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))
+WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
+input AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(scope text, key text, status int, body text))
 UPDATE orders.idempotency_keys k SET response_status = r.status, response_body = r.body
-  FROM jsonb_to_recordset($1::jsonb) AS r(scope text, key text, status int, body text)
- WHERE k.scope = r.scope AND k.key = r.key AND EXISTS (SELECT FROM async_commit)`;
+  FROM input r
+ WHERE k.ctid = ANY (ARRAY(SELECT (SELECT x.ctid FROM orders.idempotency_keys x WHERE x.scope = i.scope AND x.key = i.key)
+                             FROM input i))
+   AND k.scope = r.scope AND k.key = r.key AND EXISTS (SELECT FROM async_commit)`;
 
 const FIND_ORDER = `
 SELECT id, customer_id, product_id, quantity,
@@ -162,6 +168,9 @@ SELECT id, customer_id, product_id, quantity,
  *   one after the other; a reservation that lands after a cancel changes nothing (Inventory releases it).
  * $1 the batch (`changeInput`). Returns a row per claimed change: whether its order exists, and the order as
  * changed (null columns when it was not).
+ * Orders are looked up with `id = ANY (ARRAY(…))`, an index condition whatever the statistics say: as a plain join
+ * the prepared statement's generic plan assumes 100 input rows and, on a table of a few thousand orders, scans
+ * every order twice per batch (the update's hash join and a hashed EXISTS; see docs/performance.md).
  */
 const CHANGE_STATUS = `
 WITH input AS (
@@ -185,7 +194,7 @@ WITH input AS (
                        WHEN c.detail IS NOT NULL AND jsonb_array_length(o.lines) > 1
                        THEN left(c.reason || ': ' || c.detail, 500) ELSE c.reason END
     FROM claimed c
-   WHERE o.id = c.order_id AND o.status = c.from_status
+   WHERE o.id = ANY (ARRAY(SELECT order_id FROM claimed)) AND o.id = c.order_id AND o.status = c.from_status
   RETURNING c.n, c.message_id, c.from_status,
             o.id, o.customer_id, o.product_id, o.quantity,
             coalesce(o.lines, jsonb_build_array(jsonb_build_object('productId', o.product_id, 'quantity', o.quantity)))
@@ -195,7 +204,8 @@ WITH input AS (
   INSERT INTO orders.status_changes (order_id, from_status, to_status, reason, message_id)
   SELECT id, from_status, status, reason, message_id FROM changed
 )
-SELECT c.n, EXISTS (SELECT 1 FROM orders.orders WHERE id = c.order_id) AS known,
+SELECT c.n, c.order_id = ANY (ARRAY(SELECT id FROM orders.orders WHERE id = ANY (ARRAY(SELECT order_id FROM claimed))))
+         AS known,
        ch.id, ch.customer_id, ch.product_id, ch.quantity, ch.lines, ch.status, ch.reason, ch.created_at,
        ch.updated_at
   FROM claimed c LEFT JOIN changed ch ON ch.n = c.n`;
