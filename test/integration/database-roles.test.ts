@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { grantAppRole, prepareOwnerRole } from '../../infra/scripts/database-roles.js';
 import { MIGRATIONS_DIR, migrate } from '../../shared/db/migrate.js';
+import { createPool } from '../../shared/db/pool.js';
 import { realPostgres } from '../support/test-database.js';
 
 /**
@@ -38,7 +39,7 @@ describe.runIf(realPostgres)('deploying principals and the owning role', () => {
   };
   /** Runs `work` with a pool (for migrate) and a client (for the role steps) logged in as `user`. */
   async function as<T>(user: string, work: (pool: pg.Pool, client: pg.PoolClient) => Promise<T>) {
-    const pool = new pg.Pool({ connectionString: urlFor(user), max: 2 });
+    const pool = createPool({ connectionString: urlFor(user), max: 2, connectionTimeoutMs: 10_000 });
     const client = await pool.connect();
     try {
       return await work(pool, client);

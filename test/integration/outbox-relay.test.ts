@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../shared/db/database.js';
+import { createPool } from '../../shared/db/pool.js';
 import {
   MAX_RELAY_ATTEMPTS,
   OUTBOX_OWNERS,
@@ -22,7 +23,9 @@ let pool: pg.Pool;
 let db: Database;
 beforeAll(async () => {
   database = await testDatabase();
-  pool = new pg.Pool({ connectionString: database.url, max: 4 });
+  // createPool listens for errors: the teardown's DROP DATABASE … WITH (FORCE) may reach a client pool.end() has
+  // let go of before its socket closed, and an unheard 'error' there is an uncaught exception.
+  pool = createPool({ connectionString: database.url, max: 4, connectionTimeoutMs: 10_000 });
   db = createDatabase(pool, { database: { execute: (fn) => fn() } } as Parameters<typeof createDatabase>[1]);
 });
 afterAll(async () => {
