@@ -165,7 +165,7 @@ async function waitThenAnswer(
   const finalBody = { order: final };
   if (req.key) {
     await rt.writers.orders
-      .updateStoredResponse({ scope: req.customerId, key: req.key }, 201, finalBody)
+      .updateStoredResponse({ scope: req.customerId, key: req.key, orderId: order.id }, 201, finalBody)
       .catch((error: unknown) =>
         rt.reportIgnored(
           {

@@ -123,22 +123,28 @@ UPDATE orders.idempotency_keys SET response_status = $3::int, response_body = $4
  WHERE scope = $1::text AND key = $2::text`;
 
 /**
- * The final answers of `Prefer: wait` requests, for a batch of keys ($1: `[{scope, key, status, body}]`), committed
- * asynchronously (`SET LOCAL synchronous_commit = off` through set_config, in the same round trip): a database
- * crash may lose the last few hundred milliseconds of them, and then a replay answers with the accepted (pending)
- * response that the same transaction as the order stored, exactly as when this update fails.
- * The rows are found one by one through the primary key (the scalar subquery) and updated by their ctid: planned
- * as a plain join, the prepared statement's generic plan assumes 100 input rows and, on a table of a few thousand
- * keys, hash-joins over a sequential scan of every key on every batch (measured in docs/performance.md).
+ * The final answers of `Prefer: wait` requests, for a batch of keys ($1: `[{scope, key, order_id, status, body}]`),
+ * committed asynchronously (`SET LOCAL synchronous_commit = off` through set_config, in the same round trip): a
+ * database crash may lose the last few hundred milliseconds of them, and then a replay answers with the accepted
+ * (pending) response that the same transaction as the order stored, exactly as when this update fails.
+ * A key is written only while it still belongs to the order it answers: a key whose TTL ran out during the wait and
+ * that another request took over keeps that request's answer (`k.order_id = r.order_id`, rechecked on the newest
+ * row version when the takeover commits while this runs).
+ * Each key is found through the primary key (the scalar subquery per input row) and updated by its ctid: planned as
+ * a plain join, the prepared statement's generic plan assumes 100 input rows and, on a table of a few thousand
+ * keys, hash-joins over a sequential scan of every key on every batch (measured in docs/performance.md). The ctid
+ * only says where to look; the key and order conditions decide.
  */
 const STORE_FINAL_RESPONSES = `
 WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
-input AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(scope text, key text, status int, body text))
+input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(scope text, key text, order_id uuid, status int, body text)
+)
 UPDATE orders.idempotency_keys k SET response_status = r.status, response_body = r.body
   FROM input r
  WHERE k.ctid = ANY (ARRAY(SELECT (SELECT x.ctid FROM orders.idempotency_keys x WHERE x.scope = i.scope AND x.key = i.key)
                              FROM input i))
-   AND k.scope = r.scope AND k.key = r.key AND EXISTS (SELECT FROM async_commit)`;
+   AND k.scope = r.scope AND k.key = r.key AND k.order_id = r.order_id AND EXISTS (SELECT FROM async_commit)`;
 
 const FIND_ORDER = `
 SELECT id, customer_id, product_id, quantity,
@@ -357,6 +363,8 @@ interface PlacedRow extends WrittenOutboxRow {
 interface FinalResponse {
   scope: string;
   key: string;
+  /** The order the answer is about: the key is written only while it is still that order's. */
+  order_id: string;
   status: number;
   body: string;
 }
@@ -467,11 +475,17 @@ export function ordersWriters(statements: Statements) {
      * finished orders instead of one each; a batch that fails is tried key by key.
      */
     updateStoredResponse: async (
-      key: { scope: string; key: string },
+      key: { scope: string; key: string; orderId: string },
       status: number,
       body: unknown,
     ): Promise<void> => {
-      await responseStore.run({ scope: key.scope, key: key.key, status, body: JSON.stringify(body) });
+      await responseStore.run({
+        scope: key.scope,
+        key: key.key,
+        order_id: key.orderId,
+        status,
+        body: JSON.stringify(body),
+      });
     },
   };
 }

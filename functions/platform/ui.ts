@@ -66,7 +66,7 @@ export function uiHandler(): HttpHandler {
   return async () => ({ status: 200, headers: pageHeaders('text/html; charset=utf-8'), body: await page() });
 }
 
-/** GET /api/ui/{asset}: the page's script and styles. */
+/** GET /api/ui/{asset}: the page's ES modules and its styles (ASSETS). */
 export function uiAssetHandler(): HttpHandler {
   const files = new Map(Object.keys(ASSETS).map((name) => [name, cachedFile(join(UI_DIR, name))]));
   return async (request) => {

@@ -336,9 +336,13 @@ export class Outbox {
     receipt: PublishReceipt,
   ): void {
     const request: MarkRequest = { ids, orderIds: messages.map((m) => m.envelope.correlationId) };
-    // Only an unsettled receipt leaves the rows in memory for a while; a settled one is marked at once.
-    const held = !receipt.settled;
-    if (held) for (const id of ids) this.inFlight.add(id);
+    if (receipt.settled) {
+      // A durable broker has them: marked at once, without waiting on the receipt (never rejects).
+      void this.marks.run(request);
+      return;
+    }
+    // Held in memory until handled: the relay's claim skips these rows meanwhile.
+    for (const id of ids) this.inFlight.add(id);
     receipt.handled
       .then(
         () => this.marks.run(request),
@@ -349,7 +353,7 @@ export class Outbox {
           ),
       )
       .finally(() => {
-        if (held) for (const id of ids) this.inFlight.delete(id);
+        for (const id of ids) this.inFlight.delete(id);
       });
   }
 

@@ -32,8 +32,9 @@ export interface PublishReceipt {
    */
   readonly handled: Promise<void>;
   /**
-   * `handled` had resolved by the time `publish` did (a durable broker). The relay then marks its batch published
-   * in the one UPDATE that also ends the lease, instead of setting the rows aside and marking them later.
+   * True when `handled` is resolved by the time `publish` resolves (a durable broker). The relay then marks its
+   * batch published in the one UPDATE that also ends the lease, instead of setting the rows aside and marking them
+   * later. False is always safe: the in-process transport says false even when every message was a duplicate.
    */
   readonly settled: boolean;
 }

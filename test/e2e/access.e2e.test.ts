@@ -171,9 +171,11 @@ describe('security headers', () => {
       expect(res.status, url.pathname).toBe(200);
       expect(res.headers.get('content-type'), url.pathname).toMatch(/^text\/javascript/);
       served.add(url.pathname);
-      // Static `import … from '…'`, side-effect `import '…'` and dynamic `import('…')`.
+      // Static `import … from '…'`, side-effect `import '…'`, dynamic `import('…')` and `export … from '…'`.
       const script = await res.text();
       for (const [, spec] of script.matchAll(/\bimport\b[^'"();]*\(?\s*['"]([^'"]+)['"]/g))
+        pending.push(new URL(spec!, url));
+      for (const [, spec] of script.matchAll(/\bexport\b[^'"();]*\bfrom\s*['"]([^'"]+)['"]/g))
         pending.push(new URL(spec!, url));
     }
     expect(served).toContain('/api/ui/common.js');

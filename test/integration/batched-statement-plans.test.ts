@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ORDERS_STATEMENTS } from '../../functions/orders/orders-repository.js';
 import { realPostgres, testDatabaseClient } from '../support/test-database.js';
 
@@ -73,11 +74,70 @@ describe.runIf(realPostgres)('batched statements use the primary key, whatever t
   });
 
   it('a batch of stored final answers reads only its own keys', async () => {
-    const batch = pending.map((o) => ({ scope: o.customer_id, key: `k-${o.id}`, status: 201, body: '{}' }));
+    const batch = pending.map((o) => ({
+      scope: o.customer_id,
+      key: `k-${o.id}`,
+      order_id: o.id,
+      status: 201,
+      body: '{}',
+    }));
     const plan = await genericPlan(ORDERS_STATEMENTS.STORE_FINAL_RESPONSES, batch);
     expect(plan).toContain('idempotency_keys_pkey');
     expect(plan).not.toMatch(/Seq Scan on idempotency_keys\b/);
-    expect(plan).toMatch(/Update on idempotency_keys k \(actual rows=0 loops=1\)/);
-    expect(plan).toMatch(/Tid Scan on idempotency_keys k \(actual rows=10 loops=1\)/);
+  });
+
+  it("a key another order took over, before or while the answers are stored, keeps the new owner's answer", async () => {
+    const { rows } = await connected.client.query<{ id: string; customer_id: string }>(
+      `SELECT id, customer_id FROM orders.orders WHERE status = 'shipped' ORDER BY id LIMIT 3`,
+    );
+    type Row = { id: string; customer_id: string };
+    const [before, during, kept] = rows as [Row, Row, Row];
+    const answer = (o: Row) => ({
+      scope: o.customer_id,
+      key: `k-${o.id}`,
+      order_id: o.id,
+      status: 201,
+      body: `final ${o.id}`,
+    });
+    // Another request takes a key over (its TTL ran out): one before the answers are stored, one while.
+    const other = new pg.Client({ connectionString: connected.url });
+    const takeOver = (o: Row) =>
+      other.query(
+        `UPDATE orders.idempotency_keys SET order_id = gen_random_uuid(), response_body = 'new owner'
+          WHERE scope = $1 AND key = $2`,
+        [o.customer_id, `k-${o.id}`],
+      );
+    await other.connect();
+    try {
+      await takeOver(before);
+      await other.query('BEGIN');
+      await takeOver(during);
+      const storing = connected.client.query(ORDERS_STATEMENTS.STORE_FINAL_RESPONSES, [
+        JSON.stringify([answer(before), answer(during), answer(kept)]),
+      ]);
+      // The store waits for the takeover's row lock (pg_locks shows it waiting), then the takeover commits.
+      await vi.waitFor(
+        async () => {
+          const { rows: waiting } = await other.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`,
+          );
+          expect(waiting[0]!.n).toBeGreaterThan(0);
+        },
+        { timeout: 5000, interval: 20 },
+      );
+      await other.query('COMMIT');
+      expect((await storing).rowCount).toBe(1);
+    } finally {
+      await other.end();
+    }
+    const { rows: stored } = await connected.client.query<{ key: string; response_body: string }>(
+      `SELECT key, response_body FROM orders.idempotency_keys WHERE key = ANY($1) ORDER BY key`,
+      [[`k-${before.id}`, `k-${during.id}`, `k-${kept.id}`]],
+    );
+    expect(Object.fromEntries(stored.map((r) => [r.key, r.response_body]))).toEqual({
+      [`k-${before.id}`]: 'new owner',
+      [`k-${during.id}`]: 'new owner',
+      [`k-${kept.id}`]: `final ${kept.id}`,
+    });
   });
 });

@@ -10,7 +10,7 @@ import {
   withFunctionKey,
 } from '../support/test-host.js';
 
-// An operator sees a poison message with its reason, fixes the cause, redrives it, and the order ends as if nothing
+// An operator sees a dead letter with its reason, fixes the cause, redrives it, and the order ends as if nothing
 // had gone wrong: shipped, its stock moved once. A second redrive, or one for an order already decided, changes
 // nothing and says so.
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -77,7 +77,7 @@ async function refuse(
 }
 
 describe('dead letters, seen and redriven', () => {
-  it('a poison OrderPlaced: listed with its reason; after the fix, redriven once, the order ships and stock moves once', async () => {
+  it('a dead-lettered OrderPlaced: listed with its reason; after the fix, redriven once, the order ships and stock moves once', async () => {
     const h = await host();
     const fix = await refuse(
       h,
@@ -133,7 +133,7 @@ describe('dead letters, seen and redriven', () => {
     expect(await pipelineState(h.database.url)).toMatchObject(EXACTLY_ONCE);
   });
 
-  it('a poison result: the order is reopened and ships on the redriven copy; Inventory is not asked again', async () => {
+  it('a dead-lettered result: the order is reopened and ships on the redriven copy; Inventory is not asked again', async () => {
     const h = await host();
     const fix = await refuse(h, 'orders.orders', "NEW.status = 'shipped'", 'order ledger is read-only');
     const orderId = await placeOrder(h, 'PROD-001', 3);
@@ -165,7 +165,7 @@ describe('dead letters, seen and redriven', () => {
     const h = await host();
     const orderId = await placeOrder(h, 'PROD-002', 1);
     expect((await waitForOrderFinal(h.url, orderId)).status).toBe('shipped');
-    // A stray copy of its OrderPlaced, recorded as poison after the order had shipped.
+    // A stray copy of its OrderPlaced, dead-lettered after the order had shipped.
     const stray = envelope('OrderPlaced', {
       orderId,
       customerId: 'dl-customer',

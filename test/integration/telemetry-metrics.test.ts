@@ -243,9 +243,9 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
   });
 
   it('dead letters, by queue', async () => {
-    const poison = (type: string) =>
+    const invalid = (type: string) =>
       ({
-        messageId: `poison-${type}-${Date.now()}`,
+        messageId: `invalid-${type}-${Date.now()}`,
         type,
         occurredAt: new Date().toISOString(),
         correlationId: 'none',
@@ -253,8 +253,8 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
       }) as unknown as Envelope;
     const delta = await moved(async () => {
       await host.transport!.publish([
-        { queue: QUEUES.reservations, envelope: poison('OrderPlaced') },
-        { queue: QUEUES.orderStatus, envelope: poison('InventoryReserved') },
+        { queue: QUEUES.reservations, envelope: invalid('OrderPlaced') },
+        { queue: QUEUES.orderStatus, envelope: invalid('InventoryReserved') },
       ]);
       await host.settle();
     });

@@ -112,14 +112,14 @@ describe('with an OpenTelemetry SDK (in-memory spans)', () => {
     expect(apply!.parentSpanContext?.spanId).toBe(reserve!.spanContext().spanId);
   });
 
-  it('a poison message gets an error span in the trace it carries', async () => {
+  it('a dead-lettered message gets an error span in the trace it carries', async () => {
     const traceId = hex(16);
     const orderId = '00000000-0000-4000-8000-0000000000aa';
     await host.transport!.publish([
       {
         queue: QUEUES.reservations,
         envelope: {
-          messageId: `poison-${hex(4)}`,
+          messageId: `dead-letter-${hex(4)}`,
           type: 'OrderPlaced',
           occurredAt: new Date().toISOString(),
           correlationId: orderId,

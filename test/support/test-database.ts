@@ -79,12 +79,17 @@ async function resetEmbedded(url: string): Promise<void> {
 }
 
 /** A database of this test file's own (see testDatabase) and one client connected to it; `close` ends both. */
-export async function testDatabaseClient(): Promise<{ client: pg.Client; close(): Promise<void> }> {
+export async function testDatabaseClient(): Promise<{
+  client: pg.Client;
+  url: string;
+  close(): Promise<void>;
+}> {
   const database = await testDatabase();
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();
   return {
     client,
+    url: database.url,
     async close() {
       await client.end();
       await database.drop();
