@@ -97,7 +97,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const transport = runtime.publisher instanceof InProcessTransport ? runtime.publisher : undefined;
   const configuredKey = options.functionKey ?? settings.localFunctionKey;
   const functionKey = configuredKey ?? generateFunctionKey();
-  const customHeaders = await hostCustomHeaders();
+  const { customHeaders, routePrefix } = await hostHttpSettings();
   /** Every response, the host's own 4xx included, carries host.json's custom headers, as in Azure. */
   const send = (res: ServerResponse, init: HttpResponseInit) => sendWith(customHeaders, res, init);
   const raw = (init: HttpResponseInit) =>
@@ -121,7 +121,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   }
 
   const stopTimers = options.timers === false ? () => Promise.resolve() : startTimers(functions, log);
-  const routes = compileRoutes(functions.filter((f): f is HttpFunctionDefinition => f.kind === 'http'));
+  const routes = compileRoutes(
+    functions.filter((f): f is HttpFunctionDefinition => f.kind === 'http'),
+    routePrefix,
+  );
   const sockets = new Set<Socket>();
   let inFlight = 0;
   let draining: (() => void) | undefined;
@@ -280,18 +283,19 @@ async function readBody(req: IncomingMessage): Promise<Uint8Array | 'too-large' 
 }
 
 /**
- * host.json's `extensions.http.customHeaders`: the Functions host adds them to every HTTP response (its own 401s
- * included), so the local host does too, from the same file.
+ * host.json's `extensions.http`, read from the same file the Functions host reads: its `customHeaders` go on every
+ * HTTP response (its own 401s included), and its `routePrefix` is where the routes live (absent: `api`, the
+ * Functions default).
  */
-async function hostCustomHeaders(): Promise<Record<string, string>> {
+async function hostHttpSettings(): Promise<{ customHeaders: Record<string, string>; routePrefix: string }> {
   const hostJson = JSON.parse(await readFile(join(PROJECT_ROOT, 'host.json'), 'utf8')) as {
-    extensions?: { http?: { customHeaders?: Record<string, string> } };
+    extensions?: { http?: { customHeaders?: Record<string, string>; routePrefix?: string } };
   };
-  const headers: Record<string, string> = {};
+  const customHeaders: Record<string, string> = {};
   for (const [name, value] of Object.entries(hostJson.extensions?.http?.customHeaders ?? {})) {
-    headers[name.toLowerCase()] = value;
+    customHeaders[name.toLowerCase()] = value;
   }
-  return headers;
+  return { customHeaders, routePrefix: hostJson.extensions?.http?.routePrefix ?? 'api' };
 }
 
 async function sendWith(

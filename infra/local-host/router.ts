@@ -13,8 +13,12 @@ interface CompiledRoute {
   literalSegments: number;
 }
 
-/** Compiles Azure route templates (`orders/{id}`, `health/{service?}`) into matchers under `/api/`. */
-export function compileRoutes(functions: HttpFunctionDefinition[]): CompiledRoute[] {
+/**
+ * Compiles Azure route templates (`orders/{id}`, `health/{service?}`) into matchers under `/<routePrefix>/`
+ * (host.json's `extensions.http.routePrefix`; `api`, the Functions default, is what the contract uses).
+ */
+export function compileRoutes(functions: HttpFunctionDefinition[], routePrefix = 'api'): CompiledRoute[] {
+  const prefix = routePrefix ? `/${routePrefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}` : '';
   return functions
     .map((fn) => {
       const names: string[] = [];
@@ -31,7 +35,7 @@ export function compileRoutes(functions: HttpFunctionDefinition[]): CompiledRout
           return param[2] ? '(?:/([^/]+))?' : '/([^/]+)';
         })
         .join('');
-      return { fn, names, literalSegments, pattern: new RegExp(`^/api${body}/?$`, 'i') };
+      return { fn, names, literalSegments, pattern: new RegExp(`^${prefix}${body}/?$`, 'i') };
     })
     .sort((a, b) => b.literalSegments - a.literalSegments);
 }

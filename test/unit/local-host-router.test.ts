@@ -35,6 +35,17 @@ describe('local host router (Azure route templates)', () => {
     });
   });
 
+  it("serves under host.json's routePrefix (the contract's `api`), or at the root when it is empty", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const hostJson = JSON.parse(await readFile(new URL('../../host.json', import.meta.url), 'utf8'));
+    expect(hostJson.extensions.http.routePrefix).toBe('api');
+    const v1 = compileRoutes([fn('getOrder', 'orders/{id}', ['GET'])], 'v1');
+    expect(findRoute(v1, 'GET', '/v1/orders/abc')).toMatchObject({ kind: 'match' });
+    expect(findRoute(v1, 'GET', '/api/orders/abc')).toEqual({ kind: 'not-found' });
+    const root = compileRoutes([fn('getOrder', 'orders/{id}', ['GET'])], '');
+    expect(findRoute(root, 'GET', '/orders/abc')).toMatchObject({ kind: 'match' });
+  });
+
   it('supports optional parameters', () => {
     expect(findRoute(routes, 'GET', '/api/health')).toMatchObject({
       match: { fn: { name: 'health' }, params: {} },
