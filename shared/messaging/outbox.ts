@@ -3,10 +3,13 @@ import { BatchingQueue } from '../concurrency/batching-queue.js';
 import type { Database } from '../db/database.js';
 import { pruneInBatches } from '../db/prune.js';
 import type { IgnoredFailure, IgnoredFailureReporter } from '../telemetry/ignored-failures.js';
-import type { Envelope } from './contracts.js';
-import { RELAY_GRACE, type WrittenMessages } from './outbox-written.js';
+import {
+  RELAY_GRACE,
+  type WrittenMessages,
+  type WrittenOutboxRow,
+  writtenMessages,
+} from './outbox-written.js';
 import type { OutgoingMessage, Publisher, PublishReceipt } from './publisher.js';
-import type { QueueName } from './queue-names.js';
 
 /**
  * The services that own an outbox, each named by its schema (`<owner>.outbox`): each service owns its schema and
@@ -19,13 +22,6 @@ export type OutboxOwner = (typeof OUTBOX_OWNERS)[number];
 export const MAX_RELAY_ATTEMPTS = 25;
 
 /** An outbox row as the relay's statements read it (`id AS outbox_id`, `body AS envelope`, like the writers'). */
-interface OutboxRow {
-  /** bigint: pg hands it over as a string. */
-  outbox_id: number | string;
-  queue: string;
-  envelope: Envelope;
-}
-
 /**
  * The outbox statements. Each one is shared by both services, each on its own `<schema>.outbox`, so every
  * statement is written out once per schema (a whole SQL text each, PREPAREd in test/integration/sql-statements).
@@ -191,9 +187,6 @@ export interface RelayOptions {
 /** Longer than the slowest publish the policy allows (timeout × attempts + backoff), with room to mark the rows. */
 export const DEFAULT_RELAY_LEASE_MS = 30_000;
 
-const toMessages = (rows: readonly OutboxRow[]): OutgoingMessage[] =>
-  rows.map((r) => ({ queue: r.queue as QueueName, envelope: r.envelope }));
-
 /**
  * One service's outbox as this process uses it: sends what a writer just committed, re-sends what a retry finds
  * unsent, relays what is left, and marks rows published once their messages are safe. Built once per runtime and
@@ -243,13 +236,14 @@ export class Outbox {
     options: { evenIfPublished?: boolean } = {},
   ): Promise<void> {
     const send = this.deps.db
-      .query<OutboxRow>(OUTBOX_STATEMENTS.pending[this.owner], [messageIds, options.evenIfPublished === true])
-      .then(({ rows }) =>
-        this.publish(
-          rows.map((r) => Number(r.outbox_id)),
-          toMessages(rows),
-        ),
-      );
+      .query<WrittenOutboxRow>(OUTBOX_STATEMENTS.pending[this.owner], [
+        messageIds,
+        options.evenIfPublished === true,
+      ])
+      .then(({ rows }) => {
+        const { outboxIds, messages } = writtenMessages(rows);
+        return this.publish(outboxIds, messages);
+      });
     return this.reportIfLeft(send, left, log);
   }
 
@@ -264,7 +258,7 @@ export class Outbox {
   async relay(options: RelayOptions = {}): Promise<RelayResult> {
     if (options.publishAvailable && !options.publishAvailable()) return { sent: 0, failed: 0, skipped: true };
     const { db } = this.deps;
-    const { rows } = await db.query<OutboxRow>(OUTBOX_STATEMENTS.claim[this.owner], [
+    const { rows } = await db.query<WrittenOutboxRow>(OUTBOX_STATEMENTS.claim[this.owner], [
       options.batchSize ?? 100,
       MAX_RELAY_ATTEMPTS,
       options.leaseMs ?? DEFAULT_RELAY_LEASE_MS,
@@ -272,8 +266,7 @@ export class Outbox {
     ]);
     if (rows.length === 0) return { sent: 0, failed: 0 };
     rows.sort((a, b) => Number(a.outbox_id) - Number(b.outbox_id)); // RETURNING has no order; keep the oldest first
-    const ids = rows.map((r) => Number(r.outbox_id));
-    const messages = toMessages(rows);
+    const { outboxIds: ids, messages } = writtenMessages(rows);
     let receipt: PublishReceipt;
     try {
       receipt = await this.deps.publishPolicy.execute(() => this.deps.publisher.publish(messages));
