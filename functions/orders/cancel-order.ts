@@ -147,17 +147,17 @@ async function cancelOrder(
       return inFlightProblem();
     case 'conflict':
       return keyReusedProblem('another cancel');
-    case 'replayed':
+    case 'replayed': {
       rt.signals.count(METRICS.idempotentReplays);
       // A retry after a crash: the first attempt may have committed without publishing. Send it now.
-      await rt
-        .outbox('orders')
-        .resendPending(
-          [messageIdFor('OrderCancelled', orderId)],
-          { kind: 'publish_pending', orderId, fallback: 'the outbox relay sends OrderCancelled later' },
-          context,
-        );
+      const left = {
+        kind: 'publish_pending',
+        orderId,
+        fallback: 'the outbox relay sends OrderCancelled later',
+      } as const;
+      await rt.outbox('orders').resendPending([messageIdFor('OrderCancelled', orderId)], left, context);
       return replayedResponse(result.stored, headers);
+    }
     case 'done':
       break;
   }
