@@ -347,6 +347,7 @@ var appSettings = {
   DATABASE_AUTH: 'entra'
   DATABASE_POOL_MAX: string(databasePoolMax)
   DATABASE_TIMEOUT_MS: '5000'
+  INTAKE_BATCH_MAX: '64'
   // Messaging: the Service Bus trigger and the publisher read the same identity-based connection
   ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
   ServiceBusConnection__credential: 'managedidentity'

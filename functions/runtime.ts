@@ -116,6 +116,12 @@ function brokerDeadLettersFor(settings: Settings, publisher: Publisher): BrokerD
 
 /** Connections order intake leaves to the queue consumers' (batched) statements and the outbox marks. */
 const NON_INTAKE_CONNECTIONS = 2;
+/**
+ * Intake batches in flight at once (each on a connection of its own). Fewer writers make bigger batches: measured
+ * with 8, 4, 2 and 1 (docs/performance.md), 2–4 did best at 16 and 64 connections; more only split the same
+ * orders into more commits.
+ */
+const INTAKE_WRITERS = 4;
 /** Order writes admitted (running + queued) before intake answers 503: what the bulkhead always allowed. */
 const INTAKE_ADMITTED = 64 + 256;
 
@@ -125,9 +131,17 @@ const INTAKE_ADMITTED = 64 + 256;
  * waits behind it, so Inventory drains far slower than orders arrive. How many requests are admitted before
  * the 503 is unchanged.
  */
-function intakeShare(poolMax: number): { intakeConcurrency: number; intakeQueue: number } {
+function intakeShare(poolMax: number): {
+  intakeConcurrency: number;
+  intakeQueue: number;
+  intakeAdmitted: number;
+} {
   const intakeConcurrency = Math.max(1, poolMax - NON_INTAKE_CONNECTIONS);
-  return { intakeConcurrency, intakeQueue: INTAKE_ADMITTED - intakeConcurrency };
+  return {
+    intakeConcurrency,
+    intakeQueue: INTAKE_ADMITTED - intakeConcurrency,
+    intakeAdmitted: INTAKE_ADMITTED,
+  };
 }
 
 export function createRuntime(settings: Settings, options: RuntimeOptions = {}): Runtime {
@@ -141,10 +155,11 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   const log = options.log ?? consoleRuntimeLog;
   const signals = new Signals();
   const reportIgnored = ignoredFailureReporter(signals, (message) => log('warning', message));
+  const share = intakeShare(poolMax);
   const policies = createPolicies({
     databaseTimeoutMs: settings.database.timeoutMs,
     publishTimeoutMs: settings.publishTimeoutMs,
-    ...intakeShare(poolMax),
+    ...share,
     onBreakerChange: (c) =>
       log(
         c.state === 'closed' ? 'information' : 'warning',
@@ -180,7 +195,15 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     db,
     housekeepingDb: createHousekeepingDatabase(pool, policies),
     statements,
-    writers: { orders: ordersWriters(statements), inventory: inventoryWriters(statements) },
+    writers: {
+      orders: ordersWriters(statements, {
+        policy: policies.intake,
+        connections: Math.min(INTAKE_WRITERS, share.intakeConcurrency),
+        batchMax: settings.database.intakeBatchMax,
+        onBatch: (size, split) => signals.record(METRICS.intakeBatchSize, size, { split: String(split) }),
+      }),
+      inventory: inventoryWriters(statements),
+    },
     policies,
     publisher,
     outbox: (owner) => outboxes[owner],

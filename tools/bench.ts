@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compareWithRef } from './bench/compare.js';
 import { formatReport } from './bench/report.js';
 import { BenchRefusedError, DEFAULT_OUTPUT, runBench, SUITES } from './bench/run-bench.js';
 
@@ -19,6 +20,9 @@ const USAGE = `npm run bench -- [options]      (needs DATABASE_URL to a real Pos
   --drain-timeout-s 120        how long to wait for a run's orders to reach a final status
   --out ${DEFAULT_OUTPUT}   where the JSON goes
   --pool-max N                 DATABASE_POOL_MAX of the local host (default: the app's default)
+  --compare REF                A-B-B-A: the finished suite on git REF (A) and on this tree (B), alternated,
+                               with each run's figures and the medians (the way to tell a change from drift)
+  --rounds 1                   A-B-B-A rounds of --compare (four runs each)
   --host-cpu-prof DIR          write a CPU profile of the local host (node --cpu-prof) to DIR; read it with
                                npx tsx tools/bench/profile-top.ts DIR/*.cpuprofile
 
@@ -52,6 +56,22 @@ async function main(): Promise<number> {
       throw new BenchRefusedError(`--${name} must be a positive number, got "${v}"`);
     return n;
   };
+  if (values.compare) {
+    const passed = (['duration-s', 'warmup-s', 'finished-connections', 'drain-timeout-s'] as const).flatMap(
+      (name) => [`--${name}`, values[name]],
+    );
+    if (values['pool-max']) passed.push('--pool-max', values['pool-max']);
+    console.log(
+      await compareWithRef({
+        baseRef: values.compare,
+        rounds: numbers(values.rounds, 'rounds'),
+        benchArgs: passed,
+        databaseUrl,
+        progress: (line) => console.error(`[bench] ${line}`),
+      }),
+    );
+    return 0;
+  }
   const abort = new AbortController();
   process.on('SIGINT', () => {
     if (abort.signal.aborted) process.exit(130);
@@ -109,6 +129,8 @@ function parse() {
       out: { type: 'string', default: DEFAULT_OUTPUT },
       'pool-max': { type: 'string' },
       'host-cpu-prof': { type: 'string' },
+      compare: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,

@@ -17,7 +17,7 @@ import {
 } from './idempotent-request.js';
 import { timedOrderApi } from './order-api-timing.js';
 import { createOrderBody, type Order, pendingOrder } from './order-model.js';
-import { type PlaceOrderInput, placeOrder, type ReplayedResponse } from './orders-repository.js';
+import type { PlaceOrderInput, ReplayedResponse } from './orders-repository.js';
 import { waitForFinal } from './wait-for-final.js';
 
 /** RFC 7240 `Prefer: wait=N`, capped at 10 s. */
@@ -53,8 +53,8 @@ async function createOrder(
   const { order, message } = pendingOrder(req, traceContextOf(context, request));
   const accepted = { status: 202, body: { order } };
 
-  const result = await rt.policies.intake.execute(() =>
-    placeOrder(rt.statements, { order, message, response: accepted, ...idempotencyOf(rt, req) }),
+  const result = await rt.policies.intakeAdmission.execute(() =>
+    rt.writers.orders.placeOrder({ order, message, response: accepted, ...idempotencyOf(rt, req) }),
   );
   switch (result.kind) {
     case 'in-flight':

@@ -1,6 +1,6 @@
 import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
-import { sqlState } from '../../shared/db/errors.js';
+import { isConnectionError, sqlState } from '../../shared/db/errors.js';
 import type { Statements } from '../../shared/db/statement.js';
 import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
 import type { DeadLetter } from '../../shared/messaging/consume.js';
@@ -14,6 +14,7 @@ import {
 } from '../../shared/messaging/outbox-written.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 import { QUEUES } from '../../shared/messaging/queue-names.js';
+import type { Executor } from '../../shared/resilience/policies.js';
 import { type Order, type OrderRow, type OrderStatus, toOrder } from './order-model.js';
 
 export interface PlaceOrderInput {
@@ -68,49 +69,57 @@ async function inFlightOnLockTimeout<T>(run: () => Promise<T>): Promise<T | { ki
 }
 
 /**
- * Intake, in ONE statement (one round trip, one implicit transaction, all or nothing): the Idempotency-Key record
- * when the request has a key, the pending order, and OrderPlaced in Orders' outbox.
- * The key is claimed first: a new key, or an expired record taken over as if it were new. A live record conflicts
- * and nothing is written (a replay); a twin still in flight holds the key and this waits for it, bounded by a
- * lock_timeout set inside the statement, before its insert can wait, and local to it (the connection goes back to
- * the pool unchanged; past the bound: 55P03, an `in-flight` result).
- * $1 the input (`placeInput`): the order, OrderPlaced's queue and envelope, the relay's grace period
- * (RELAY_GRACE), the key's scope (the customer), key, fingerprint, response to store and ttl in hours (all null
- * without a key), and the wait bound. Returns one row: whether the order was placed, and the outbox row written.
+ * Intake, in ONE statement (one round trip, one implicit transaction, all or nothing) for a batch of orders (group
+ * commit; a lone order is a batch of one): for each order, the Idempotency-Key record when it has a key, the pending
+ * order, and OrderPlaced in Orders' outbox. Each order's three rows are written together or not at all.
+ * A key is claimed first: a new key, or an expired record taken over as if it were new. A live record conflicts
+ * and nothing is written for that order (a replay, read afterwards); a twin still in flight holds the key and this
+ * waits for it, bounded by a lock_timeout set before anything can wait (in `input`, which every insert reads first)
+ * and local to the statement's transaction (the connection goes back to the pool unchanged; past the bound: 55P03).
+ * A lone keyed order waits up to IN_FLIGHT_WAIT_MS for its twin (then `in-flight`, a 409); a batch waits at most
+ * INTAKE_BATCH_LOCK_WAIT_MS for anything, then fails whole and its orders are written one by one.
+ * Two orders of one batch with the same key fail it too (ON CONFLICT cannot touch a row twice: 21000).
+ * $1 the batch (`placeInput`): per order its position n, the order, OrderPlaced's queue and envelope, the key's
+ * scope (the customer), key, fingerprint, response to store and ttl in hours (null without a key). $2 the lock wait
+ * bound (null: the server's setting). $3 the relay's grace period (RELAY_GRACE). Returns a row per order: whether it
+ * was placed, and the outbox row written.
  */
-const PLACE_ORDER = `
+const PLACE_ORDERS = `
 WITH input AS (
-  SELECT * FROM jsonb_to_record($1::jsonb)
-    AS i(order_id uuid, customer_id text, product_id text, quantity int, lines jsonb, created_at timestamptz,
-         queue text, envelope jsonb, relay_grace interval, scope text, key text, fingerprint text,
-         response_status int, response_body text, ttl_hours int, wait_bound text)
+  SELECT i.* FROM (SELECT set_config('lock_timeout', coalesce($2::text, current_setting('lock_timeout')), true)) AS w,
+    jsonb_to_recordset($1::jsonb)
+    AS i(n int, order_id uuid, customer_id text, product_id text, quantity int, lines jsonb, created_at timestamptz,
+         queue text, envelope jsonb, scope text, key text, fingerprint text, response_status int,
+         response_body text, ttl_hours int)
 ), claim AS (
   INSERT INTO orders.idempotency_keys AS k (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
   SELECT i.scope, i.key, i.fingerprint, i.response_status, i.response_body, i.order_id,
          now() + make_interval(hours => i.ttl_hours)
-    FROM input i, LATERAL (SELECT set_config('lock_timeout', i.wait_bound, true)) AS bounded_wait
+    FROM input i
    WHERE i.key IS NOT NULL
   ON CONFLICT (scope, key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
         response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,
         created_at = now(), expires_at = EXCLUDED.expires_at
   WHERE k.expires_at <= now()
-  RETURNING key
+  RETURNING order_id
 ), placed AS (
   INSERT INTO orders.orders (id, customer_id, product_id, quantity, lines, status, created_at, updated_at)
   SELECT i.order_id, i.customer_id, i.product_id, i.quantity, i.lines, 'pending', i.created_at, i.created_at
     FROM input i
-   WHERE i.key IS NULL OR EXISTS (SELECT 1 FROM claim)
+   WHERE i.key IS NULL OR i.order_id IN (SELECT order_id FROM claim)
   RETURNING id
 ), queued AS (
   INSERT INTO orders.outbox (message_id, queue, type, body, next_attempt_at)
-  SELECT i.envelope ->> 'messageId', i.queue, i.envelope ->> 'type', i.envelope, now() + i.relay_grace
-    FROM placed, input i
+  SELECT i.envelope ->> 'messageId', i.queue, i.envelope ->> 'type', i.envelope, now() + $3::interval
+    FROM input i JOIN placed p ON p.id = i.order_id
   ON CONFLICT (message_id) DO NOTHING
   RETURNING id, queue, body
 )
-SELECT EXISTS (SELECT 1 FROM placed) AS placed, q.id AS outbox_id, q.queue, q.body AS envelope
-  FROM (SELECT 1) AS one LEFT JOIN queued q ON true`;
+SELECT i.n, p.id IS NOT NULL AS placed, q.id AS outbox_id, q.queue, q.body AS envelope
+  FROM input i
+  LEFT JOIN placed p ON p.id = i.order_id
+  LEFT JOIN queued q ON q.body ->> 'messageId' = i.envelope ->> 'messageId'`;
 
 /** What a replay answers with: read by a statement of its own (see placeOrder). */
 const STORED_RESPONSE = `
@@ -288,7 +297,7 @@ SELECT t.status AS was, t.customer_id, EXISTS (SELECT 1 FROM changed) AS changed
 
 /** Every SQL statement of Orders' repository (test/integration/sql-statements.test.ts prepares each one). */
 export const ORDERS_STATEMENTS = {
-  PLACE_ORDER,
+  PLACE_ORDERS,
   STORED_RESPONSE,
   STORE_FINAL_RESPONSES,
   FIND_ORDER,
@@ -301,21 +310,20 @@ export const ORDERS_STATEMENTS = {
 } as const;
 
 /**
- * One transaction: the idempotency record, the order (pending) and its OrderPlaced outbox row, written by a single
- * statement (PLACE_ORDER), so the common case costs one round trip. The record is claimed first; a concurrent
- * request with the same key blocks on it until that one commits, then replays. An expired record is taken over as
- * if it were new. A replay reads the stored response with a second statement: the first one's snapshot predates
- * the twin's commit it waited for.
+ * A lone order (or one of a batch that was split): its own transaction, its key's twin waited for up to
+ * IN_FLIGHT_WAIT_MS. A concurrent request with the same key blocks on the record until that one commits, then
+ * replays. A replay reads the stored response with a second statement: the first one's snapshot predates the
+ * twin's commit it waited for.
  */
-export function placeOrder(statements: Statements, input: PlaceOrderInput): Promise<PlaceOrderResult> {
+function placeOne(statements: Statements, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   return inFlightOnLockTimeout(() => placeOrClaim(statements, input));
 }
 
 async function placeOrClaim(statements: Statements, input: PlaceOrderInput): Promise<PlaceOrderResult> {
   const key = input.idempotency;
-  const values = [placeInput(input)];
+  const values = placeValues([input], key ? `${IN_FLIGHT_WAIT_MS}ms` : null);
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await statements.run<PlacedRow>('orders.place', PLACE_ORDER, values);
+    const { rows } = await statements.run<PlacedRow>('orders.place', PLACE_ORDERS, values);
     if (rows[0]?.placed) return { kind: 'placed', ...writtenMessages(rows) };
     if (!key) throw new Error(`order ${input.order.id} was not placed`);
     const stored = await statements.run<{
@@ -332,28 +340,65 @@ async function placeOrClaim(statements: Statements, input: PlaceOrderInput): Pro
   }
 }
 
-/** The order and its key as PLACE_ORDER's $1 reads it. */
-function placeInput(input: PlaceOrderInput): string {
-  const o = input.order;
-  const key = input.idempotency;
-  return JSON.stringify({
-    order_id: o.id,
-    customer_id: o.customerId,
-    product_id: o.productId,
-    quantity: o.quantity,
-    lines: o.lines,
-    created_at: o.createdAt,
-    queue: input.message.queue,
-    envelope: input.message.envelope,
-    relay_grace: RELAY_GRACE,
-    scope: key?.scope ?? null,
-    key: key?.key ?? null,
-    fingerprint: key?.fingerprint ?? null,
-    response_status: key ? input.response.status : null,
-    response_body: key ? JSON.stringify(input.response.body) : null,
-    ttl_hours: key?.ttlHours ?? null,
-    wait_bound: `${IN_FLIGHT_WAIT_MS}ms`,
+/**
+ * Longest an intake batch waits on a lock (a key's twin in flight, or anything else another transaction holds)
+ * before it gives up and its orders are written one by one: what an order pays at most for sharing a transaction
+ * with others (plus the failed statement's own few milliseconds).
+ */
+const INTAKE_BATCH_LOCK_WAIT_MS = 50;
+
+/**
+ * A batch of orders in one transaction (group commit). Orders that were not placed (their key has a live record:
+ * a replay or a 422) are then answered alone, after the batch has committed.
+ */
+async function placeMany(statements: Statements, inputs: PlaceOrderInput[]): Promise<PlaceOrderResult[]> {
+  const { rows } = await statements.run<PlacedRow & { n: number }>(
+    'orders.place',
+    PLACE_ORDERS,
+    placeValues(inputs, `${INTAKE_BATCH_LOCK_WAIT_MS}ms`),
+  );
+  const byN = new Map(rows.map((r) => [r.n, r]));
+  return Promise.all(
+    inputs.map((input, n): Promise<PlaceOrderResult> | PlaceOrderResult => {
+      const row = byN.get(n);
+      return row?.placed ? { kind: 'placed', ...writtenMessages([row]) } : placeOne(statements, input);
+    }),
+  );
+}
+
+/**
+ * Whether a failed batch may be split into single orders: the server refused the statement (a SQLSTATE that is not
+ * a lost connection), so it rolled back and nothing of it was written. A timeout or a connection lost mid-statement
+ * leaves the outcome unknown (it may have committed): every order then gets that error, as a lone one would.
+ */
+function batchRolledBack(err: unknown): boolean {
+  return sqlState(err) !== undefined && !isConnectionError(err);
+}
+
+/** The orders and their keys as PLACE_ORDERS's parameters read them. */
+function placeValues(inputs: readonly PlaceOrderInput[], waitBound: string | null): unknown[] {
+  const batch = inputs.map((input, n) => {
+    const o = input.order;
+    const key = input.idempotency;
+    return {
+      n,
+      order_id: o.id,
+      customer_id: o.customerId,
+      product_id: o.productId,
+      quantity: o.quantity,
+      lines: o.lines,
+      created_at: o.createdAt,
+      queue: input.message.queue,
+      envelope: input.message.envelope,
+      scope: key?.scope ?? null,
+      key: key?.key ?? null,
+      fingerprint: key?.fingerprint ?? null,
+      response_status: key ? input.response.status : null,
+      response_body: key ? JSON.stringify(input.response.body) : null,
+      ttl_hours: key?.ttlHours ?? null,
+    };
   });
+  return [JSON.stringify(batch), waitBound, RELAY_GRACE];
 }
 
 interface PlacedRow extends WrittenOutboxRow {
@@ -436,11 +481,32 @@ function changeOutcomes(changes: readonly StatusChange[], rows: readonly ChangeR
   });
 }
 
+/** How order intake writes: under which policy, on how many connections at once, how many orders per batch. */
+export interface IntakeWriterOptions {
+  /** The intake bulkhead: every batch (and every order of a split one) holds one of its slots. */
+  policy: Executor;
+  /** Batches in flight at once: intake's share of the pool. */
+  connections: number;
+  /** Most orders in one transaction (INTAKE_BATCH_MAX); 1: every order alone. */
+  batchMax: number;
+  onBatch?: (size: number, split: boolean) => void;
+}
+
 /**
  * Orders' coalescing writers, each a BatchingQueue: built once per runtime (createRuntime, `rt.writers.orders`),
  * since a queue coalesces only the calls that share it.
  */
-export function ordersWriters(statements: Statements) {
+export function ordersWriters(statements: Statements, intake: IntakeWriterOptions) {
+  const placer = new BatchingQueue<PlaceOrderInput, PlaceOrderResult>(
+    {
+      many: (inputs) => intake.policy.execute(() => placeMany(statements, inputs)),
+      one: (input) => intake.policy.execute(() => placeOne(statements, input)),
+      splitAfter: batchRolledBack,
+      concurrency: intake.connections,
+      onBatch: intake.onBatch,
+    },
+    intake.batchMax,
+  );
   const changeStatuses = async (changes: StatusChange[]): Promise<StatusChangeOutcome[]> => {
     const { rows } = await statements.run<ChangeRow>('orders.change_status', CHANGE_STATUS, [
       changeInput(changes),
@@ -462,6 +528,14 @@ export function ordersWriters(statements: Statements) {
     gatherTurn: true,
   });
   return {
+    /**
+     * Places an order, exactly once per key: its row, key record and outbox row in one transaction. A lone order
+     * runs at once in a transaction of its own; orders that arrive while every intake connection is busy are
+     * written together by the next one that frees (group commit, never a wait to fill a batch). A batch that
+     * meets any error, or a lock held past INTAKE_BATCH_LOCK_WAIT_MS, is split and each of its orders written
+     * alone, exactly as a lone one.
+     */
+    placeOrder: (input: PlaceOrderInput): Promise<PlaceOrderResult> => placer.run(input),
     /**
      * Applies one result message, exactly once. Concurrent calls are coalesced like reservations: while one
      * statement runs, the next changes queue and go together in the next CHANGE_STATUS (one transaction, one

@@ -67,6 +67,9 @@ export const settingsSchema = z.object({
   DATABASE_AUTH: z.enum(['password', 'entra']).default('password'),
   DATABASE_POOL_MAX: int(10, 1, 200),
   DATABASE_TIMEOUT_MS: int(5000, 100, 60000),
+  // Group commit of order intake: orders that queue while intake's connections are busy share one transaction
+  // (at most this many); 1 writes every order in a transaction of its own
+  INTAKE_BATCH_MAX: int(64, 1, 256),
   EMBEDDED_DATA_DIR: optionalText,
   // Identity (user-assigned managed identity in Azure; unset locally)
   AZURE_CLIENT_ID: optionalText,
@@ -144,6 +147,8 @@ export interface Settings {
     poolMax: number;
     timeoutMs: number;
     embeddedDataDir: string | undefined;
+    /** Most orders one intake transaction may hold (group commit); 1: one transaction per order. */
+    intakeBatchMax: number;
   };
   azureClientId: string | undefined;
   serviceBus:
@@ -228,6 +233,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       poolMax: s.DATABASE_POOL_MAX,
       timeoutMs: s.DATABASE_TIMEOUT_MS,
       embeddedDataDir: s.EMBEDDED_DATA_DIR,
+      intakeBatchMax: s.INTAKE_BATCH_MAX,
     },
     azureClientId: s.AZURE_CLIENT_ID,
     serviceBus: s.ServiceBusConnection

@@ -20,7 +20,8 @@ import { isConnectionError, isTransientDbError } from '../db/errors.js';
  * Every resilience policy of the app, named and configured in one place. Each I/O boundary goes through one:
  *   database  timeout per attempt → retry transient SQLSTATEs (backoff + jitter) → breaker on unreachability
  *   publish   timeout → retry → breaker; when open, the outbox relay sends later
- *   intake    bulkhead: a flood gets a fast 503 instead of exhausting the pool
+ *   intake    bulkhead: a flood gets a fast 503 instead of exhausting the pool (intakeAdmission counts orders,
+ *             intake the connections their batches and the cancels hold)
  *   consumer  processing deadline below the Service Bus lock duration
  *   housekeeping  retention DELETEs: a timeout of their own and no breaker, so a slow prune never opens the
  *             database breaker that order intake answers 503 behind
@@ -31,6 +32,8 @@ export interface ResilienceOptions {
   /** Concurrent order writes per instance before intake sheds load. */
   intakeConcurrency?: number;
   intakeQueue?: number;
+  /** Orders admitted per instance (written, batched or waiting for a batch) before intake sheds load. */
+  intakeAdmitted?: number;
   /** How long a breaker stays open before it lets one trial call through. */
   breakerHalfOpenAfterMs?: number;
   /** Deadline for one reservation/status message, kept below the 60 s message lock. */
@@ -159,6 +162,11 @@ export function createPolicies(options: ResilienceOptions) {
     database: observed(wrap(databaseBreaker, databaseRetry, databaseTimeout) as IPolicy),
     publish: observed(wrap(publishBreaker, publishRetry, publishTimeout) as IPolicy),
     intake: bulkhead(options.intakeConcurrency ?? 64, options.intakeQueue ?? 256),
+    /**
+     * New orders in this instance (each waiting for, or in, an intake batch), so that a flood gets a fast 503: the
+     * batches themselves hold `intake` slots, which would otherwise never fill.
+     */
+    intakeAdmission: bulkhead(options.intakeAdmitted ?? 320, 0),
     consumerDeadline: observed(stopWaitingAfter(options.consumerDeadlineMs ?? 45_000)),
     /**
      * Retention: no retry (the next run, a minute later, is the retry) and none of the database breaker, whose

@@ -7,6 +7,8 @@ export const METRICS = {
   ordersAccepted: 'valerix.orders.accepted',
   /** counter; dims: status (shipped|rejected|failed|cancelled), reason (its code: out_of_stock, …) */
   ordersFinalized: 'valerix.orders.finalized',
+  /** histogram, orders per intake transaction (group commit); dims: split (true: it failed and each order went alone) */
+  intakeBatchSize: 'valerix.orders.intake_batch_size',
   /** histogram, ms from acceptance to final status; dims: status */
   orderEndToEnd: 'valerix.orders.end_to_end_ms',
   /** histogram, ms of the order API (POST/GET /api/orders); dims: method, status_code */

@@ -156,6 +156,8 @@ describe('custom metrics (in-memory OpenTelemetry reader)', () => {
       expect((await fetch(`${host.url}/api/orders/${id}`)).status).toBe(200);
     });
     expect(delta(METRICS.ordersAccepted)).toBe(1);
+    // A lone order is an intake batch of one (group commit only gathers what queued behind a busy writer).
+    expect(delta(METRICS.intakeBatchSize, { split: 'false' })).toBe(1);
     expect(delta(METRICS.orderApiLatency, { method: 'POST', status_code: 202 })).toBe(1);
     expect(delta(METRICS.orderApiLatency, { method: 'GET', status_code: 200 })).toBeGreaterThanOrEqual(1);
     await waitForOrderFinal(host.url, id);

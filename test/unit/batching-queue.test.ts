@@ -113,7 +113,7 @@ describe('BatchingQueue', () => {
     expect(await Promise.all(runs)).toEqual(['ok 0', 'ok 1', 'item 2 is bad', 'ok 3']);
   });
 
-  it('with oneByOneAfterFailure false, a failed batch fails every caller in it with the batch error', async () => {
+  it('when splitAfter refuses the failure, a failed batch fails every caller in it with the batch error', async () => {
     const first = gate();
     const q = new BatchingQueue<number, number>({
       many: async () => {
@@ -123,7 +123,7 @@ describe('BatchingQueue', () => {
         await first.opened;
         return item;
       },
-      oneByOneAfterFailure: false,
+      splitAfter: (err) => (err as Error).message !== 'batch failed',
     });
     const runs = [0, 1, 2].map((i) =>
       q.run(i).then(
@@ -147,5 +147,33 @@ describe('BatchingQueue', () => {
     await expect(q.run(1)).rejects.toThrow('down');
     fail = false;
     expect(await q.run(2)).toBe(2);
+  });
+  it('with concurrency N, N callers run at once and only those arriving while every slot is busy are batched', async () => {
+    const gates = [gate(), gate()];
+    const calls: string[] = [];
+    const q = new BatchingQueue<number, number>({
+      many: async (items) => {
+        calls.push(`many(${items})`);
+        return items;
+      },
+      one: async (item) => {
+        calls.push(`one(${item})`);
+        if (item < 2) await gates[item]!.opened;
+        return item;
+      },
+      concurrency: 2,
+    });
+    const first = [q.run(0), q.run(1)];
+    // Both slots are busy: these wait for the first slot that frees, and go together.
+    const queued = [q.run(2), q.run(3), q.run(4)];
+    expect(calls).toEqual(['one(0)', 'one(1)']);
+    gates[1]!.open();
+    expect(await Promise.all(queued)).toEqual([2, 3, 4]);
+    expect(calls).toEqual(['one(0)', 'one(1)', 'many(2,3,4)']);
+    gates[0]!.open();
+    expect(await Promise.all(first)).toEqual([0, 1]);
+    // A lone caller on a quiet queue runs at once again.
+    expect(await q.run(5)).toBe(5);
+    expect(calls.at(-1)).toBe('one(5)');
   });
 });

@@ -52,6 +52,7 @@ const FINISHED_COLUMNS = [
   'host ms',
   'pg ms',
   'loadgen ms',
+  'machine ms',
   'stmts',
   'stmt ms',
   'xacts',
@@ -73,6 +74,7 @@ function finishedRow(s: ScenarioResult): string[] {
     fmt(f?.cpuMsPerFinishedOrder.host, 3),
     fmt(f?.cpuMsPerFinishedOrder.postgres, 3),
     fmt(f?.cpuMsPerFinishedOrder.loadGenerator, 3),
+    fmt(f?.cpuMsPerFinishedOrder.machine, 3),
     fmt(f?.database.statementsPerOrder, 1),
     fmt(f?.database.statementMsPerOrder, 3),
     fmt(f?.database.transactionsPerOrder, 1),
@@ -90,6 +92,20 @@ function markdownTable(rows: string[][]): string {
   return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
+/**
+ * What a user reproduces (docs/performance.md): a closed loop of C connections, each POST a new order with a fresh
+ * Idempotency-Key and `Prefer: wait=10`, only answers that came back shipped counted, the load generator on the
+ * same machine.
+ */
+function headline(closedLoop: readonly ScenarioResult[]): string[] {
+  if (closedLoop.length === 0) return [];
+  const parts = closedLoop.map((s) => {
+    const f = s.finished;
+    return `${s.connections} conns ${fmt(f?.finishedOrdersPerS, 0)}/s (p99 ${fmt(s.http.latencyMs.p99, 0)} ms, machine ${fmt(f?.cpuMsPerFinishedOrder.machine, 2)} ms/order)`;
+  });
+  return ['', `Headline — finished orders per second, closed loop: ${parts.join('; ')}`];
+}
+
 const verdict = (t: Target) => (t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED');
 
 export function formatReport(result: BenchResult): string {
@@ -104,6 +120,7 @@ export function formatReport(result: BenchResult): string {
   const lines = [
     `Valerix bench — ${result.startedAt} — ${m.cpuModel}, ${m.cores} cores, ${m.totalMemoryGb} GB, ${m.os}`,
     `Node ${m.nodeVersion}; PostgreSQL ${m.postgresSettings.server_version ?? m.postgresVersion} (synchronous_commit=${m.postgresSettings.synchronous_commit}, shared_buffers=${m.postgresSettings.shared_buffers}); host pool max ${result.host.poolMax}; ${result.options.durationS} s per run; load average at start ${m.loadAverageAtStart.join(' / ')}`,
+    ...headline(result.finished.scenarios),
   ];
   if (intake.length > 0) {
     lines.push(
@@ -123,7 +140,7 @@ export function formatReport(result: BenchResult): string {
       '',
       'Finished orders: every request places a new order with `Prefer: wait=10`; only 201 answers with the order',
       'shipped count. host/pg/loadgen ms = CPU ms per finished order of the local host, the PostgreSQL backends and',
-      'autocannon; stmts/xacts/WAL B = statements (pg_stat_statements), commits and WAL bytes per finished order;',
+      'autocannon; machine ms = busy CPU of the whole machine (every process and the kernel) per finished order; stmts/xacts/WAL B = statements (pg_stat_statements), commits and WAL bytes per finished order;',
       'stmt ms = execution time of those statements per finished order (pg_stat_statements total_exec_time).',
     );
     const busiest = finished.reduce((a, b) =>

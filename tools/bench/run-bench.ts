@@ -66,7 +66,13 @@ export interface FinishedStats {
   /** Answers that were not a shipped order (the wait ran out, or an error). */
   notFinished: number;
   /** CPU ms per finished order: the local host (its own process), PostgreSQL (sum of its backends' /proc stat), autocannon. */
-  cpuMsPerFinishedOrder: { host: number; postgres: number | null; loadGenerator: number };
+  cpuMsPerFinishedOrder: {
+    host: number;
+    postgres: number | null;
+    loadGenerator: number;
+    /** The whole machine's busy CPU (every process and the kernel, all cores) during the run. */
+    machine: number;
+  };
   /** Database work per finished order over the run and its drain (server-wide counters, this bench's database). */
   database: DatabaseWork;
 }
@@ -730,6 +736,7 @@ async function runScenario(
           postgresCpuS:
             postgresBefore !== null && postgresAfter !== null ? postgresAfter - postgresBefore : null,
           database: input.databaseWork.perOrder(databaseBefore, databaseAfter, load.finishedOrders),
+          machineCpuS: machineAfter.busyS - machineBefore.busyS,
         })
       : null,
   };
@@ -741,6 +748,7 @@ function finishedStats(input: {
   hostCpuS: number;
   postgresCpuS: number | null;
   database: DatabaseWork;
+  machineCpuS: number;
 }): FinishedStats {
   const n = input.load.finishedOrders;
   const msPerOrder = (seconds: number) => (n > 0 ? round((seconds / n) * 1000, 3) : 0);
@@ -753,6 +761,7 @@ function finishedStats(input: {
       host: msPerOrder(input.hostCpuS),
       postgres: input.postgresCpuS === null ? null : msPerOrder(input.postgresCpuS),
       loadGenerator: msPerOrder(input.load.loadGeneratorCpuS),
+      machine: msPerOrder(input.machineCpuS),
     },
     database: input.database,
   };
