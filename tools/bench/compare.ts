@@ -4,7 +4,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
-import { median, round } from '../stats.js';
+import { round } from '../stats.js';
 import type { BenchResult } from './run-bench.js';
 
 /**
@@ -96,6 +96,16 @@ function benchOnce(cwd: string, options: CompareOptions): Promise<BenchResult> {
   });
 }
 
+type Scenario = BenchResult['finished']['scenarios'][number];
+
+/** Whole-machine CPU ms per finished order; derived from the run's utilization for a base that did not report it. */
+function machineMs(result: BenchResult, s: Scenario): number | null {
+  const f = s.finished;
+  if (!f || f.finishedOrders === 0) return null;
+  if (typeof f.cpuMsPerFinishedOrder.machine === 'number') return f.cpuMsPerFinishedOrder.machine;
+  return (s.machineCpuUtilizationDuringLoad * result.machine.cores * s.http.elapsedS * 1000) / f.finishedOrders;
+}
+
 const fmt = (v: number | null | undefined, digits: number) =>
   v === null || v === undefined ? '—' : v.toFixed(digits);
 
@@ -126,7 +136,7 @@ function formatComparison(baseCommit: string, runs: readonly Run[]): string {
         fmt(s.http.latencyMs.p99, 1),
         fmt(f?.cpuMsPerFinishedOrder.host, 3),
         fmt(f?.cpuMsPerFinishedOrder.postgres, 3),
-        fmt(f?.cpuMsPerFinishedOrder.machine, 3),
+        fmt(machineMs(r.result, s), 3),
         fmt(f?.database.transactionsPerOrder, 2),
         fmt(f?.database.walBytesPerOrder, 0),
       ]);
@@ -135,10 +145,11 @@ function formatComparison(baseCommit: string, runs: readonly Run[]): string {
       levels.set(s.connections, level);
     }
   }
+  const mean = (v: number[]) => v.reduce((x, y) => x + y, 0) / Math.max(1, v.length);
   const summary = [...levels.entries()].map(([conns, { A, B }]) => {
-    const a = median(A);
-    const b = median(B);
-    return `${conns} connections: A ${fmt(a, 0)}/s, B ${fmt(b, 0)}/s (median of ${A.length} and ${B.length}): B/A ${a > 0 ? fmt(round(b / a, 2), 2) : '—'}`;
+    const a = mean(A);
+    const b = mean(B);
+    return `${conns} connections: A ${fmt(a, 0)}/s, B ${fmt(b, 0)}/s (mean of ${A.length} runs each): B/A ${a > 0 ? fmt(round(b / a, 2), 2) : '—'}`;
   });
   const table = [header, ...rows].map((r) => `| ${r.join(' | ')} |`);
   table.splice(1, 0, `|${header.map(() => '---').join('|')}|`);
