@@ -203,6 +203,7 @@ describe.skipIf(!hasChromium)(title, () => {
       `${sel('stock-table')} tr[data-product-id="PROD-005"] td.num:text-is("${headsets + 1}")`,
     );
     expect(await available('PROD-004')).toBe(laptops + 2);
+    await page.screenshot({ path: join(SCREENSHOTS, 'ui-order-detail-cancelled.png') });
 
     await page.keyboard.press('Escape');
     await page.waitForSelector(sel('order-detail'), { state: 'hidden' });
