@@ -19,7 +19,7 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 export const IN_FLIGHT_WAIT_MS = 2000;
 
 /**
- * Which answers a key binds, as Stripe and the IETF draft do: an answer is stored only once the operation started
+ * Which answers a key binds, the rule of Stripe's API: an answer is stored only once the operation started
  * executing. A refusal before that (400 validation, 401/403 authorization, 404 an unknown target) is not stored and
  * leaves the key free, so the corrected retry with the same key is the request it was meant to be, not a 422.
  */
