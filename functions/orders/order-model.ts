@@ -87,13 +87,20 @@ export interface OrderRow {
   updated_at: Date;
 }
 
+/**
+ * Lines rebuilt from their typed fields: jsonb stores object keys sorted (`quantity` before `productId`), and an
+ * answer must have the same bytes whether built at intake, read back by GET or replayed under its key.
+ */
+const answerLines = (lines: readonly OrderLine[]): OrderLine[] =>
+  lines.map(({ productId, quantity }) => ({ productId, quantity }));
+
 export function toOrder(row: OrderRow): Order {
   return {
     id: row.id,
     customerId: row.customer_id,
     productId: row.product_id,
     quantity: row.quantity,
-    lines: row.lines,
+    lines: answerLines(row.lines),
     status: row.status,
     reason: row.reason,
     createdAt: row.created_at.toISOString(),
@@ -225,7 +232,7 @@ export function pendingOrder(
     customerId: input.customerId,
     productId: first.productId,
     quantity: first.quantity,
-    lines: input.lines,
+    lines: answerLines(input.lines),
     status: 'pending',
     reason: null,
     createdAt: now.toISOString(),

@@ -2,7 +2,11 @@ import { BatchingQueue } from '../../shared/concurrency/batching-queue.js';
 import type { Database } from '../../shared/db/database.js';
 import { isConnectionError, sqlState } from '../../shared/db/errors.js';
 import type { Statements } from '../../shared/db/statement.js';
-import { IN_FLIGHT_WAIT_MS, type StoredResponse } from '../../shared/idempotency/idempotency-key.js';
+import {
+  bindsIdempotencyKey,
+  IN_FLIGHT_WAIT_MS,
+  type StoredResponse,
+} from '../../shared/idempotency/idempotency-key.js';
 import type { DeadLetter } from '../../shared/messaging/consume.js';
 import { messageIdFor } from '../../shared/messaging/contracts.js';
 import { insertDeadLetter } from '../../shared/messaging/dead-letters.js';
@@ -130,6 +134,10 @@ SELECT fingerprint, response_status, response_body, order_id FROM orders.idempot
 const STORE_CANCEL_RESPONSE = `
 UPDATE orders.idempotency_keys SET response_status = $3::int, response_body = $4::text
  WHERE scope = $1::text AND key = $2::text`;
+
+/** A cancel refused before it started (403, 404): the key it claimed is given back (bindsIdempotencyKey). */
+const RELEASE_CANCEL_KEY = `
+DELETE FROM orders.idempotency_keys WHERE scope = $1::text AND key = $2::text`;
 
 /**
  * The final answers of `Prefer: wait` requests, for a batch of keys ($1: `[{scope, key, order_id, status, body}]`),
@@ -306,6 +314,7 @@ export const ORDERS_STATEMENTS = {
   RESET_STALE_ORDER_PLACED,
   CLAIM_CANCEL_KEY,
   STORE_CANCEL_RESPONSE,
+  RELEASE_CANCEL_KEY,
   REQUEST_CANCEL,
 } as const;
 
@@ -636,7 +645,8 @@ export interface CancelInput {
 /**
  * One transaction for a cancel: its Idempotency-Key (when it has one) claimed first, the cancel request
  * (REQUEST_CANCEL: status, status_changes row, OrderCancelled outbox row), and the response `respond` makes of it
- * stored under the key, so a retry replays exactly what this answered.
+ * stored under the key, so a retry replays exactly what this answered — unless it is a refusal before the cancel
+ * started (403, 404), which gives the key back.
  */
 export function requestCancel(db: Database, input: CancelInput): Promise<CancelResult> {
   return inFlightOnLockTimeout(() => cancelInTransaction(db, input));
@@ -690,7 +700,9 @@ async function cancelInTransaction(db: Database, input: CancelInput): Promise<Ca
       } else outcome = { kind: 'not-cancellable', order };
     }
     const response = input.respond(outcome);
-    if (key) {
+    if (key && !bindsIdempotencyKey(response.status)) {
+      await client.query(RELEASE_CANCEL_KEY, [key.scope, key.key]);
+    } else if (key) {
       await client.query(STORE_CANCEL_RESPONSE, [
         key.scope,
         key.key,

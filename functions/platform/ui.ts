@@ -41,6 +41,7 @@ const ASSETS: Record<string, string> = {
   'latency-chart.js': 'text/javascript; charset=utf-8',
   'order-follow.js': 'text/javascript; charset=utf-8',
   'dead-letters.js': 'text/javascript; charset=utf-8',
+  'order-detail.js': 'text/javascript; charset=utf-8',
 };
 
 function cachedFile(path: string): () => Promise<string> {

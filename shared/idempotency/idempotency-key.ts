@@ -18,6 +18,15 @@ export const REPLAYED_HEADER = 'Idempotent-Replayed';
 /** How long a request waits for another in-flight request with the same key before answering 409. */
 export const IN_FLIGHT_WAIT_MS = 2000;
 
+/**
+ * Which answers a key binds, the rule of Stripe's API: an answer is stored only once the operation started
+ * executing. A refusal before that (400 validation, 401/403 authorization, 404 an unknown target) is not stored and
+ * leaves the key free, so the corrected retry with the same key is the request it was meant to be, not a 422.
+ */
+export function bindsIdempotencyKey(status: number): boolean {
+  return !(status === 400 || status === 401 || status === 403 || status === 404);
+}
+
 /** Canonical JSON (sorted keys) so that the same payload always has the same fingerprint. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;

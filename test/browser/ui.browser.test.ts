@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
-import { postOrder, startTestHost, type TestHost, withFunctionKey } from '../support/test-host.js';
+import {
+  postOrder,
+  startTestHost,
+  type TestHost,
+  waitForOrderFinal,
+  withFunctionKey,
+} from '../support/test-host.js';
 
 // The web page (GET /api/ui) in a real headless Chromium, against the local host over HTTP. Every test opens the
 // page in a tab of its own (a new browsing context: no operator key, no orders of an earlier test's tab).
@@ -158,6 +164,77 @@ describe.skipIf(!hasChromium)(title, () => {
     expect(await page.locator(sel('order-line')).count()).toBe(0);
   });
 
+  it('opens an order from its row with the keyboard and cancels it: lines, history, retry, stock back', async () => {
+    await page.selectOption(sel('product-id'), 'PROD-004');
+    await page.fill(sel('quantity'), '2');
+    await page.click(sel('add-line'));
+    await page.selectOption(sel('line-product'), 'PROD-005');
+    await page.fill(sel('line-quantity'), '1');
+    await page.click(sel('submit-order'));
+    await page.waitForSelector(sel('order-result', { status: '202', replayed: 'false' }));
+    const id = (await page.textContent(sel('result-order-id')))?.trim() ?? '';
+    await page.waitForSelector(sel('order-row', { 'order-id': id, status: 'shipped' }));
+    const [laptops, headsets] = [await available('PROD-004'), await available('PROD-005')];
+
+    await page.focus(`${sel('order-row', { 'order-id': id })} ${sel('open-order')}`);
+    await page.keyboard.press('Enter');
+    const dialog = sel('order-detail', { 'order-id': id, status: 'shipped' });
+    await page.waitForSelector(dialog, { state: 'visible' });
+    expect(await page.locator(sel('detail-line')).allTextContents()).toEqual(['PROD-0042', 'PROD-0051']);
+    expect(await page.getAttribute(`${sel('history-entry')} >> nth=-1`, 'data-status')).toBe('shipped');
+
+    // Enter in the reason field submits the cancel; the retry sends the same key and is answered as a replay.
+    await page.fill(sel('cancel-reason'), 'changed my mind');
+    await page.press(sel('cancel-reason'), 'Enter');
+    await page.waitForSelector(sel('cancel-result', { status: '202', replayed: 'false' }));
+    await page.click(sel('cancel-retry'));
+    await page.waitForSelector(sel('cancel-result', { status: '202', replayed: 'true' }));
+    await page.waitForSelector(sel('cancel-replayed'), { state: 'visible' });
+
+    // Followed live: cancel_requested, then cancelled once Inventory gave the stock back.
+    await page.waitForSelector(sel('order-detail', { 'order-id': id, status: 'cancelled' }));
+    expect(await page.getAttribute(`${sel('history-entry')} >> nth=-1`, 'data-status')).toBe('cancelled');
+    expect(await page.textContent(sel('detail-reason'))).toBe('changed my mind');
+    expect(await page.isHidden(sel('cancel-form'))).toBe(true);
+    await page.waitForSelector(
+      `${sel('stock-table')} tr[data-product-id="PROD-004"] td.num:text-is("${laptops + 2}")`,
+    );
+    await page.waitForSelector(
+      `${sel('stock-table')} tr[data-product-id="PROD-005"] td.num:text-is("${headsets + 1}")`,
+    );
+    expect(await available('PROD-004')).toBe(laptops + 2);
+    await page.screenshot({ path: join(SCREENSHOTS, 'ui-order-detail-cancelled.png') });
+
+    await page.keyboard.press('Escape');
+    await page.waitForSelector(sel('order-detail'), { state: 'hidden' });
+    await page.waitForSelector(sel('order-row', { 'order-id': id, status: 'cancelled' }));
+    const stored = (await (await api(`/orders/${id}`)).json()) as { order: { status: string } };
+    expect(stored.order.status).toBe('cancelled');
+  });
+
+  it('shows the 409 as the API gives it when the order was cancelled elsewhere meanwhile', async () => {
+    const id = await placeThroughForm('PROD-003', 1);
+    await page.waitForSelector(sel('order-row', { 'order-id': id, status: 'shipped' }));
+    await page.click(`${sel('order-row', { 'order-id': id })} ${sel('open-order')}`);
+    await page.waitForSelector(sel('order-detail', { 'order-id': id, status: 'shipped' }), {
+      state: 'visible',
+    });
+
+    // Another client cancels it; the dialog still offers Cancel (a shipped order is not polled).
+    const elsewhere = await api(`/orders/${id}/cancel`, { method: 'POST' });
+    expect(elsewhere.status).toBe(202);
+    await waitForOrderFinal(host!.url, id);
+    await page.click(sel('cancel-order'));
+    await page.waitForSelector(sel('cancel-result', { status: '409', replayed: 'false' }));
+    const problem = (await (await api(`/orders/${id}/cancel`, { method: 'POST' })).json()) as {
+      detail: string;
+    };
+    expect(await page.textContent(sel('cancel-problem'))).toContain(problem.detail);
+    // The refusal makes the dialog read the order again: it shows what happened.
+    await page.waitForSelector(sel('order-detail', { 'order-id': id, status: 'cancelled' }));
+    expect(await page.isHidden(sel('cancel-form'))).toBe(true);
+  });
+
   it('refuses a wrong operator key with a clear message, and keeps the read-only view', async () => {
     const orderId = await placeThroughForm('PROD-003', 1);
     await useKey(page, 'not-the-operator-key');
@@ -256,6 +333,24 @@ describe.skipIf(!hasChromium)(title, () => {
       await p.waitForSelector(`${sel('gremlin-status')}[data-enabled="false"]`);
       await expectNoHorizontalScroll(p);
       await p.screenshot({ path: join(SCREENSHOTS, 'ui-phone.png'), fullPage: true });
+      // The order detail fits the phone too: the dialog and everything in it within the screen's width.
+      await p.tap(`${sel('order-row', { 'order-id': order.id })} ${sel('open-order')}`);
+      await p.waitForSelector(sel('order-detail', { 'order-id': order.id, status: 'shipped' }), {
+        state: 'visible',
+      });
+      const fit = await p.evaluate<{
+        right: number;
+        scrollWidth: number;
+        clientWidth: number;
+        width: number;
+      }>(
+        `(() => { const d = document.getElementById('order-detail'); const r = d.getBoundingClientRect();
+          return { right: r.right, scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, width: window.innerWidth }; })()`,
+      );
+      expect(fit.right).toBeLessThanOrEqual(fit.width);
+      expect(fit.scrollWidth).toBeLessThanOrEqual(fit.clientWidth);
+      expect(await p.isVisible(sel('cancel-order'))).toBe(true);
+      await p.screenshot({ path: join(SCREENSHOTS, 'ui-phone-order-detail.png') });
     } finally {
       await phone.close();
     }

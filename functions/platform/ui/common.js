@@ -47,6 +47,15 @@ export function renderKv(dl, obj) {
       : [el('dt', { text: 'none yet' }), el('dd', { text: '' })]),
   );
 }
+/** An Idempotency-Key: crypto.randomUUID exists only in secure contexts, so a plain-http page builds a v4 UUID. */
+export function newUuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 15) | 64;
+  b[8] = (b[8] & 63) | 128;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 export const problemText = (r) => {
   const b = r.body || {};
   return `HTTP ${r.status}${b.title ? ` ${b.title}` : ''}${b.detail ? `: ${b.detail}` : ''}`;

@@ -1,6 +1,6 @@
 // The "Create order" card: the order form (one or more lines), placing it with an Idempotency-Key, retrying with
 // the same key, and the answer. Its product list comes from the stock card (showProducts).
-import { $, api, badge, el, fmtVal } from './common.js';
+import { $, api, badge, el, fmtVal, newUuid } from './common.js';
 
 let onPlaced = () => {};
 const rand4 = () => Math.random().toString(36).slice(2, 6).padEnd(4, '0');
@@ -45,14 +45,6 @@ export function showProducts(items) {
 }
 
 let lastRequest = null; // { key, body, wait, firstOrderId }
-function newUuid() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 15) | 64;
-  b[8] = (b[8] & 63) | 128;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 async function sendOrder(req, isRetry) {
   const out = $('order-result');
   $('submit-order').disabled = $('retry-same-key').disabled = true;

@@ -82,7 +82,22 @@ function renderOrders(orders) {
           'data-status': o.status,
           class: [hot(o.id) ? 'changed' : '', myOrders.has(o.id) ? 'mine' : ''].join(' ').trim() || null,
         },
-        el('td', { class: 'mono', title: o.id }, String(o.id).slice(0, 8) + (myOrders.has(o.id) ? ' ★' : '')),
+        // The id opens the order's detail (order-detail.js): its lines, history and Cancel.
+        el(
+          'td',
+          { class: 'mono', title: o.id },
+          el(
+            'button',
+            {
+              type: 'button',
+              class: 'link',
+              'data-open-order': o.id,
+              'data-testid': 'open-order',
+              'aria-label': `Order ${o.id}: details and cancel`,
+            },
+            String(o.id).slice(0, 8) + (myOrders.has(o.id) ? ' ★' : ''),
+          ),
+        ),
         el('td', { class: 'hide-sm', text: o.customerId }),
         ...orderItemCells(o),
         el('td', {}, badge(o.status)),
