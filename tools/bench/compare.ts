@@ -103,7 +103,9 @@ function machineMs(result: BenchResult, s: Scenario): number | null {
   const f = s.finished;
   if (!f || f.finishedOrders === 0) return null;
   if (typeof f.cpuMsPerFinishedOrder.machine === 'number') return f.cpuMsPerFinishedOrder.machine;
-  return (s.machineCpuUtilizationDuringLoad * result.machine.cores * s.http.elapsedS * 1000) / f.finishedOrders;
+  return (
+    (s.machineCpuUtilizationDuringLoad * result.machine.cores * s.http.elapsedS * 1000) / f.finishedOrders
+  );
 }
 
 const fmt = (v: number | null | undefined, digits: number) =>
