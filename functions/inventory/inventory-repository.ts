@@ -206,12 +206,13 @@ SELECT EXISTS (SELECT 1 FROM claim) AS claimed, q.id AS outbox_id, q.queue, q.bo
  * result is already in the outbox and wins; otherwise claiming the record here guarantees it never moves stock
  * later. An order already decided under another message id keeps its decision too.
  * $1 the dead-lettered message's id (null: it had none, nothing to claim), $2 the order id, $3 the InventoryFailed
- * envelope, $4 its queue, $5 the relay's grace period (RELAY_GRACE). Returns the outbox row written, if any.
+ * envelope, $4 its queue, $5 the relay's grace period (RELAY_GRACE), $6 the dead-lettered message's own type (an
+ * OrderCancelled is claimed as one, not as an OrderPlaced). Returns the outbox row written, if any.
  */
 const DEAD_LETTER_ORDER_PLACED = `
 WITH claim AS (
   INSERT INTO inventory.processed_messages (message_id, type)
-  SELECT $1::text, 'OrderPlaced' WHERE $1::text IS NOT NULL
+  SELECT $1::text, $6::text WHERE $1::text IS NOT NULL
   ON CONFLICT DO NOTHING
   RETURNING message_id
 )
@@ -403,9 +404,16 @@ export async function recordDeadLetter(
       JSON.stringify(failed),
       QUEUES.orderStatus,
       RELAY_GRACE,
+      deadLetterType(letter.body),
     ]);
     return writtenMessages(rows);
   });
+}
+
+/** The type a dead letter's claim is recorded under: its own when it names one (any string), else 'unknown'. */
+function deadLetterType(body: unknown): string {
+  const type = (body as { type?: unknown } | null | undefined)?.type;
+  return typeof type === 'string' && type.length > 0 ? type.slice(0, 200) : 'unknown';
 }
 
 export async function listProducts(db: Database): Promise<Product[]> {

@@ -284,6 +284,21 @@ describe('cancellation', () => {
     expect(state.released['PROD-002']).toBe(5);
   });
 
+  it('a dead-lettered OrderCancelled is claimed under its own type, not as an OrderPlaced', async () => {
+    host = await startTestHost();
+    const reserve = queueFunction(host.functions, 'reserveStock');
+    const orderId = crypto.randomUUID();
+    // A body that fails validation is dead-lettered on its first delivery.
+    const bad = { ...envelope('OrderCancelled', { orderId }), occurredAt: 'not a time' };
+    await reserve.handler(bad, queueContext('reserveStock'));
+    const letters = await host.runtime.db.query('SELECT 1 FROM inventory.dead_letters');
+    expect(letters.rows).toHaveLength(1);
+    const { rows } = await host.runtime.db.query<{ message_id: string; type: string }>(
+      'SELECT message_id, type FROM inventory.processed_messages',
+    );
+    expect(rows).toEqual([{ message_id: bad.messageId, type: 'OrderCancelled' }]);
+  });
+
   it('an unknown message type is dead-lettered with a reason that names it', async () => {
     host = await startTestHost();
     const reserve = queueFunction(host.functions, 'reserveStock');
