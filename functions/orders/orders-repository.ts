@@ -82,7 +82,8 @@ async function inFlightOnLockTimeout<T>(run: () => Promise<T>): Promise<T | { ki
  * and local to the statement's transaction (the connection goes back to the pool unchanged; past the bound: 55P03).
  * A lone keyed order waits up to IN_FLIGHT_WAIT_MS for its twin (then `in-flight`, a 409); a batch waits at most
  * INTAKE_BATCH_LOCK_WAIT_MS for anything, then fails whole and its orders are written one by one.
- * Two orders of one batch with the same key fail it too (ON CONFLICT cannot touch a row twice: 21000).
+ * Two orders of one batch with the same key: only the first to arrive claims it (DISTINCT ON by position; ON
+ * CONFLICT cannot touch a row twice), the later one is not placed and, answered alone after the commit, replays it.
  * $1 the batch (`placeInput`): per order its position n, the order, OrderPlaced's queue and envelope, the key's
  * scope (the customer), key, fingerprint, response to store and ttl in hours (null without a key). $2 the lock wait
  * bound (null: the server's setting). $3 the relay's grace period (RELAY_GRACE). Returns a row per order: whether it
@@ -97,10 +98,11 @@ WITH input AS (
          response_body text, ttl_hours int)
 ), claim AS (
   INSERT INTO orders.idempotency_keys AS k (scope, key, fingerprint, response_status, response_body, order_id, expires_at)
-  SELECT i.scope, i.key, i.fingerprint, i.response_status, i.response_body, i.order_id,
+  SELECT DISTINCT ON (i.scope, i.key) i.scope, i.key, i.fingerprint, i.response_status, i.response_body, i.order_id,
          now() + make_interval(hours => i.ttl_hours)
     FROM input i
    WHERE i.key IS NOT NULL
+   ORDER BY i.scope, i.key, i.n
   ON CONFLICT (scope, key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
         response_body = EXCLUDED.response_body, order_id = EXCLUDED.order_id,

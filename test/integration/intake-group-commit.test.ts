@@ -161,6 +161,9 @@ describe.runIf(realPostgres)('group-commit intake (real PostgreSQL)', () => {
     expect(d!.kind).toBe('replayed');
     if (d!.kind === 'replayed') expect(d!.stored.orderId).toBe(first.order.id);
     expect(await committed([second.order.id])).toHaveLength(0);
+    // Not split: the first to arrive claimed the key, and the batch committed once.
+    const rows = await committed([first.order.id, ...others.map((o) => o.order.id)]);
+    expect(new Set(rows.map((r) => r.xmin)).size).toBe(1);
   });
 
   it('a constraint violation splits the batch: only the violating order fails, every other is placed once', async () => {
