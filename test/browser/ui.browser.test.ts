@@ -194,6 +194,13 @@ describe.skipIf(!hasChromium)(title, () => {
     // Followed live: cancel_requested, then cancelled once Inventory gave the stock back.
     await page.waitForSelector(sel('order-detail', { 'order-id': id, status: 'cancelled' }));
     expect(await page.getAttribute(`${sel('history-entry')} >> nth=-1`, 'data-status')).toBe('cancelled');
+    // The server's history (?include=history), every step with its time, not the dialog's own sightings.
+    await page.waitForSelector(`${sel('history-entry')} >> nth=3`);
+    const steps = await page
+      .locator(sel('history-entry'))
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
+    expect(steps).toEqual(['pending', 'shipped', 'cancel_requested', 'cancelled']);
+    expect(await page.textContent(sel('detail-history-note'))).toBe('');
     expect(await page.textContent(sel('detail-reason'))).toBe('changed my mind');
     expect(await page.isHidden(sel('cancel-form'))).toBe(true);
     await page.waitForSelector(
