@@ -616,6 +616,9 @@ export async function recordDeadLetter(db: Database, letter: DeadLetter): Promis
   return db.transaction(async (client) => {
     await insertDeadLetter(client, 'orders', QUEUES.orderStatus, letter);
     if (!letter.orderId) return undefined;
+    // A StockReleased: the stock is back already and the order waits in cancel_requested. Unclaimed, so the
+    // sweeper's re-ask (Inventory sends it again) or a redrive still finishes the cancel.
+    if ((letter.body as { type?: unknown } | null)?.type === 'StockReleased') return undefined;
     const change: StatusChange = {
       orderId: letter.orderId,
       status: 'failed',

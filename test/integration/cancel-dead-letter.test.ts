@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { recordDeadLetter } from '../../functions/inventory/inventory-repository.js';
+import { recordDeadLetter as recordOrdersDeadLetter } from '../../functions/orders/orders-repository.js';
 import { envelope } from '../../shared/messaging/contracts.js';
 import { SEED_STOCK } from '../support/invariants.js';
 import { httpFunction, invokeHttp } from '../support/invoke.js';
@@ -86,5 +87,43 @@ describe('a dead-lettered OrderCancelled', () => {
     expect(again.status).toBe(409);
     await host.settle();
     expect(await available(host, 'PROD-004')).toBe(SEED_STOCK['PROD-004']);
+  });
+
+  it('a dead-lettered StockReleased leaves the order waiting, unclaimed; its redrive ends it cancelled', async () => {
+    host = await startTestHost({}, { timers: false });
+    const placed = await invokeHttp(httpFunction(host.functions, 'createOrder'), {
+      json: { customerId: 'dl-released', productId: 'PROD-005', quantity: 2 },
+    });
+    const id = placed.body.order.id;
+    await eventually(host, id, 'shipped');
+    await host.runtime.db.query(`UPDATE orders.orders SET status = 'cancel_requested' WHERE id = $1`, [id]);
+    // Inventory gave the stock back; Orders gave up on its StockReleased on the last delivery.
+    const released = envelope('StockReleased', {
+      orderId: id,
+      lines: [{ productId: 'PROD-005', quantity: 2 }],
+    });
+    await recordOrdersDeadLetter(host.runtime.db, {
+      body: released,
+      orderId: id,
+      messageId: released.messageId,
+      deliveryCount: 10,
+      error: 'lock lost',
+    });
+    expect(await statusOf(host, id)).toBe('cancel_requested');
+    const { rows: claims } = await host.runtime.db.query(
+      'SELECT 1 FROM orders.processed_messages WHERE message_id = $1',
+      [released.messageId],
+    );
+    expect(claims).toEqual([]);
+    const { rows } = await host.runtime.db.query<{ id: string }>(
+      'SELECT id FROM orders.dead_letters WHERE order_id = $1',
+      [id],
+    );
+    const res = await invokeHttp(httpFunction(host.functions, 'redriveDeadLetter'), {
+      method: 'POST',
+      params: { id: `orders-${rows[0]!.id}` },
+    });
+    expect(res.status).toBe(202);
+    await eventually(host, id, 'cancelled');
   });
 });
