@@ -28,6 +28,12 @@ async function available(h: TestHost, productId: string): Promise<number> {
   return rows[0]!.available;
 }
 
+/** What /api/health/details lists as cancels waiting on a dead letter. */
+async function waiting(h: TestHost) {
+  const res = await invokeHttp(httpFunction(h.functions, 'healthDetails'));
+  return res.body.cancelsWaitingOnDeadLetter as { orderId: string; deadLetter: string; detail: string }[];
+}
+
 async function eventually(h: TestHost, id: string, status: string) {
   await vi.waitFor(
     async () => {
@@ -70,6 +76,14 @@ describe('a dead-lettered OrderCancelled', () => {
       [id],
     );
 
+    expect(await waiting(host)).toEqual([
+      expect.objectContaining({
+        orderId: id,
+        deadLetter: `inventory-${rows[0]!.id}`,
+        detail: expect.stringMatching(/cancel waiting on a dead letter/),
+      }),
+    ]);
+
     const res = await invokeHttp(httpFunction(host.functions, 'redriveDeadLetter'), {
       method: 'POST',
       params: { id: `inventory-${rows[0]!.id}` },
@@ -77,6 +91,7 @@ describe('a dead-lettered OrderCancelled', () => {
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ outcome: 'redriven' });
     await eventually(host, id, 'cancelled');
+    expect(await waiting(host)).toEqual([]);
     expect(await available(host, 'PROD-004')).toBe(SEED_STOCK['PROD-004']);
 
     // Redriven again: nothing moves twice.
@@ -119,6 +134,7 @@ describe('a dead-lettered OrderCancelled', () => {
       'SELECT id FROM orders.dead_letters WHERE order_id = $1',
       [id],
     );
+    expect((await waiting(host)).map((w) => w.deadLetter)).toEqual([`orders-${rows[0]!.id}`]);
     const res = await invokeHttp(httpFunction(host.functions, 'redriveDeadLetter'), {
       method: 'POST',
       params: { id: `orders-${rows[0]!.id}` },
