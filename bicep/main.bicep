@@ -364,6 +364,8 @@ var appSettings = {
   IDEMPOTENCY_TTL_HOURS: '24'
   // Pending-order sweeper: re-send OrderPlaced after this long (above the PT10M duplicate-detection window)
   PENDING_ORDER_SWEEP_AFTER_SECONDS: '1800'
+  // ... and OrderCancelled of a cancel still requested after this long (its own, shorter clock)
+  CANCEL_SWEEP_AFTER_SECONDS: '60'
   // Gremlin
   FEATURE_GREMLIN: featureGremlin ? 'true' : 'false'
   GREMLIN_LATENCY_MS: '3000'

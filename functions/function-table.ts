@@ -10,11 +10,28 @@ import { ordersFunctions } from './orders/index.js';
 import { platformFunctions } from './platform/index.js';
 import type { Runtime } from './runtime.js';
 
+/**
+ * GET /api/openapi.json, the document of this whole table: written here, where the table is, so the table is
+ * handed to the document rather than imported by it (no import circle through a service's index).
+ */
+const openApiFunction: HttpFunctionSpec = {
+  kind: 'http',
+  name: 'openApi',
+  route: 'openapi.json',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  load: async () => {
+    const { openApiHandler } = await import('./platform/openapi/openapi-api.js');
+    return () => openApiHandler(FUNCTIONS);
+  },
+};
+
 /** Every function of the app, for both hosts. Importing it loads no handler code. */
 export const FUNCTIONS: readonly FunctionSpec[] = [
   ...ordersFunctions,
   ...inventoryFunctions,
   ...platformFunctions,
+  openApiFunction,
 ];
 
 /**

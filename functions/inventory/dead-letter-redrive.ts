@@ -7,8 +7,16 @@ import {
 } from '../../shared/messaging/outbox-written.js';
 import type { OutgoingMessage } from '../../shared/messaging/publisher.js';
 
-/** The reservation already decided for an order (its stock work happened): a redrive must change nothing. */
-const RESERVATION_OF = `SELECT result FROM inventory.reservations WHERE order_id = $1::uuid`;
+/**
+ * The stock work a redrive of a dead letter of type $2 would repeat, for order $1: an OrderPlaced's reservation,
+ * an OrderCancelled's release (a reservation released, or the tombstone of a cancel that came first). No row: the
+ * redrive may go.
+ */
+const RESERVATION_OF = `
+SELECT CASE WHEN released_at IS NOT NULL OR result = 'cancelled' THEN 'released' ELSE result END AS result
+  FROM inventory.reservations
+ WHERE order_id = $1::uuid
+   AND ($2::text IS DISTINCT FROM 'OrderCancelled' OR released_at IS NOT NULL OR result = 'cancelled')`;
 
 /**
  * A redrive of one of Inventory's dead letters (an OrderPlaced it gave up on), in ONE statement: the dead letter
@@ -19,11 +27,13 @@ const RESERVATION_OF = `SELECT result FROM inventory.reservations WHERE order_id
  */
 const REDRIVE_RESERVATION = `
 WITH dl AS (
-  SELECT id, queue, message_id, order_id FROM inventory.dead_letters
+  SELECT id, queue, message_id, order_id, body ->> 'type' AS type FROM inventory.dead_letters
    WHERE id = $1::bigint AND redriven_at IS NULL
    FOR UPDATE
 ), decided AS (
+  -- An OrderCancelled is decided once its stock is back; a reservation alone is what it is there to release.
   SELECT r.result FROM inventory.reservations r JOIN dl ON r.order_id = dl.order_id
+   WHERE dl.type IS DISTINCT FROM 'OrderCancelled' OR r.released_at IS NOT NULL OR r.result = 'cancelled'
 ), go AS (
   SELECT dl.* FROM dl WHERE NOT EXISTS (SELECT 1 FROM decided)
 ), unclaimed AS (
@@ -63,7 +73,11 @@ export async function checkInventoryRedrive(db: Database, id: string): Promise<R
     };
   }
   if (row.order_id) {
-    const { rows } = await db.query<{ result: string }>(RESERVATION_OF, [row.order_id]);
+    const type = (row.body as { type?: unknown }).type;
+    const { rows } = await db.query<{ result: string }>(RESERVATION_OF, [
+      row.order_id,
+      typeof type === 'string' ? type : null,
+    ]);
     if (rows[0]) return { outcome: 'already-reserved', result: rows[0].result };
   }
   return { outcome: 'ready', row };

@@ -208,6 +208,8 @@ SELECT EXISTS (SELECT 1 FROM claim) AS claimed, q.id AS outbox_id, q.queue, q.bo
  * $1 the dead-lettered message's id (null: it had none, nothing to claim), $2 the order id, $3 the InventoryFailed
  * envelope, $4 its queue, $5 the relay's grace period (RELAY_GRACE), $6 the dead-lettered message's own type (an
  * OrderCancelled is claimed as one, not as an OrderPlaced). Returns the outbox row written, if any.
+ * A dead-lettered OrderCancelled tells the order nothing (no InventoryFailed: its order waits in cancel_requested,
+ * shown on /api/dead-letters, until a redrive or the sweeper's re-ask releases the stock).
  */
 const DEAD_LETTER_ORDER_PLACED = `
 WITH claim AS (
@@ -218,7 +220,7 @@ WITH claim AS (
 )
 INSERT INTO inventory.outbox (message_id, queue, type, body, next_attempt_at)
 SELECT $3::jsonb ->> 'messageId', $4::text, $3::jsonb ->> 'type', $3::jsonb, now() + $5::interval
- WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim))
+ WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM claim)) AND $6::text <> 'OrderCancelled'
    AND NOT EXISTS (SELECT 1 FROM inventory.reservations WHERE order_id = $2::uuid)
 ON CONFLICT (message_id) DO NOTHING
 RETURNING id AS outbox_id, queue, body AS envelope`;

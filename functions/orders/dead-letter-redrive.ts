@@ -13,7 +13,9 @@ import type { OrderStatus } from './order-model.js';
  * A redrive of one of Orders' dead letters (a result message it could not apply), in ONE statement: the dead
  * letter is locked and marked redriven, and, if this dead letter is what failed its order, the order is reopened
  * (failed → pending; its failure moves to reopened_orders) and the message's processed-message claim released,
- * so the copy written to the outbox applies as the original would have. An order final for another reason, or a
+ * so the copy written to the outbox applies as the original would have. A StockReleased whose order still waits
+ * in cancel_requested is sent again too (its claim, if an older dead letter took one, released). An order final
+ * for another reason, or a
  * dead letter redriven already, is left as it is (no row marked, nothing written).
  * $1 the dead letter's id, $2 the copy to send, $3 its broker id (the outbox key), $4 the relay's grace period,
  * $5 the dead letter's public id. Returns whether it was still open, the order's status before, whether it was
@@ -21,7 +23,7 @@ import type { OrderStatus } from './order-model.js';
  */
 const REDRIVE_STATUS_UPDATE = `
 WITH dl AS (
-  SELECT id, queue, message_id, order_id FROM orders.dead_letters
+  SELECT id, queue, message_id, order_id, body ->> 'type' AS type FROM orders.dead_letters
    WHERE id = $1::bigint AND redriven_at IS NULL
    FOR UPDATE
 ), failure AS (
@@ -40,9 +42,14 @@ WITH dl AS (
   DELETE FROM orders.processed_messages
    WHERE message_id = (SELECT message_id FROM failure) AND EXISTS (SELECT 1 FROM failure)
 ), state AS (
-  SELECT dl.id, dl.queue, o.status FROM dl LEFT JOIN orders.orders o ON o.id = dl.order_id
+  SELECT dl.id, dl.queue, dl.message_id, dl.type, o.status FROM dl LEFT JOIN orders.orders o ON o.id = dl.order_id
 ), go AS (
   SELECT * FROM state WHERE EXISTS (SELECT 1 FROM failure) OR status IS NULL OR status = 'pending'
+     OR (status = 'cancel_requested' AND type = 'StockReleased')
+), cancel_unclaimed AS (
+  -- A cancel waiting on its StockReleased: a claim an older dead letter took would drop the copy as a duplicate.
+  DELETE FROM orders.processed_messages
+   WHERE message_id = (SELECT message_id FROM go WHERE status = 'cancel_requested' AND type = 'StockReleased')
 ), marked AS (
   UPDATE orders.dead_letters d SET redriven_at = now(), redrive_message_id = $3::text
     FROM go WHERE d.id = go.id

@@ -47,10 +47,17 @@ export const ordersFunctions: FunctionSpec[] = [
   {
     kind: 'timer',
     name: 'pendingOrderSweeper',
-    schedule: '0 * * * * *', // every minute; the threshold (PENDING_ORDER_SWEEP_AFTER_SECONDS) decides what is stale
+    // Every minute; the thresholds (PENDING_ORDER_SWEEP_AFTER_SECONDS, CANCEL_SWEEP_AFTER_SECONDS) decide what is stale.
+    schedule: '0 * * * * *',
     // Locally: often enough that a short threshold (tests, demos) is honoured within half of it.
     localIntervalMs: (settings) =>
-      Math.min(60_000, Math.max(200, settings.pendingOrderSweepAfterSeconds * 500)),
+      Math.min(
+        60_000,
+        Math.max(
+          200,
+          Math.min(settings.pendingOrderSweepAfterSeconds, settings.cancelSweepAfterSeconds) * 500,
+        ),
+      ),
     load: async () => (await import('./pending-order-sweeper.js')).pendingOrderSweeperHandler,
   },
   outboxRelayTimer('orders', async () => (await import('./retention.js')).pruneOrders),

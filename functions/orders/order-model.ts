@@ -179,6 +179,16 @@ export const cancelOrderBody = z.strictObject({
   reason: plainText().max(200, 'must be at most 200 characters').optional(),
 });
 
+/** GET /api/orders/{id} query string: only `include` is read (other parameters are ignored, as they always were). */
+export const getOrderQuery = z.object({
+  include: z
+    .enum(['history'], {
+      error: 'must be "history" (the order\'s status changes, oldest first), or left out',
+    })
+    .optional()
+    .meta({ description: "`history`: the answer also holds the order's status changes, oldest first." }),
+});
+
 export const listOrdersQuery = z.strictObject({
   status: z.enum(ORDER_STATUSES, { error: `must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
   limit: z.coerce

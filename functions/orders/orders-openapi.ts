@@ -7,7 +7,13 @@ import {
   RETRY_AFTER,
   type RouteDocs,
 } from '../platform/openapi/route-doc.js';
-import { cancelOrderBody, createOrderBody, listOrdersQuery, ORDER_STATUSES } from './order-model.js';
+import {
+  cancelOrderBody,
+  createOrderBody,
+  getOrderQuery,
+  listOrdersQuery,
+  ORDER_STATUSES,
+} from './order-model.js';
 
 // The Orders API in the OpenAPI document (GET /api/openapi.json). A new route of functions/orders/index.ts gets
 // its entry here, under its function name; a new body field belongs in the zod schema the handler validates with.
@@ -27,6 +33,27 @@ const orderSchema = z
     updatedAt: z.string(),
   })
   .meta({ id: 'Order' });
+
+/** GET /api/orders/{id}?include=history: the order, and each status it took, oldest first. */
+const orderWithHistory = z
+  .strictObject({
+    order: orderSchema,
+    history: z
+      .array(
+        z.strictObject({
+          status: z.enum(ORDER_STATUSES),
+          reason: z.string().nullable(),
+          changedAt: z.string().meta({
+            description:
+              'When the change committed: the time of the transaction that made it (PostgreSQL now()), so orders ' +
+              'changed in one group-committed transaction share it; the first entry (pending) is the order’s ' +
+              'createdAt.',
+          }),
+        }),
+      )
+      .meta({ description: 'Oldest first: placed (pending), then every status change.' }),
+  })
+  .meta({ id: 'OrderWithHistory' });
 
 const orderBody = z
   .object({ order: orderSchema, message: z.string().optional() })
@@ -103,9 +130,13 @@ export const ORDERS_ROUTE_DOCS: RouteDocs = {
   },
   getOrder: {
     summary: 'Read an order',
-    request: { params: z.object({ id: z.string() }) },
+    request: { params: z.object({ id: z.string() }), query: getOrderQuery },
     responses: {
-      200: jsonResponse('The order.', z.object({ order: orderSchema })),
+      200: jsonResponse(
+        'The order; with `include=history`, also its status history.',
+        z.union([z.strictObject({ order: orderSchema }), orderWithHistory]),
+      ),
+      400: problemResponse('`include` is not `history`.'),
       404: problemResponse('No such order.'),
     },
   },

@@ -171,6 +171,19 @@ SELECT id, customer_id, product_id, quantity,
        status, reason, created_at, updated_at
   FROM orders.orders WHERE id = $1::uuid`;
 
+/**
+ * An order's status history, oldest first: its placement (created_at, as pending), then its status_changes rows.
+ * `changed_at` is the changing transaction's time (now()), so orders changed in one group-committed transaction
+ * share it; a cancel request records the statement's clock_timestamp() instead (it may have waited for the row).
+ * No row: no such order.
+ */
+const ORDER_HISTORY = `
+SELECT 'pending' AS status, NULL::text AS reason, o.created_at AS changed_at, 0 AS step
+  FROM orders.orders o WHERE o.id = $1::uuid
+UNION ALL
+SELECT sc.to_status, sc.reason, sc.changed_at, 1 FROM orders.status_changes sc WHERE sc.order_id = $1::uuid
+ ORDER BY step, changed_at`;
+
 /** Newest first, optionally by status, from a keyset cursor; one more than the page, to tell if there is more. */
 const LIST_ORDERS = `
 SELECT id, customer_id, product_id, quantity,
@@ -311,6 +324,7 @@ export const ORDERS_STATEMENTS = {
   STORED_RESPONSE,
   STORE_FINAL_RESPONSES,
   FIND_ORDER,
+  ORDER_HISTORY,
   LIST_ORDERS,
   CHANGE_STATUS,
   RESET_STALE_ORDER_PLACED,
@@ -428,6 +442,23 @@ interface FinalResponse {
 export async function findOrder(db: Database, id: string): Promise<Order | undefined> {
   const { rows } = await db.query<OrderRow>(FIND_ORDER, [id]);
   return rows[0] ? toOrder(rows[0]) : undefined;
+}
+
+/** One entry of an order's status history (GET /api/orders/{id}?include=history). */
+export interface StatusHistoryEntry {
+  status: OrderStatus;
+  reason: string | null;
+  /** ISO 8601: the time of the transaction that made the change (see ORDER_HISTORY). */
+  changedAt: string;
+}
+
+/** The order's history, oldest first; empty for an unknown order. */
+export async function orderHistory(db: Database, id: string): Promise<StatusHistoryEntry[]> {
+  const { rows } = await db.query<{ status: OrderStatus; reason: string | null; changed_at: Date }>(
+    ORDER_HISTORY,
+    [id],
+  );
+  return rows.map((r) => ({ status: r.status, reason: r.reason, changedAt: r.changed_at.toISOString() }));
 }
 
 export async function listOrders(
@@ -587,6 +618,9 @@ export async function recordDeadLetter(db: Database, letter: DeadLetter): Promis
   return db.transaction(async (client) => {
     await insertDeadLetter(client, 'orders', QUEUES.orderStatus, letter);
     if (!letter.orderId) return undefined;
+    // A StockReleased: the stock is back already and the order waits in cancel_requested. Unclaimed, so the
+    // sweeper's re-ask (Inventory sends it again) or a redrive still finishes the cancel.
+    if ((letter.body as { type?: unknown } | null)?.type === 'StockReleased') return undefined;
     const change: StatusChange = {
       orderId: letter.orderId,
       status: 'failed',

@@ -26,7 +26,9 @@ async function sweep(
   context: InvocationContext,
   stuckIn: 'pending' | 'cancel_requested',
 ): Promise<void> {
-  const afterSeconds = rt.settings.pendingOrderSweepAfterSeconds;
+  // A cancel has a clock of its own (CANCEL_SWEEP_AFTER_SECONDS): re-releasing costs nothing, and someone waits.
+  const afterSeconds =
+    stuckIn === 'pending' ? rt.settings.pendingOrderSweepAfterSeconds : rt.settings.cancelSweepAfterSeconds;
   const written = await resetStaleOrderPlaced(rt.db, {
     afterSeconds,
     limit: BATCH,

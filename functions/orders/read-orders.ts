@@ -4,8 +4,8 @@ import { parseRequestPart } from '../../shared/http/request-body.js';
 import type { HttpHandler } from '../definitions.js';
 import type { Runtime } from '../runtime.js';
 import { timedOrderApi } from './order-api-timing.js';
-import { decodeCursor, encodeCursor, listOrdersQuery } from './order-model.js';
-import { findOrder, listOrders } from './orders-repository.js';
+import { decodeCursor, encodeCursor, getOrderQuery, listOrdersQuery } from './order-model.js';
+import { findOrder, listOrders, orderHistory } from './orders-repository.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -14,8 +14,13 @@ export function getOrderHandler(rt: Runtime): HttpHandler {
   return timedOrderApi(rt, async (request) => {
     const id = request.params.id ?? '';
     if (!UUID.test(id)) return notFound(`There is no order with id "${id}": order ids are UUIDs.`);
+    // Only `include` is read: without it the answer is exactly `{order}`, whatever else the query holds.
+    const query = parseRequestPart(getOrderQuery, queryParameters(request), 'The query string');
+    if (!query.ok) return query.response;
     const order = await findOrder(rt.db, id.toLowerCase());
-    return order ? json(200, { order }) : notFound(`There is no order with id "${id}".`);
+    if (!order) return notFound(`There is no order with id "${id}".`);
+    if (query.value.include !== 'history') return json(200, { order });
+    return json(200, { order, history: await orderHistory(rt.db, order.id) });
   });
 }
 

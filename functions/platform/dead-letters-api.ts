@@ -175,7 +175,13 @@ async function redriveTable(rt: Runtime, id: DeadLetterId, publicId: string): Pr
   }
   // Orders first: the order must be able to take the result before Inventory can produce one.
   let reopened = false;
-  if (check.row.order_id) {
+  if (check.row.order_id && (check.row.body as { type?: unknown }).type === 'OrderCancelled') {
+    // A cancel's copy: its order waits in cancel_requested for the StockReleased the copy brings.
+    const order = await findOrder(rt.db, check.row.order_id);
+    if (order && order.status !== 'cancel_requested') {
+      return { id: publicId, outcome: 'order-final', detail: FINAL_DETAIL(order.status) };
+    }
+  } else if (check.row.order_id) {
     const order = await reopenOrderFailedByInventory(rt.db, check.row.order_id, publicId);
     if (order.status && order.status !== 'pending' && !order.reopened) {
       return { id: publicId, outcome: 'order-final', detail: FINAL_DETAIL(order.status) };

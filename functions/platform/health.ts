@@ -44,7 +44,54 @@ SELECT count(*)::int AS unpublished, count(*) FILTER (WHERE attempts >= $1)::int
        (SELECT count(*)::int FROM inventory.dead_letters) AS dead
   FROM inventory.outbox WHERE published_at IS NULL`,
   },
-} as const satisfies { missingTables: string; outbox: Record<Service, string> };
+  /**
+   * Cancels waiting on a dead letter: orders still cancel_requested whose StockReleased (Orders) or OrderCancelled
+   * (Inventory) is an open dead letter, oldest first, at most $1: each with the dead letter's id to redrive.
+   */
+  cancelsWaiting: `
+SELECT o.id AS order_id, 'orders-' || d.id AS dead_letter, d.created_at AS dead_lettered_at
+  FROM orders.dead_letters d JOIN orders.orders o ON o.id = d.order_id
+ WHERE d.redriven_at IS NULL AND o.status = 'cancel_requested' AND d.body ->> 'type' = 'StockReleased'
+UNION ALL
+SELECT o.id, 'inventory-' || d.id, d.created_at
+  FROM inventory.dead_letters d JOIN orders.orders o ON o.id = d.order_id
+ WHERE d.redriven_at IS NULL AND o.status = 'cancel_requested' AND d.body ->> 'type' = 'OrderCancelled'
+ ORDER BY 3
+ LIMIT $1::int`,
+} as const satisfies { missingTables: string; outbox: Record<Service, string>; cancelsWaiting: string };
+
+/** At most this many cancels waiting on a dead letter are listed by /api/health/details. */
+const CANCELS_LISTED = 20;
+
+export interface CancelWaiting {
+  orderId: string;
+  /** The dead letter to redrive (POST /api/dead-letters/{id}/redrive). */
+  deadLetter: string;
+  deadLetteredAt: string;
+  detail: string;
+}
+
+/** The cancels waiting on a dead letter; undefined when the database cannot say (the checks above tell why). */
+async function cancelsWaiting(pool: pg.Pool): Promise<CancelWaiting[] | undefined> {
+  try {
+    const { rows } = await withTimeout(
+      pool.query<{ order_id: string; dead_letter: string; dead_lettered_at: Date }>(
+        HEALTH_STATEMENTS.cancelsWaiting,
+        [CANCELS_LISTED],
+      ),
+      HEALTH_TIMEOUT_MS,
+      'the database',
+    );
+    return rows.map((r) => ({
+      orderId: r.order_id,
+      deadLetter: r.dead_letter,
+      deadLetteredAt: r.dead_lettered_at.toISOString(),
+      detail: `cancel waiting on a dead letter: redrive ${r.dead_letter} to finish it (or wait for the sweeper's re-ask)`,
+    }));
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ServiceHealth {
   status: 'ok' | 'unavailable';
@@ -196,10 +243,15 @@ export function healthDetailsHandler(rt: Runtime): HttpHandler {
   return async (request): Promise<HttpResponseInit> => {
     const services = servicesOf(request.params.service);
     if (!Array.isArray(services)) return services;
-    const checked = await checkServices(rt, services, breakerOpen(rt));
+    const [checked, cancels] = await Promise.all([
+      checkServices(rt, services, breakerOpen(rt)),
+      cancelsWaiting(rt.db.pool),
+    ]);
     const ok = Object.values(checked).every((r) => r.status === 'ok');
     return answer(ok, {
       services: checked,
+      // Not a failure of health: orders an operator can finish with one redrive.
+      ...(cancels ? { cancelsWaitingOnDeadLetter: cancels } : {}),
       breakers: rt.policies.breakerStates(),
       chaos: rt.chaos.counters,
       transport: rt.publisher.kind,

@@ -1,8 +1,8 @@
 import type { FunctionSpec } from '../definitions.js';
 
 /**
- * What serves both services: health, chaos flags, dead letters and their redrive, live stats, the OpenAPI document,
- * the UI page and the daily backup.
+ * What serves both services: health, chaos flags, dead letters and their redrive, live stats, the UI page and the
+ * daily backup. The OpenAPI document's route is in functions/function-table.ts, since it describes the whole table.
  */
 export const platformFunctions: FunctionSpec[] = [
   {
@@ -78,14 +78,6 @@ export const platformFunctions: FunctionSpec[] = [
     methods: ['GET'],
     authLevel: 'anonymous',
     load: async () => (await import('./stats.js')).statsHandler,
-  },
-  {
-    kind: 'http',
-    name: 'openApi',
-    route: 'openapi.json',
-    methods: ['GET'],
-    authLevel: 'anonymous',
-    load: async () => (await import('./openapi/openapi-api.js')).openApiHandler,
   },
   {
     kind: 'http',

@@ -95,6 +95,10 @@ export const settingsSchema = z.object({
   // Service Bus duplicate detection (PT10M), which would drop a re-send with the same message id sooner, and above
   // the ~15 min the default DELAYED_RETRY_* rounds can take (a sweep inside them starts a second retry chain).
   PENDING_ORDER_SWEEP_AFTER_SECONDS: int(1800, 1, 7 * 24 * 3600),
+  // A cancel still requested this long has its OrderCancelled re-sent (Inventory then sends StockReleased again):
+  // a clock of its own, shorter, since re-releasing is a no-op and the customer waits for the answer. On Service
+  // Bus a re-send inside duplicate detection's window (PT10M) of the first one is dropped; the next one goes.
+  CANCEL_SWEEP_AFTER_SECONDS: int(60, 1, 7 * 24 * 3600),
   // Monitoring
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalText,
   LATENCY_RED_THRESHOLD_MS: int(1000, 1, 600000),
@@ -164,6 +168,8 @@ export interface Settings {
   idempotencyTtlHours: number;
   /** Seconds an order may stay pending before the sweeper re-sends its OrderPlaced. */
   pendingOrderSweepAfterSeconds: number;
+  /** Seconds a cancel may stay requested before the sweeper re-sends its OrderCancelled. */
+  cancelSweepAfterSeconds: number;
   appInsightsConnectionString: string | undefined;
   latencyRedThresholdMs: number;
   gremlin: {
@@ -256,6 +262,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     },
     idempotencyTtlHours: s.IDEMPOTENCY_TTL_HOURS,
     pendingOrderSweepAfterSeconds: s.PENDING_ORDER_SWEEP_AFTER_SECONDS,
+    cancelSweepAfterSeconds: s.CANCEL_SWEEP_AFTER_SECONDS,
     appInsightsConnectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
     latencyRedThresholdMs: s.LATENCY_RED_THRESHOLD_MS,
     gremlin: {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { envelope } from '../../shared/messaging/contracts.js';
 import {
   postOrder,
   startTestHost,
@@ -194,6 +195,13 @@ describe.skipIf(!hasChromium)(title, () => {
     // Followed live: cancel_requested, then cancelled once Inventory gave the stock back.
     await page.waitForSelector(sel('order-detail', { 'order-id': id, status: 'cancelled' }));
     expect(await page.getAttribute(`${sel('history-entry')} >> nth=-1`, 'data-status')).toBe('cancelled');
+    // The server's history (?include=history), every step with its time, not the dialog's own sightings.
+    await page.waitForSelector(`${sel('history-entry')} >> nth=3`);
+    const steps = await page
+      .locator(sel('history-entry'))
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-status')));
+    expect(steps).toEqual(['pending', 'shipped', 'cancel_requested', 'cancelled']);
+    expect(await page.textContent(sel('detail-history-note'))).toBe('');
     expect(await page.textContent(sel('detail-reason'))).toBe('changed my mind');
     expect(await page.isHidden(sel('cancel-form'))).toBe(true);
     await page.waitForSelector(
@@ -388,6 +396,43 @@ describe.skipIf(!hasChromium)(title, () => {
     await page.waitForSelector(`${sel('dead-letters-inventory')}[data-open="1"]`);
     await page.click(`${sel('dead-letter-row')} button`);
     await page.waitForSelector(`${sel('dead-letters-note')}:text-matches("not a message envelope")`);
+  });
+
+  it('says which dead letter holds a cancel back, and its redrive finishes the cancel', async () => {
+    await useKey(page, host!.functionKey);
+    const orderId = crypto.randomUUID();
+    await host!.runtime.db.query(
+      `INSERT INTO orders.orders (id, customer_id, product_id, quantity, status)
+       VALUES ($1, 'ui-cancel', 'PROD-001', 1, 'cancel_requested')`,
+      [orderId],
+    );
+    const cancelled = envelope('OrderCancelled', { orderId });
+    const { rows } = await host!.runtime.db.query<{ id: string }>(
+      `INSERT INTO inventory.dead_letters (queue, message_id, order_id, body, error, delivery_count)
+       VALUES ('inventory-reservations', $1, $2, $3, 'lock lost', 10) RETURNING id`,
+      [cancelled.messageId, orderId, JSON.stringify(cancelled)],
+    );
+    const id = `inventory-${rows[0]!.id}`;
+    const waiting = `${sel('dead-letter-row', { id })} ${sel('cancel-waiting')}`;
+    await page.waitForSelector(waiting);
+    expect(await page.textContent(waiting)).toMatch(/Cancel waiting on a dead letter/);
+    await page.click(sel(`redrive-${id}`));
+    await page.waitForSelector(`${sel('dead-letters-note')}:text-matches("Re-sent")`);
+    await expect
+      .poll(
+        async () =>
+          (
+            (await (await fetch(`${host!.url}/api/orders/${orderId}`)).json()) as {
+              order: { status: string };
+            }
+          ).order.status,
+        {
+          timeout: WAIT_MS,
+          interval: 100,
+        },
+      )
+      .toBe('cancelled');
+    await page.waitForSelector(waiting, { state: 'detached' });
   });
 });
 

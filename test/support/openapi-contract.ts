@@ -12,7 +12,7 @@ import { compileRoutes, findRoute } from '../../infra/local-host/router.js';
  * its media type too, and a JSON body must match the schema. A new route, or a changed answer, is checked without
  * anyone writing a contract test for it.
  */
-const document = buildOpenApiDocument();
+const document = buildOpenApiDocument(FUNCTIONS);
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
 ajv.addSchema({ ...document, $id: 'openapi.json' });

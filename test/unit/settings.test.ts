@@ -19,6 +19,17 @@ describe('settings', () => {
     expect(s.idempotencyTtlHours).toBe(24);
   });
 
+  it('re-asks a requested cancel on its own, shorter clock (CANCEL_SWEEP_AFTER_SECONDS)', () => {
+    const s = loadSettings({});
+    expect(s.cancelSweepAfterSeconds).toBe(60);
+    expect(s.cancelSweepAfterSeconds).toBeLessThan(s.pendingOrderSweepAfterSeconds);
+    expect(loadSettings({ CANCEL_SWEEP_AFTER_SECONDS: '300' })).toMatchObject({
+      cancelSweepAfterSeconds: 300,
+      pendingOrderSweepAfterSeconds: 1800,
+    });
+    expect(() => loadSettings({ CANCEL_SWEEP_AFTER_SECONDS: '0' })).toThrow(/CANCEL_SWEEP_AFTER_SECONDS/);
+  });
+
   it('picks the Service Bus transport from the connection settings', () => {
     expect(
       loadSettings({ ServiceBusConnection: 'Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b' })

@@ -1,6 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import type { HttpFunctionSpec } from '../../definitions.js';
-import { FUNCTIONS } from '../../function-table.js';
+import type { FunctionSpec, HttpFunctionSpec } from '../../definitions.js';
 import { INVENTORY_ROUTE_DOCS } from '../../inventory/inventory-openapi.js';
 import { ORDERS_ROUTE_DOCS } from '../../orders/orders-openapi.js';
 import { PLATFORM_ROUTE_DOCS } from './platform-openapi.js';
@@ -24,10 +23,13 @@ export function openApiPaths(route: string): string[] {
 class UndocumentedRouteError extends Error {}
 
 /**
- * The OpenAPI 3.1 document of the whole API, generated from the function table (paths, methods, who needs the
- * function key) and each route's zod schemas (functions/<service>/<service>-openapi.ts), never written by hand.
+ * The OpenAPI 3.1 document of the whole API, generated from the function table it is given (paths, methods, who
+ * needs the function key) and each route's zod schemas (functions/<service>/<service>-openapi.ts), never written
+ * by hand.
  */
-export function buildOpenApiDocument(specs = FUNCTIONS): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+export function buildOpenApiDocument(
+  specs: readonly FunctionSpec[],
+): ReturnType<OpenApiGeneratorV31['generateDocument']> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'functionKey', {
     type: 'apiKey',

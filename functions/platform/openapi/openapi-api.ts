@@ -1,13 +1,15 @@
 import { json } from '../../../shared/http/problem.js';
-import type { HttpHandler } from '../../definitions.js';
-import type { Runtime } from '../../runtime.js';
+import type { FunctionSpec, HttpHandler } from '../../definitions.js';
 import { buildOpenApiDocument } from './document.js';
 
-/** GET /api/openapi.json: the document, built once per instance (it depends on the code only). */
-export function openApiHandler(_rt: Runtime): HttpHandler {
+/**
+ * GET /api/openapi.json: the document of the function table it is handed (functions/function-table.ts), built
+ * once per instance (it depends on the code only).
+ */
+export function openApiHandler(specs: readonly FunctionSpec[]): HttpHandler {
   let body: unknown;
   return async () => {
-    body ??= buildOpenApiDocument();
+    body ??= buildOpenApiDocument(specs);
     return json(200, body, { 'Cache-Control': 'public, max-age=300' });
   };
 }

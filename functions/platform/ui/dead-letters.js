@@ -1,5 +1,6 @@
 // Dead letters per service (its table and the broker's dead-letter sub-queue), with reason, attempts and a
-// redrive button. Operator routes: sent with the operator key common.js keeps in this tab's sessionStorage.
+// redrive button; a dead letter that holds a cancel back (its order still cancel_requested, from
+// /api/health/details) says so. Operator routes: sent with the operator key common.js keeps in this tab's sessionStorage.
 import { api, el, operatorKey } from './common.js';
 
 const SERVICES = ['orders', 'inventory'];
@@ -12,7 +13,8 @@ async function redrive(id) {
   refresh();
 }
 
-function row(d) {
+/** `d` holds back a cancel: `{orderId}` from health's cancelsWaitingOnDeadLetter, else undefined. */
+function row(d, waiting) {
   const button = el(
     'button',
     { type: 'button', class: 'secondary', 'data-testid': `redrive-${d.id}` },
@@ -25,7 +27,18 @@ function row(d) {
     { 'data-testid': 'dead-letter-row', 'data-id': d.id },
     el('td', {}, el('code', {}, d.id)),
     el('td', {}, d.messageType ?? '—'),
-    el('td', { class: 'reason' }, d.reason),
+    el(
+      'td',
+      { class: 'reason' },
+      waiting
+        ? el(
+            'strong',
+            { 'data-testid': 'cancel-waiting', title: waiting.orderId },
+            `Cancel waiting on a dead letter (order ${waiting.orderId.slice(0, 8)}): redrive it to finish. `,
+          )
+        : null,
+      d.reason,
+    ),
     el('td', { class: 'num' }, String(d.attempts)),
     el('td', {}, d.redrivenAt ? 'redriven' : button),
   );
@@ -42,7 +55,11 @@ async function refresh() {
     return;
   }
   try {
-    const pages = await Promise.all(SERVICES.map((s) => call(`dead-letters?service=${s}&limit=20`)));
+    const [health, ...pages] = await Promise.all([
+      call('health/details').catch(() => null),
+      ...SERVICES.map((s) => call(`dead-letters?service=${s}&limit=20`)),
+    ]);
+    const waiting = new Map((health?.body?.cancelsWaitingOnDeadLetter ?? []).map((w) => [w.deadLetter, w]));
     if (pages.some((p) => p.status === 401)) {
       note.textContent = 'The operator key was refused (HTTP 401).';
       return;
@@ -54,7 +71,7 @@ async function refresh() {
       const count = document.getElementById(`dead-letters-${service}`);
       count.textContent = `${service}: ${counts.open} open · ${counts.broker} in the broker`;
       count.dataset.open = String(counts.open + counts.broker);
-      rows.push(...(p.body?.deadLetters ?? []).map(row));
+      rows.push(...(p.body?.deadLetters ?? []).map((d) => row(d, waiting.get(d.id))));
     });
     body.replaceChildren(
       ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'note' }, 'No dead letters.'))]),
