@@ -3,7 +3,8 @@ import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
 import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, createHousekeepingDatabase, type Database } from '../shared/db/database.js';
 import { passwordForSettings } from '../shared/db/password-for-settings.js';
-import { createPool } from '../shared/db/pool.js';
+import { connectionTarget, createPool } from '../shared/db/pool.js';
+import { probeDatabase } from '../shared/db/probe.js';
 import { Statements } from '../shared/db/statement.js';
 import {
   type BrokerDeadLetterQueue,
@@ -156,7 +157,10 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   const signals = new Signals();
   const reportIgnored = ignoredFailureReporter(signals, (message) => log('warning', message));
   const share = intakeShare(poolMax);
+  const password = passwordForSettings(settings);
+  const target = connectionTarget({ connectionString: url, password });
   const policies = createPolicies({
+    databaseProbe: () => probeDatabase(target, settings.database.timeoutMs),
     databaseTimeoutMs: settings.database.timeoutMs,
     publishTimeoutMs: settings.publishTimeoutMs,
     ...share,
@@ -171,7 +175,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     connectionString: url,
     max: poolMax,
     connectionTimeoutMs: settings.database.timeoutMs,
-    password: passwordForSettings(settings),
+    password,
     onConnectionError: (error) =>
       reportIgnored({ kind: 'pool_connection', error, fallback: 'the pool opens a new connection' }),
   });
@@ -226,6 +230,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     close() {
       closing ??= (async () => {
         unregisterGauges();
+        policies.stopProbing();
         await brokerDeadLetters.close().catch(() => {});
         await publisher.close();
         await db.close();
