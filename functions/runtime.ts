@@ -182,7 +182,14 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   const db = createDatabase(pool, policies);
   const statements = new Statements(db);
   const publisher = options.publisher ?? publisherFor(settings);
-  const outboxDeps = { db, publisher, publishPolicy: policies.publish, reportIgnored };
+  const outboxDeps = {
+    db,
+    publisher,
+    publishPolicy: policies.publish,
+    reportIgnored,
+    // The half-open trials of the publish breaker are the relay's, whose passes carry the backlog.
+    writersMayPublish: () => policies.breakerStates().publish === 'closed',
+  };
   const outboxes: Record<OutboxOwner, Outbox> = {
     orders: new Outbox(outboxDeps, 'orders'),
     inventory: new Outbox(outboxDeps, 'inventory'),
