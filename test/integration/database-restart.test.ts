@@ -114,7 +114,7 @@ describe.skipIf(unavailable !== undefined)(
         await new Promise((r) => setTimeout(r, 1000));
         const at = Date.now();
         expect(await cluster.terminate('valerix')).toBeGreaterThan(0);
-        recoveryMs['pg_terminate_backend'] = await load.firstAcceptedAfter(at);
+        recoveryMs.pg_terminate_backend = await load.firstAcceptedAfter(at);
         await new Promise((r) => setTimeout(r, 500));
       } finally {
         await load.stop();
