@@ -187,8 +187,11 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     publisher,
     publishPolicy: policies.publish,
     reportIgnored,
-    // The half-open trials of the publish breaker are the relay's, whose passes carry the backlog.
-    writersMayPublish: () => policies.breakerStates().publish === 'closed',
+    // The publish breaker's half-open trials are the relay's first (its passes carry the backlog); a trial the relay
+    // has not taken within one more half-open delay is the writers' (in Azure the relay runs once a minute).
+    writersMayPublish: () =>
+      policies.breakerStates().publish === 'closed' ||
+      policies.breakerTrialOverdueMs('publish') >= policies.breakerHalfOpenAfterMs,
   };
   const outboxes: Record<OutboxOwner, Outbox> = {
     orders: new Outbox(outboxDeps, 'orders'),

@@ -149,9 +149,9 @@ export interface OutboxDeps {
   /** Told about a failure survived on purpose: a send left to the relay, a mark that failed (the relay re-sends). */
   reportIgnored?: IgnoredFailureReporter;
   /**
-   * Whether a writer's send right after its commit may call the broker now (the publish breaker is closed).
-   * Otherwise its rows go straight to the relay: under steady intake the writers would take every half-open trial
-   * of the breaker and the relay's backlog would only start to move once intake stopped.
+   * Whether a writer's send right after its commit may call the broker now (the publish breaker is closed, or its
+   * trial is overdue). Otherwise its rows go straight to the relay: under steady intake the writers would take every
+   * half-open trial of the breaker and the relay's backlog would only start to move once intake stopped.
    */
   writersMayPublish?: () => boolean;
 }

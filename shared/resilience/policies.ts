@@ -228,6 +228,17 @@ export function createPolicies(options: ResilienceOptions) {
       const openedAt = Date.parse(lastChange[name]?.at ?? '');
       return !(Date.now() - openedAt < halfOpenAfter);
     },
+    /**
+     * How long an open breaker's trial has been due and not taken (ms; 0 unless it is open and past its half-open
+     * delay). The writers leave the publish breaker's trials to the relay until one is this overdue.
+     */
+    breakerTrialOverdueMs(name: keyof typeof breakers): number {
+      if (STATE_NAMES[breakers[name].state] !== 'open') return 0;
+      const openedAt = Date.parse(lastChange[name]?.at ?? '');
+      return Math.max(0, Date.now() - openedAt - halfOpenAfter);
+    },
+    /** The half-open delay of both breakers (ms). */
+    breakerHalfOpenAfterMs: halfOpenAfter,
     /** Each breaker's last transition (`null`: unchanged since this instance started). */
     breakerChanges(): Record<keyof typeof breakers, BreakerChange | null> {
       return { ...lastChange };
