@@ -3,7 +3,8 @@ import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
 import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, createHousekeepingDatabase, type Database } from '../shared/db/database.js';
 import { passwordForSettings } from '../shared/db/password-for-settings.js';
-import { createPool } from '../shared/db/pool.js';
+import { connectionTarget, createPool } from '../shared/db/pool.js';
+import { probeDatabase } from '../shared/db/probe.js';
 import { Statements } from '../shared/db/statement.js';
 import {
   type BrokerDeadLetterQueue,
@@ -156,7 +157,10 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
   const signals = new Signals();
   const reportIgnored = ignoredFailureReporter(signals, (message) => log('warning', message));
   const share = intakeShare(poolMax);
+  const password = passwordForSettings(settings);
+  const target = connectionTarget({ connectionString: url, password });
   const policies = createPolicies({
+    databaseProbe: () => probeDatabase(target, settings.database.timeoutMs),
     databaseTimeoutMs: settings.database.timeoutMs,
     publishTimeoutMs: settings.publishTimeoutMs,
     ...share,
@@ -171,14 +175,24 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     connectionString: url,
     max: poolMax,
     connectionTimeoutMs: settings.database.timeoutMs,
-    password: passwordForSettings(settings),
+    password,
     onConnectionError: (error) =>
       reportIgnored({ kind: 'pool_connection', error, fallback: 'the pool opens a new connection' }),
   });
   const db = createDatabase(pool, policies);
   const statements = new Statements(db);
   const publisher = options.publisher ?? publisherFor(settings);
-  const outboxDeps = { db, publisher, publishPolicy: policies.publish, reportIgnored };
+  const outboxDeps = {
+    db,
+    publisher,
+    publishPolicy: policies.publish,
+    reportIgnored,
+    // The publish breaker's half-open trials are the relay's first (its passes carry the backlog); a trial the relay
+    // has not taken within one more half-open delay is the writers' (in Azure the relay runs once a minute).
+    writersMayPublish: () =>
+      policies.breakerStates().publish === 'closed' ||
+      policies.breakerTrialOverdueMs('publish') >= policies.breakerHalfOpenAfterMs,
+  };
   const outboxes: Record<OutboxOwner, Outbox> = {
     orders: new Outbox(outboxDeps, 'orders'),
     inventory: new Outbox(outboxDeps, 'inventory'),
@@ -226,6 +240,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
     close() {
       closing ??= (async () => {
         unregisterGauges();
+        policies.stopProbing();
         await brokerDeadLetters.close().catch(() => {});
         await publisher.close();
         await db.close();

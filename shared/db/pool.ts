@@ -18,14 +18,20 @@ export interface PoolOptions {
 // Return BIGINT and NUMERIC as numbers where they fit: counts and stock levels in this app are small.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
 
-export function createPool(options: PoolOptions): pg.Pool {
+/** Where and as whom to connect: the pool's connections and the breaker's probe (shared/db/probe.ts) alike. */
+export function connectionTarget(
+  options: Pick<PoolOptions, 'connectionString' | 'password'>,
+): pg.ClientConfig {
   // pg lets every field parsed from connectionString override the config, an absent password included, which
   // would silently drop the token provider. So with a provider the URL is parsed here and passed field by field.
-  const target = options.password
-    ? { ...(parse(options.connectionString) as unknown as pg.PoolConfig), password: options.password }
+  return options.password
+    ? { ...(parse(options.connectionString) as unknown as pg.ClientConfig), password: options.password }
     : { connectionString: options.connectionString };
+}
+
+export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    ...target,
+    ...connectionTarget(options),
     max: options.max,
     connectionTimeoutMillis: options.connectionTimeoutMs,
     idleTimeoutMillis: 30_000,

@@ -148,6 +148,12 @@ export interface OutboxDeps {
   publishPolicy: { execute<T>(fn: () => Promise<T>): Promise<T> };
   /** Told about a failure survived on purpose: a send left to the relay, a mark that failed (the relay re-sends). */
   reportIgnored?: IgnoredFailureReporter;
+  /**
+   * Whether a writer's send right after its commit may call the broker now (the publish breaker is closed, or its
+   * trial is overdue). Otherwise its rows go straight to the relay: under steady intake the writers would take every
+   * half-open trial of the breaker and the relay's backlog would only start to move once intake stopped.
+   */
+  writersMayPublish?: () => boolean;
 }
 
 /** Where a caller's line about a send left to the relay goes (its InvocationContext); absent: the runtime's log. */
@@ -225,6 +231,10 @@ export class Outbox {
    * a count in `valerix.failures.ignored`): the rows stay unpublished and the relay sends them later.
    */
   sendAfterCommit(written: WrittenMessages, left: LeftToRelay, log?: WarnLog): Promise<void> {
+    if (this.deps.writersMayPublish && !this.deps.writersMayPublish()) {
+      const error = new BrokenCircuitError("Publish breaker not closed: its trials are the relay's");
+      return this.reportIfLeft(Promise.resolve({ published: false, error }), left, log);
+    }
     return this.reportIfLeft(this.publish(written.outboxIds, written.messages), left, log);
   }
 

@@ -15,6 +15,7 @@ import {
   wrap,
 } from 'cockatiel';
 import { isConnectionError, isTransientDbError } from '../db/errors.js';
+import { startDatabaseProber } from './database-prober.js';
 
 /**
  * Every resilience policy of the app, named and configured in one place. Each I/O boundary goes through one:
@@ -40,6 +41,12 @@ export interface ResilienceOptions {
   consumerDeadlineMs?: number;
   /** Longest a retention statement may run (the server cancels it: `statement_timeout`). */
   housekeepingTimeoutMs?: number;
+  /**
+   * Whether the database is reachable, on a connection of its own (`SELECT 1`): while the database breaker is
+   * open it is asked with a growing delay, and the first success closes the breaker (see database-prober.ts).
+   * Without one the breaker only tries again after `breakerHalfOpenAfterMs`.
+   */
+  databaseProbe?: () => Promise<void>;
   /** Told about every breaker transition (the runtime logs it); the time is also kept for `/api/stats`. */
   onBreakerChange?: (change: BreakerChange) => void;
 }
@@ -142,9 +149,12 @@ export function createPolicies(options: ResilienceOptions) {
 
   // The last transition of each breaker (null until the first), kept so `/api/stats` can say since when.
   const lastChange: Record<keyof typeof breakers, BreakerChange | null> = { database: null, publish: null };
+  // A probe closes the database breaker through isolate/dispose: that passing 'isolated' is not reported.
+  let probeClosing = false;
   for (const name of Object.keys(breakers) as (keyof typeof breakers)[]) {
     let previous: BreakerStateName = 'closed';
     breakers[name].onStateChange((next) => {
+      if (probeClosing && next === CircuitState.Isolated) return;
       const change: BreakerChange = {
         breaker: name,
         state: STATE_NAMES[next],
@@ -156,6 +166,18 @@ export function createPolicies(options: ResilienceOptions) {
       options.onBreakerChange?.(change);
     });
   }
+
+  const prober =
+    options.databaseProbe &&
+    startDatabaseProber(databaseBreaker, options.databaseProbe, {
+      onProbeClose: () => {
+        probeClosing = true;
+      },
+      onProbeClosed: () => {
+        probeClosing = false;
+      },
+    });
+  const halfOpenRetryAfter = Math.max(1, Math.ceil(halfOpenAfter / 1000));
 
   return {
     /** Breaker outermost: while open, calls fail at once without touching the pool. */
@@ -175,7 +197,19 @@ export function createPolicies(options: ResilienceOptions) {
      */
     housekeeping: observed(stopWaitingAfter(housekeepingTimeoutMs + HOUSEKEEPING_CLIENT_SLACK_MS)),
     housekeepingTimeoutMs,
-    retryAfterSeconds: Math.max(1, Math.ceil(halfOpenAfter / 1000)),
+    /**
+     * What a 503 tells the client to wait: while the database breaker is open and probing, the time to the next
+     * probe (whole seconds, at least 1); otherwise the half-open delay.
+     */
+    get retryAfterSeconds(): number {
+      const next = prober?.nextProbeAt();
+      if (next === undefined) return halfOpenRetryAfter;
+      return Math.max(1, Math.ceil((next - Date.now()) / 1000));
+    },
+    /** Stops the database probe (the runtime closes). */
+    stopProbing(): void {
+      prober?.stop();
+    },
     breakers,
     breakerStates(): Record<keyof typeof breakers, BreakerStateName> {
       return {
@@ -194,6 +228,17 @@ export function createPolicies(options: ResilienceOptions) {
       const openedAt = Date.parse(lastChange[name]?.at ?? '');
       return !(Date.now() - openedAt < halfOpenAfter);
     },
+    /**
+     * How long an open breaker's trial has been due and not taken (ms; 0 unless it is open and past its half-open
+     * delay). The writers leave the publish breaker's trials to the relay until one is this overdue.
+     */
+    breakerTrialOverdueMs(name: keyof typeof breakers): number {
+      if (STATE_NAMES[breakers[name].state] !== 'open') return 0;
+      const openedAt = Date.parse(lastChange[name]?.at ?? '');
+      return Math.max(0, Date.now() - openedAt - halfOpenAfter);
+    },
+    /** The half-open delay of both breakers (ms). */
+    breakerHalfOpenAfterMs: halfOpenAfter,
     /** Each breaker's last transition (`null`: unchanged since this instance started). */
     breakerChanges(): Record<keyof typeof breakers, BreakerChange | null> {
       return { ...lastChange };

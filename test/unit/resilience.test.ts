@@ -140,3 +140,58 @@ describe('intake bulkhead', () => {
     await Promise.all(running);
   });
 });
+
+describe('database probe while the breaker is open', () => {
+  it('closes the breaker as soon as the database answers again, without waiting out the half-open delay', async () => {
+    let up = false;
+    let probes = 0;
+    const changes: { state: string; from: string }[] = [];
+    const policies = createPolicies({
+      databaseTimeoutMs: 1000,
+      publishTimeoutMs: 1000,
+      breakerHalfOpenAfterMs: 60_000,
+      databaseProbe: async () => {
+        probes++;
+        if (!up) throw pgError('ECONNREFUSED');
+      },
+      onBreakerChange: (c) => changes.push({ state: c.state, from: c.from }),
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        await policies.database.execute(() => Promise.reject(pgError('08006'))).catch(() => {});
+      }
+      expect(policies.breakerStates().database).toBe('open');
+      await expect(policies.database.execute(() => 'refused')).rejects.toBeInstanceOf(BrokenCircuitError);
+      // The client is told the time to the next probe, not the minute-long half-open delay.
+      expect(policies.retryAfterSeconds).toBe(1);
+      await expect.poll(() => probes, { timeout: 5000 }).toBeGreaterThan(1);
+      expect(policies.breakerStates().database).toBe('open');
+
+      up = true;
+      await expect.poll(() => policies.breakerStates().database, { timeout: 5000 }).toBe('closed');
+      expect(await policies.database.execute(() => 'served')).toBe('served');
+      expect(changes).toEqual([
+        { state: 'open', from: 'closed' },
+        { state: 'closed', from: 'open' },
+      ]);
+    } finally {
+      policies.stopProbing();
+    }
+  });
+
+  it('leaves a breaker held open on purpose (isolated) alone', async () => {
+    const policies = createPolicies({
+      databaseTimeoutMs: 1000,
+      publishTimeoutMs: 1000,
+      databaseProbe: async () => {},
+    });
+    const held = policies.breakers.database.isolate();
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(policies.breakerStates().database).toBe('isolated');
+    } finally {
+      held.dispose();
+      policies.stopProbing();
+    }
+  });
+});
