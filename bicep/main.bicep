@@ -137,6 +137,27 @@ param logDailyQuotaGb int = -1
 @description('Name of the dead-letter custom metric (shared/telemetry/metric-names.ts METRICS.deadLetters).')
 param deadLetterMetricName string = 'valerix.messages.dead_letters'
 
+// Customers who sign in (CUSTOMER_AUTH, README "Customers who sign in"; docs/deploy.md registers the Entra app)
+@description('none: anonymous customers (the body names them); appservice: App Service authentication with Entra ID in front of the app; jwt: the app verifies Entra access tokens itself.')
+@allowed([
+  'none'
+  'appservice'
+  'jwt'
+])
+param customerAuth string = 'none'
+
+@description('Application (client) id of the API\'s Entra app registration (docs/deploy.md). Required for appservice and jwt.')
+param authClientId string = ''
+
+@description('Tenant of the app registration (default: this deployment\'s tenant).')
+param authTenantId string = tenant().tenantId
+
+@description('jwt: the token issuer. Empty: Entra ID v2 tokens of authTenantId.')
+param jwtIssuer string = ''
+
+@description('jwt: accepted audiences, comma-separated. Empty: api://<authClientId> and <authClientId>.')
+param jwtAudience string = ''
+
 // Chaos defaults (also switchable at run time through PUT /api/chaos)
 @description('Start with the gremlin (processing delay in Inventory) on.')
 param featureGremlin bool = false
@@ -330,6 +351,10 @@ module rbac 'modules/rbac.bicep' = {
 // FUNCTIONS_EXTENSION_VERSION are not set.
 // ---------------------------------------------------------------------------------------------------------------
 
+var entraIssuer = '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
+var effectiveJwtIssuer = empty(jwtIssuer) ? entraIssuer : jwtIssuer
+var effectiveJwtAudience = empty(jwtAudience) ? 'api://${authClientId},${authClientId}' : jwtAudience
+
 var appSettings = {
   // Host storage, identity-based: blob only (keys, timer schedule locks, deployment package). No trigger of this app
   // uses storage queues or tables, so the host gets no queue or table endpoint (and the identity no role there).
@@ -380,6 +405,14 @@ var appSettings = {
   CRASH_PROBABILITY: '0.2'
   // Daily logical export (functions/platform/backup-timer.ts), written with the managed identity
   BACKUP_CONTAINER_URL: storage.outputs.backupContainerUrl
+  // Customers who sign in: with appservice the platform sets WEBSITE_AUTH_ENABLED=True (authsettingsV2 below)
+  CUSTOMER_AUTH: customerAuth
+  JWT_ISSUER: customerAuth == 'jwt' ? effectiveJwtIssuer : ''
+  JWT_AUDIENCE: customerAuth == 'jwt' ? effectiveJwtAudience : ''
+  JWT_ALGORITHMS: 'RS256'
+  JWT_CLOCK_SKEW_SECONDS: '60'
+  // Entra's object id: one customer id for the same person in every app of the tenant (sub differs per app)
+  JWT_SUBJECT_CLAIM: 'oid'
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -398,6 +431,9 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: effectiveMaximumInstanceCount
     virtualNetworkSubnetId: privateNetwork ? network!.outputs.appSubnetId : ''
     appSettings: appSettings
+    appServiceAuth: customerAuth == 'appservice'
+    authClientId: authClientId
+    authOpenIdIssuer: entraIssuer
   }
   // Start the app only once its identity can reach storage, Service Bus, PostgreSQL and Application Insights.
   dependsOn: [

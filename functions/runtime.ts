@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { VerifierOptions } from '../shared/auth/bearer-verifier.js';
+import { type CustomerAuth, createCustomerAuth } from '../shared/auth/customer-auth.js';
 import { ChaosFlags, defaultChaos } from '../shared/chaos/chaos-flags.js';
 import type { Settings } from '../shared/config/settings.js';
 import { createDatabase, createHousekeepingDatabase, type Database } from '../shared/db/database.js';
@@ -43,6 +45,8 @@ export interface Runtime {
   /** The repositories' coalescing writers: concurrent calls share one statement (ADR 0002). */
   readonly writers: { readonly orders: OrdersWriters; readonly inventory: InventoryWriters };
   readonly policies: Policies;
+  /** Who is calling a customer route (CUSTOMER_AUTH): nobody in particular, App Service's principal, or a token. */
+  readonly customerAuth: CustomerAuth;
   readonly publisher: Publisher;
   /**
    * A service's outbox, one per owner: sends what a writer committed (`sendAfterCommit`), re-sends what a retry
@@ -84,6 +88,8 @@ export interface RuntimeOptions {
   clock?: () => number;
   /** Where instance-level lines go (the local host passes its own log). Defaults to the console. */
   log?: RuntimeLog;
+  /** Options of the bearer-token verifier (tests shorten the JWKS refetch cooldown). */
+  customerAuth?: VerifierOptions;
 }
 
 /**
@@ -219,6 +225,7 @@ export function createRuntime(settings: Settings, options: RuntimeOptions = {}):
       inventory: inventoryWriters(statements),
     },
     policies,
+    customerAuth: createCustomerAuth(settings.customerAuth, options.customerAuth),
     publisher,
     outbox: (owner) => outboxes[owner],
     brokerDeadLetters,

@@ -64,6 +64,15 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
+@description('CUSTOMER_AUTH=appservice: turn App Service authentication with Entra ID on.')
+param appServiceAuth bool = false
+
+@description('appservice: application (client) id of the Entra app registration.')
+param authClientId string = ''
+
+@description('appservice: the Entra issuer, https://login.microsoftonline.com/<tenant>/v2.0.')
+param authOpenIdIssuer string = ''
+
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: name
   location: location
@@ -108,6 +117,46 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   resource settings 'config' = {
     name: 'appsettings'
     properties: appSettings
+  }
+
+  // App Service authentication (Easy Auth) with Entra ID, in front of the app for CUSTOMER_AUTH=appservice. Requests
+  // without a sign-in are let through (AllowAnonymous) so that the app answers its own 401 problem documents and
+  // anonymous routes (health, inventory, the page) stay anonymous. No client secret: the sign-in at /.auth/login/aad
+  // uses the ID-token flow, which the app registration must allow (docs/deploy.md).
+  resource auth 'config' = if (appServiceAuth) {
+    name: 'authsettingsV2'
+    properties: {
+      platform: {
+        enabled: true
+      }
+      globalValidation: {
+        requireAuthentication: false
+        unauthenticatedClientAction: 'AllowAnonymous'
+      }
+      httpSettings: {
+        requireHttps: true
+      }
+      identityProviders: {
+        azureActiveDirectory: {
+          enabled: true
+          registration: {
+            clientId: authClientId
+            openIdIssuer: authOpenIdIssuer
+          }
+          validation: {
+            allowedAudiences: [
+              'api://${authClientId}'
+              authClientId
+            ]
+          }
+        }
+      }
+      login: {
+        tokenStore: {
+          enabled: true
+        }
+      }
+    }
   }
 
   // No publishing with user names and passwords (FTP or SCM basic auth): deployments authenticate with Entra ID.

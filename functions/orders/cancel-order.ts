@@ -8,6 +8,7 @@ import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
 import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
+import { notTheCaller } from './customer-scope.js';
 import {
   inFlightProblem,
   keyReusedProblem,
@@ -49,13 +50,20 @@ async function readCancelBody(request: HttpRequest) {
   return readJsonBody(request, cancelOrderBody);
 }
 
-function responseOf(outcome: CancelOutcome, orderId: string): { status: number; body: unknown } {
-  switch (outcome.kind) {
+/** What a cancel answers; a signed-in caller's cancel of another customer's order is an unknown order (404). */
+function responseOf(
+  outcome: CancelOutcome,
+  orderId: string,
+  signedIn: boolean,
+): { status: number; body: unknown } {
+  const seen: CancelOutcome =
+    signedIn && outcome.kind === 'not-your-order' ? { kind: 'unknown-order' } : outcome;
+  switch (seen.kind) {
     case 'requested':
     case 'already-requested':
-      return { status: 202, body: { order: outcome.order } };
+      return { status: 202, body: { order: seen.order } };
     case 'not-cancellable': {
-      const why = NOT_CANCELLABLE[outcome.order.status] ?? `it is ${outcome.order.status}`;
+      const why = NOT_CANCELLABLE[seen.order.status] ?? `it is ${seen.order.status}`;
       return {
         status: 409,
         body: {
@@ -63,7 +71,7 @@ function responseOf(outcome: CancelOutcome, orderId: string): { status: number; 
           title: 'Order cannot be cancelled',
           status: 409,
           detail: `Order ${orderId} cannot be cancelled: ${why}.`,
-          orderStatus: outcome.order.status,
+          orderStatus: seen.order.status,
         },
       };
     }
@@ -109,6 +117,9 @@ async function cancelOrder(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
+  const identified = await rt.customerAuth.identify(request);
+  if (!identified.ok) return identified.response;
+  const { caller } = identified;
   const raw = request.params.id ?? '';
   if (!UUID.test(raw)) return notFound(`There is no order with id "${raw}": order ids are UUIDs.`);
   const orderId = raw.toLowerCase();
@@ -117,7 +128,11 @@ async function cancelOrder(
   const requestKey = readIdempotencyKey(request);
   if (!requestKey.ok) return requestKey.response;
   const key = requestKey.value;
-  const { customerId, reason } = body.value as { customerId?: string; reason?: string };
+  const { customerId: bodyCustomerId, reason } = body.value as { customerId?: string; reason?: string };
+  if (caller && bodyCustomerId !== undefined && bodyCustomerId !== caller.subject)
+    return notTheCaller(caller);
+  // Signed in, the cancel is always the caller's: the repository's customer check keeps others' orders out.
+  const customerId = caller?.subject ?? bodyCustomerId;
   const payloadFingerprint = fingerprint({ orderId, customerId, reason });
 
   const result = await rt.policies.intake.execute(() =>
@@ -126,18 +141,19 @@ async function cancelOrder(
       customerId,
       reason,
       message: cancelMessage(orderId, traceContextOf(context, request)),
-      // A cancel's key belongs to its order: the same key on another order is another request.
+      // A cancel's key belongs to its order (and, signed in, to its caller): the same key on another order, or
+      // from another customer, is another request.
       ...(key
         ? {
             idempotency: {
-              scope: `cancel:${orderId}`,
+              scope: caller ? `cancel:${orderId}:${caller.subject}` : `cancel:${orderId}`,
               key,
               fingerprint: payloadFingerprint,
               ttlHours: rt.settings.idempotencyTtlHours,
             },
           }
         : {}),
-      respond: (outcome) => responseOf(outcome, orderId),
+      respond: (outcome) => responseOf(outcome, orderId, caller !== undefined),
     }),
   );
 
@@ -163,9 +179,9 @@ async function cancelOrder(
   }
 
   const { outcome } = result;
-  const response = responseOf(outcome, orderId);
+  const response = responseOf(outcome, orderId, caller !== undefined);
   if (outcome.kind !== 'requested') {
-    if (outcome.kind === 'unknown-order') return notFound(`There is no order with id "${orderId}".`);
+    if (response.status === 404) return notFound(`There is no order with id "${orderId}".`);
     return answer(response, headers);
   }
   context.log(`order ${orderId}: cancel requested`);

@@ -1,4 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { z } from 'zod';
+import type { Caller } from '../../shared/auth/customer-auth.js';
 import { json } from '../../shared/http/problem.js';
 import { type Parsed, readJsonBody } from '../../shared/http/request-body.js';
 import { fingerprint, IDEMPOTENCY_KEY_HEADER } from '../../shared/idempotency/idempotency-key.js';
@@ -8,6 +10,7 @@ import { traceContextOf } from '../../shared/telemetry/trace-context.js';
 import type { HttpHandler } from '../definitions.js';
 import { crashOrPublish } from '../publish-after-commit.js';
 import type { Runtime } from '../runtime.js';
+import { notTheCaller, withCallerCustomer } from './customer-scope.js';
 import {
   inFlightProblem,
   keyReusedProblem,
@@ -47,7 +50,9 @@ async function createOrder(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const valid = await validate(request);
+  const identified = await rt.customerAuth.identify(request);
+  if (!identified.ok) return identified.response;
+  const valid = await validate(request, identified.caller);
   if (!valid.ok) return valid.response;
   const req = valid.value;
   const { order, message } = pendingOrder(req, traceContextOf(context, request));
@@ -89,11 +94,18 @@ async function createOrder(
   return waitThenAnswer(rt, { order, req, wait, headers }, context);
 }
 
-/** Step 1 and 2: the body, and the request's Idempotency-Key (header or seed clients' body field). */
-async function validate(request: HttpRequest): Promise<Parsed<OrderRequest>> {
-  const body = await readJsonBody(request, createOrderBody);
+/**
+ * Step 1 and 2: the body, and the request's Idempotency-Key (header or seed clients' body field). A signed-in
+ * caller is the customer: their id fills in a body without one, and a body naming another customer is refused.
+ */
+async function validate(request: HttpRequest, caller: Caller | undefined): Promise<Parsed<OrderRequest>> {
+  const body = await readJsonBody(
+    request,
+    caller ? z.preprocess(withCallerCustomer(caller), createOrderBody) : createOrderBody,
+  );
   if (!body.ok) return body;
   const { customerId, lines } = body.value;
+  if (caller && customerId !== caller.subject) return { ok: false, response: notTheCaller(caller) };
   const key = readIdempotencyKey(request, body.value.idempotencyKey);
   if (!key.ok) return key;
   // A one-line order has the fingerprint it had before multi-line orders (whichever body form it came in): a
@@ -107,7 +119,8 @@ async function validate(request: HttpRequest): Promise<Parsed<OrderRequest>> {
 
 function idempotencyOf(rt: Runtime, req: OrderRequest): Pick<PlaceOrderInput, 'idempotency'> {
   if (!req.key) return {};
-  // The customer's own key: another customer sending it gets neither this order nor a 422.
+  // The customer's own key: another customer sending it gets neither this order nor a 422. Signed in, the
+  // customer id is the verified subject, so the scope is whoever really sent the key.
   return {
     idempotency: {
       scope: req.customerId,

@@ -39,6 +39,15 @@ export const ordersFunctions: FunctionSpec[] = [
     load: async () => (await import('./read-orders.js')).listOrdersHandler,
   },
   {
+    kind: 'http',
+    name: 'listMyOrders',
+    route: 'me/orders',
+    methods: ['GET'],
+    // A signed-in customer's own orders (CUSTOMER_AUTH other than none); the sign-in is the capability.
+    authLevel: 'anonymous',
+    load: async () => (await import('./read-orders.js')).listMyOrdersHandler,
+  },
+  {
     kind: 'serviceBusQueue',
     name: 'applyInventoryResult',
     queueName: QUEUES.orderStatus,

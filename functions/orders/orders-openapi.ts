@@ -58,6 +58,7 @@ const orderWithHistory = z
 const orderBody = z
   .object({ order: orderSchema, message: z.string().optional() })
   .meta({ id: 'OrderResponse' });
+const orderPage = z.object({ orders: z.array(orderSchema), nextCursor: z.string().nullable() });
 const LOCATION = header('The order: GET it for its current status.');
 const orderHeaders = {
   Location: LOCATION,
@@ -68,6 +69,7 @@ const orderHeaders = {
 
 export const ORDERS_ROUTE_DOCS: RouteDocs = {
   createOrder: {
+    signedIn: true,
     summary: 'Place an order',
     description:
       'Answers 202 with the pending order at once; with `Prefer: wait=N` (N ≤ 10) 201 with the final order if it is decided in time.',
@@ -93,10 +95,14 @@ export const ORDERS_ROUTE_DOCS: RouteDocs = {
       }),
       413: problemResponse('The body is too large.'),
       415: problemResponse('The body is not JSON.'),
+      403: problemResponse(
+        'Signed in (CUSTOMER_AUTH appservice or jwt): the body’s `customerId` is not the signed-in customer (leave it out).',
+      ),
       422: problemResponse('The Idempotency-Key was used with a different body.'),
     },
   },
   cancelOrder: {
+    signedIn: true,
     summary: 'Cancel an order',
     description:
       'A pending or shipped order becomes `cancel_requested` at once (202) and `cancelled` once Inventory has given its stock back; poll the Location. Whoever holds the order id may cancel it.',
@@ -117,8 +123,10 @@ export const ORDERS_ROUTE_DOCS: RouteDocs = {
         [REPLAYED_HEADER]: header('`true`: a replay of the first response for this key.'),
       }),
       400: problemResponse('The body fails validation; `errors` names the fields.'),
-      403: problemResponse('The body’s `customerId` is not the order’s customer.'),
-      404: problemResponse('No such order.'),
+      403: problemResponse(
+        'The body’s `customerId` is not the order’s customer (signed in: not the signed-in customer).',
+      ),
+      404: problemResponse('No such order (signed in: or another customer’s).'),
       409: problemResponse(
         'The order can no longer be cancelled (rejected, failed, already cancelled: `orderStatus` says which), or a cancel with the same Idempotency-Key is still in flight.',
         { 'Retry-After': RETRY_AFTER },
@@ -129,6 +137,7 @@ export const ORDERS_ROUTE_DOCS: RouteDocs = {
     },
   },
   getOrder: {
+    signedIn: true,
     summary: 'Read an order',
     request: { params: z.object({ id: z.string() }), query: getOrderQuery },
     responses: {
@@ -137,17 +146,25 @@ export const ORDERS_ROUTE_DOCS: RouteDocs = {
         z.union([z.strictObject({ order: orderSchema }), orderWithHistory]),
       ),
       400: problemResponse('`include` is not `history`.'),
-      404: problemResponse('No such order.'),
+      404: problemResponse('No such order (signed in: or another customer’s, which answers the same).'),
+    },
+  },
+  listMyOrders: {
+    signedIn: true,
+    summary: 'The signed-in customer’s orders, newest first',
+    description: 'CUSTOMER_AUTH appservice or jwt. With CUSTOMER_AUTH=none there is nobody signed in: 404.',
+    request: { query: listOrdersQuery },
+    responses: {
+      200: jsonResponse('A page of orders.', orderPage),
+      400: problemResponse('A query parameter fails validation.'),
+      404: problemResponse('CUSTOMER_AUTH=none: customers do not sign in here.'),
     },
   },
   listOrders: {
     summary: 'List orders, newest first',
     request: { query: listOrdersQuery },
     responses: {
-      200: jsonResponse(
-        'A page of orders.',
-        z.object({ orders: z.array(orderSchema), nextCursor: z.string().nullable() }),
-      ),
+      200: jsonResponse('A page of orders.', orderPage),
       400: problemResponse('A query parameter fails validation.'),
     },
   },

@@ -195,6 +195,18 @@ SELECT id, customer_id, product_id, quantity,
  ORDER BY created_at DESC, id DESC
  LIMIT $4::int`;
 
+/** One customer's orders, the same page as LIST_ORDERS: a range of orders_customer_created_idx. */
+const LIST_CUSTOMER_ORDERS = `
+SELECT id, customer_id, product_id, quantity,
+       coalesce(lines, jsonb_build_array(jsonb_build_object('productId', product_id, 'quantity', quantity))) AS lines,
+       status, reason, created_at, updated_at
+  FROM orders.orders
+ WHERE customer_id = $5::text
+   AND ($1::text IS NULL OR status = $1::text)
+   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+ ORDER BY created_at DESC, id DESC
+ LIMIT $4::int`;
+
 /**
  * The pending → final rule, in ONE statement (so one transaction) for a batch of status changes; a single result
  * message, and a dead-lettered one, is a batch of one (see applyStatusChange, recordDeadLetter).
@@ -326,6 +338,7 @@ export const ORDERS_STATEMENTS = {
   FIND_ORDER,
   ORDER_HISTORY,
   LIST_ORDERS,
+  LIST_CUSTOMER_ORDERS,
   CHANGE_STATUS,
   RESET_STALE_ORDER_PLACED,
   CLAIM_CANCEL_KEY,
@@ -467,14 +480,20 @@ export async function listOrders(
     status?: OrderStatus | undefined;
     limit: number;
     after?: { createdAt: string; id: string } | undefined;
+    /** Only this customer's orders (GET /api/me/orders). */
+    customerId?: string | undefined;
   },
 ): Promise<{ orders: Order[]; hasMore: boolean }> {
-  const { rows } = await db.query<OrderRow>(LIST_ORDERS, [
+  const page = [
     query.status ?? null,
     query.after?.createdAt ?? null,
     query.after?.id ?? null,
     query.limit + 1,
-  ]);
+  ];
+  const { rows } =
+    query.customerId === undefined
+      ? await db.query<OrderRow>(LIST_ORDERS, page)
+      : await db.query<OrderRow>(LIST_CUSTOMER_ORDERS, [...page, query.customerId]);
   return { orders: rows.slice(0, query.limit).map(toOrder), hasMore: rows.length > query.limit };
 }
 

@@ -7,6 +7,14 @@ import type { FunctionSpec } from '../definitions.js';
 export const platformFunctions: FunctionSpec[] = [
   {
     kind: 'http',
+    name: 'me',
+    route: 'me',
+    methods: ['GET'],
+    authLevel: 'anonymous',
+    load: async () => (await import('./me.js')).meHandler,
+  },
+  {
+    kind: 'http',
     name: 'health',
     route: 'health/{service?}',
     methods: ['GET'],

@@ -42,6 +42,7 @@ const ASSETS: Record<string, string> = {
   'order-follow.js': 'text/javascript; charset=utf-8',
   'dead-letters.js': 'text/javascript; charset=utf-8',
   'order-detail.js': 'text/javascript; charset=utf-8',
+  'customer-sign-in.js': 'text/javascript; charset=utf-8',
 };
 
 function cachedFile(path: string): () => Promise<string> {

@@ -28,6 +28,16 @@ import {
   unservedMethodResponse,
 } from './unrouted.js';
 
+/** Node's request headers read the way HttpRequest reads them (repeated headers joined). */
+function nodeHeaders(headers: IncomingMessage['headers']): { get(name: string): string | null } {
+  return {
+    get: (name) => {
+      const value = headers[name.toLowerCase()];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
+
 /** Bodies above this are refused before a handler sees them (handlers enforce their own, smaller limits). */
 const MAX_READ_BYTES = 1024 * 1024;
 
@@ -193,7 +203,12 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (found.kind !== 'match') return send(res, unroutedResponse(found, method, url.pathname));
     const { fn, params } = found.match;
     // Before the body is read, as the Functions host does: a caller without the key costs no upload.
-    const refused = authorize(fn, functionKey, presentedKey(req.headers, url.searchParams));
+    let refused = authorize(fn, functionKey, presentedKey(req.headers, url.searchParams));
+    if (refused) {
+      // CUSTOMER_AUTH=jwt: a token with the operator role stands in for the key; a bad one says why.
+      const token = await runtime.customerAuth.operatorToken({ headers: nodeHeaders(req.headers) });
+      if (token) refused = token.ok ? undefined : token.response;
+    }
     if (refused) return send(res, refused);
     const body = await readBody(req);
     if (body === 'aborted') return; // the client went away: nobody to answer

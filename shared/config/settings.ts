@@ -56,6 +56,49 @@ const httpUrl = optionalText.refine((v) => v === undefined || /^https?:\/\/[^/\s
     'must be the http(s) URL of a blob container, e.g. https://<account>.blob.core.windows.net/backups',
 });
 
+/** An OpenID issuer: https, or http on a loopback address (a local test issuer, never a real one). */
+const issuerUrl = optionalText.refine(
+  (v) =>
+    v === undefined ||
+    /^https:\/\/[^/\s]+/.test(v) ||
+    /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(v),
+  { message: 'must be the https:// URL of an OpenID issuer (http:// only on localhost)' },
+);
+
+/** Asymmetric signature algorithms a token may use: never `none`, never HS* (a public key is no secret). */
+const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+] as const;
+type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+const algorithmList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const names = (v ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean);
+    if (names.length === 0) return ['RS256', 'ES256'] as JwtAlgorithm[];
+    const unknown = names.filter((a) => !(JWT_ALGORITHMS as readonly string[]).includes(a));
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a comma-separated list of ${JWT_ALGORITHMS.join(', ')}; not allowed: ${unknown.join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    return names as JwtAlgorithm[];
+  });
+
 const postgresUrl = optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
   message: 'must be a postgres:// or postgresql:// URL',
 });
@@ -124,6 +167,16 @@ export const settingsSchema = z.object({
     .refine((v) => /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(v), {
       message: 'must be a blob container name: 3-63 lowercase letters, digits and single hyphens',
     }),
+  // Customers who sign in (issue 28): none (anonymous, today's behaviour) | appservice (App Service
+  // authentication's X-MS-CLIENT-PRINCIPAL) | jwt (a bearer token the app verifies against the issuer's keys)
+  CUSTOMER_AUTH: z.enum(['none', 'appservice', 'jwt']).default('none'),
+  JWT_ISSUER: issuerUrl,
+  /** Comma-separated: the API's application id URI and/or client id (Entra access tokens carry either). */
+  JWT_AUDIENCE: optionalText,
+  JWT_ALGORITHMS: algorithmList,
+  JWT_CLOCK_SKEW_SECONDS: int(60, 0, 300),
+  /** The claim that names the customer: `sub` (any OIDC issuer) or `oid` (Entra's object id, the same in every app). */
+  JWT_SUBJECT_CLAIM: z.enum(['sub', 'oid']).default('sub'),
   // Local host
   PORT: int(7071, 0, 65535),
   /** The key function-level routes need on the local host (Azure has its own function keys); absent → generated. */
@@ -191,6 +244,18 @@ export interface Settings {
     | { kind: 'off' }
     | { kind: 'connection-string'; connectionString: string; containerName: string }
     | { kind: 'identity'; containerUrl: string; clientId: string | undefined };
+  /** Who the customer is: nobody in particular, App Service's principal, or a verified bearer token's subject. */
+  customerAuth:
+    | { mode: 'none' }
+    | { mode: 'appservice' }
+    | {
+        mode: 'jwt';
+        issuer: string;
+        audience: string[];
+        algorithms: JwtAlgorithm[];
+        clockSkewSeconds: number;
+        subjectClaim: 'sub' | 'oid';
+      };
   port: number;
   /** The local host's function key, when set (else it generates one at start-up). */
   localFunctionKey: string | undefined;
@@ -220,6 +285,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       `DELAYED_RETRY_MAX_MS: must be at least DELAYED_RETRY_BASE_MS (${s.DELAYED_RETRY_BASE_MS}), got ${s.DELAYED_RETRY_MAX_MS}`,
     ]);
   }
+  const customerAuth = customerAuthOf(s, env);
   const delayedRetry = {
     rounds: s.DELAYED_RETRY_ROUNDS,
     baseMs: s.DELAYED_RETRY_BASE_MS,
@@ -288,9 +354,56 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       : s.BACKUP_CONTAINER_URL
         ? { kind: 'identity', containerUrl: s.BACKUP_CONTAINER_URL, clientId: s.AZURE_CLIENT_ID }
         : { kind: 'off' },
+    customerAuth,
     port: s.PORT,
     localFunctionKey: s.LOCAL_FUNCTION_KEY,
   };
+}
+
+/**
+ * The customer-auth mode, checked against what it depends on. X-MS-CLIENT-PRINCIPAL can be trusted only where
+ * App Service authentication strips a client's own copy and sets it; the platform says it is on with
+ * WEBSITE_AUTH_ENABLED=True. Anywhere else, anyone could send the header, so `appservice` refuses to start.
+ */
+function customerAuthOf(
+  s: ParsedSettings,
+  env: Record<string, string | undefined>,
+): Settings['customerAuth'] {
+  switch (s.CUSTOMER_AUTH) {
+    case 'none':
+      return { mode: 'none' };
+    case 'appservice':
+      if (env.WEBSITE_AUTH_ENABLED?.trim().toLowerCase() !== 'true') {
+        throw new SettingsError([
+          'CUSTOMER_AUTH: appservice needs App Service authentication in front of the app (WEBSITE_AUTH_ENABLED=True, set by the platform when it is on); without it anyone can send X-MS-CLIENT-PRINCIPAL. Turn authentication on (bicep: customerAuth=appservice), or use CUSTOMER_AUTH=jwt or none',
+        ]);
+      }
+      return { mode: 'appservice' };
+    case 'jwt': {
+      const problems: string[] = [];
+      if (!s.JWT_ISSUER)
+        problems.push(
+          'JWT_ISSUER: required when CUSTOMER_AUTH=jwt (the token issuer, e.g. https://login.microsoftonline.com/<tenant>/v2.0)',
+        );
+      const audience = (s.JWT_AUDIENCE ?? '')
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean);
+      if (audience.length === 0)
+        problems.push(
+          "JWT_AUDIENCE: required when CUSTOMER_AUTH=jwt (the API's application id URI or client id)",
+        );
+      if (problems.length > 0 || !s.JWT_ISSUER) throw new SettingsError(problems);
+      return {
+        mode: 'jwt',
+        issuer: s.JWT_ISSUER,
+        audience,
+        algorithms: s.JWT_ALGORITHMS,
+        clockSkewSeconds: s.JWT_CLOCK_SKEW_SECONDS,
+        subjectClaim: s.JWT_SUBJECT_CLAIM,
+      };
+    }
+  }
 }
 
 /** For command-line entry points (`npm run dev`, migrate, backup, restore): a bad setting prints what is wrong, exit 2. */

@@ -105,6 +105,14 @@ describe.skipIf(!hasChromium)(title, () => {
     return body.item.available;
   };
 
+  it('CUSTOMER_AUTH=none: no sign-in and no "My orders" card, the customer id stays editable', async () => {
+    // The page asks GET /api/me once at start; by the time stock has loaded it has had its answer.
+    await page.waitForSelector(`${sel('stock-table')} tbody tr td:not(.note)`);
+    expect(await page.isVisible(sel('sign-in'))).toBe(false);
+    expect(await page.isVisible(sel('my-orders'))).toBe(false);
+    expect(await page.getAttribute(sel('customer-id'), 'readonly')).toBeNull();
+  });
+
   it('without the operator key: a read-only view that says why, and the orders placed in this tab', async () => {
     await page.waitForSelector(sel('operator-key-status', { state: 'none' }));
     expect(await page.textContent(sel('operator-key-status'))).toMatch(/read-only/);

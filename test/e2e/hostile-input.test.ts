@@ -3,12 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpFunctionSpec } from '../../functions/definitions.js';
 import { FUNCTIONS } from '../../functions/function-table.js';
 import {
+  authorizationValue,
   forgedCursor,
   type HostileRequest,
   keyed,
   requestFor,
   unroutedRequest,
 } from '../support/hostile-requests.js';
+import { TestIssuer } from '../support/oidc-issuer.js';
 import { type RawResponse, sendRaw } from '../support/raw-http.js';
 import { startTestHost, type TestHost } from '../support/test-host.js';
 
@@ -210,6 +212,44 @@ describe('hostile requests against the local host (fast-check)', () => {
     expect(seen.restocked).toBeGreaterThan(3);
     expect(seen.refused).toBeGreaterThan(500);
   });
+});
+
+/**
+ * CUSTOMER_AUTH=jwt: garbage in Authorization (and in X-MS-CLIENT-PRINCIPAL, which this mode never reads) against
+ * every route. Never a 5xx: a token that cannot be verified is a 401 problem, whatever it is made of.
+ */
+describe('hostile Authorization headers with CUSTOMER_AUTH=jwt', () => {
+  let issuer: TestIssuer;
+  let jwtHost: TestHost;
+  beforeAll(async () => {
+    issuer = await new TestIssuer().start();
+    await issuer.addKey('RS256');
+    jwtHost = await startTestHost(issuer.settings());
+  });
+  afterAll(async () => {
+    await jwtHost?.stop();
+    await issuer?.stop();
+  });
+
+  it.each(httpFunctions.map((fn) => [fn.name, fn] as const))(
+    '%s: garbage tokens are 401 problems (or the route’s own 4xx), never a 5xx',
+    async (_name, fn) => {
+      const arb = fc.tuple(requestFor(fn), authorizationValue).map(
+        ([request, value]): HostileRequest => ({
+          ...request,
+          headers: [...request.headers, ['Authorization', value]],
+        }),
+      );
+      await fc.assert(
+        fc.asyncProperty(arb, async (request) => {
+          const outcome = await sendRaw(jwtHost.url, request);
+          if (outcome.kind === 'dropped') throw new Error(`connection dropped: ${outcome.detail}`);
+          checkAnswer(request, outcome.response);
+        }),
+        { seed: SEED, numRuns: runs(40) },
+      );
+    },
+  );
 });
 
 /** The cases of the report that started this suite, one by one, so that each stays fixed by name. */

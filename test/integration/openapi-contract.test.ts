@@ -25,13 +25,20 @@ describe('the OpenAPI document', () => {
     for (const spec of httpSpecs) {
       for (const path of openApiPaths(spec.route)) {
         for (const method of spec.methods) {
-          const operation = (openApiDocument.paths?.[path] as Record<string, { security?: unknown[] }>)?.[
-            method.toLowerCase()
-          ];
+          const operation = (
+            openApiDocument.paths?.[path] as Record<string, { security?: Record<string, unknown>[] }>
+          )?.[method.toLowerCase()];
           expect(operation, `${method} ${path}`).toBeDefined();
-          expect(operation?.security?.length ? 'function' : 'anonymous', `${method} ${path}`).toBe(
-            spec.authLevel,
-          );
+          const keyed = operation?.security?.some((s) => 'functionKey' in s);
+          expect(keyed ? 'function' : 'anonymous', `${method} ${path}`).toBe(spec.authLevel);
+          // A customer route may be called anonymously (CUSTOMER_AUTH=none: `{}`) or signed in.
+          if (!keyed && operation?.security?.length) {
+            expect(operation.security, `${method} ${path}`).toEqual([
+              {},
+              { bearer: [] },
+              { appServicePrincipal: [] },
+            ]);
+          }
         }
       }
     }
@@ -55,6 +62,46 @@ describe('the OpenAPI document', () => {
       name: 'x-functions-key',
     });
     expect(openApiDocument.components?.schemas?.Problem).toBeDefined();
+  });
+
+  it('documents the bearer scheme, and the 401/403/404 answers of signed-in customers and operator tokens', () => {
+    expect(openApiDocument.components?.securitySchemes?.bearer).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
+    const spec = (name: string) => httpSpecs.find((s) => s.name === name)!;
+    const problemOf = (status: number) => ({
+      type: 'https://valerix.example/problems/x',
+      title: 't',
+      status,
+      detail: 'd',
+    });
+    const answers: [string, string, number][] = [
+      ['createOrder', 'POST', 401],
+      ['createOrder', 'POST', 403],
+      ['getOrder', 'GET', 401],
+      ['getOrder', 'GET', 404],
+      ['cancelOrder', 'POST', 401],
+      ['cancelOrder', 'POST', 403],
+      ['cancelOrder', 'POST', 404],
+      ['listMyOrders', 'GET', 401],
+      ['listMyOrders', 'GET', 404],
+      ['me', 'GET', 401],
+      ['listOrders', 'GET', 401],
+      ['listOrders', 'GET', 403],
+    ];
+    type Operations = Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>;
+    const paths = (openApiDocument.paths ?? {}) as Record<string, Operations>;
+    for (const [name, method, status] of answers) {
+      const responses = paths[openApiPaths(spec(name).route).at(-1)!]?.[method.toLowerCase()]?.responses;
+      expect(responses?.[String(status)], `${name} ${status}`).toBeDefined();
+      expect(() =>
+        checkAgainstOpenApi(spec(name), method, status, 'application/problem+json', problemOf(status)),
+      ).not.toThrow();
+    }
+    const unauthorized = paths['/api/orders/{id}']?.get?.responses['401'];
+    expect(unauthorized?.headers?.['WWW-Authenticate']).toBeDefined();
   });
 
   it('is served anonymously at GET /api/openapi.json', async () => {

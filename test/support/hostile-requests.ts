@@ -281,7 +281,51 @@ const queryString = fc
 
 /** Header values: anything but CR and LF (those would only make it a different request). */
 const headerValue = hostileString.map((s) => s.replace(/[\r\n]/g, ' '));
+const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+/** A JWT's three parts, each garbage or hostile JSON: `alg` none/HS256/unknown, odd `kid`s, claims of any type. */
+const jwtShaped = fc
+  .tuple(
+    fc.oneof(
+      fc.record({
+        alg: fc.constantFrom('none', 'None', 'HS256', 'RS256', 'ES256', 'XX', ''),
+        kid: fc.oneof(fc.constant(undefined), headerValue, fc.integer()),
+        typ: fc.constantFrom('JWT', 'at+jwt', undefined),
+      }),
+      fc.jsonValue(),
+    ),
+    fc.oneof(fc.jsonValue(), fc.record({ sub: fc.jsonValue(), exp: fc.jsonValue(), aud: fc.jsonValue() })),
+    fc.oneof(fc.constant(''), fc.base64String({ maxLength: 64 }), headerValue),
+  )
+  .map(([header, payload, signature]) => `${b64json(header)}.${b64json(payload)}.${signature}`);
+
+/** What a hostile client puts in Authorization: other schemes, bare or doubled Bearer, JWT-shaped garbage. */
+export const authorizationValue: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom(
+    'Bearer',
+    'Bearer ',
+    'bearer  x',
+    'Basic dXNlcjpwYXNz',
+    'Bearer a.b.c',
+    'Bearer ...',
+    'Bearer ==',
+  ),
+  jwtShaped.map((t) => `Bearer ${t}`),
+  headerValue.map((v) => `Bearer ${v}`),
+  fc.tuple(jwtShaped, jwtShaped).map(([a, b]) => `Bearer ${a}, Bearer ${b}`),
+  fc.integer({ min: 1000, max: 20_000 }).map((n) => `Bearer ${'e'.repeat(n)}.e.e`),
+  headerValue,
+);
+
+/** What a hostile client puts in App Service's principal header (App Service strips it; the app must not care). */
+const principalValue: fc.Arbitrary<string> = fc.oneof(
+  headerValue,
+  fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v)).toString('base64')),
+  fc.base64String({ maxLength: 64 }),
+);
+
 const headerEntry: fc.Arbitrary<[string, string]> = fc.oneof(
+  fc.tuple(fc.constantFrom('Authorization', 'authorization'), authorizationValue),
+  fc.tuple(fc.constant('X-MS-CLIENT-PRINCIPAL'), principalValue),
   fc.tuple(
     fc.constantFrom('Idempotency-Key', 'idempotency-key'),
     fc.oneof(fc.uuid(), fc.constantFrom('k', 'a b', ''), headerValue),

@@ -11,7 +11,8 @@ globalThis.fetch = async (input, init) => {
   const url = new URL(request.url);
   if (!LOOPBACK.has(url.hostname) || !url.pathname.startsWith('/api/')) return response;
   const spec = routeOf(request.method, url.pathname);
-  if (!spec || response.status === 401) return response; // the host's key check answers before any route
+  // The host's own key check (401) and the app's sign-in answers are documented too, so they are checked as well.
+  if (!spec) return response;
   const contentType = response.headers.get('content-type');
   let body: unknown;
   if (contentType?.includes('json')) {

@@ -387,6 +387,59 @@ describe.runIf(bicep)('bicep/main.bicep compiled to ARM JSON', () => {
       expect(site.virtualNetworkSubnetId).toBeNull();
     });
 
+    describe('customers who sign in (customerAuth)', () => {
+      const authConfig = (main: Deployment) =>
+        main
+          .module('functionapp')
+          .resources('Microsoft.Web/sites/config')
+          .filter((r) => r.name.endsWith('/authsettingsV2'));
+      const clientId = '0b7f3c2e-1111-2222-3333-444455556666';
+
+      it('none (the shipped default): no App Service authentication, CUSTOMER_AUTH=none', () => {
+        const main = deploy();
+        expect(authConfig(main)).toEqual([]);
+        expect(appSettingsOf(main).CUSTOMER_AUTH).toBe('none');
+      });
+
+      it('appservice: Entra ID in front, unauthenticated requests let through to the app', () => {
+        const main = deploy({ customerAuth: 'appservice', authClientId: clientId });
+        const [auth] = authConfig(main);
+        const props = auth?.properties as Json;
+        expect(props.platform.enabled).toBe(true);
+        expect(props.globalValidation).toEqual({
+          requireAuthentication: false,
+          unauthenticatedClientAction: 'AllowAnonymous',
+        });
+        expect(props.identityProviders.azureActiveDirectory.registration.clientId).toBe(clientId);
+        expect(props.identityProviders.azureActiveDirectory.validation.allowedAudiences).toContain(
+          `api://${clientId}`,
+        );
+        expect(appSettingsOf(main).CUSTOMER_AUTH).toBe('appservice');
+      });
+
+      it('jwt: issuer and audience of the app registration, values the app accepts', () => {
+        const main = deploy({ customerAuth: 'jwt', authClientId: clientId });
+        expect(authConfig(main)).toEqual([]);
+        const settings = appSettingsOf(main);
+        // Entra ID v2 tokens of the tenant (the evaluator leaves environment() and tenant() as they are written).
+        expect(settings.JWT_ISSUER).toBe(
+          '{environment().authentication.loginEndpoint}{tenant().tenantId}/v2.0',
+        );
+        expect(settings.JWT_AUDIENCE).toBe(`api://${clientId},${clientId}`);
+        const concrete = Object.fromEntries(
+          Object.entries(settings).map(([k, v]) => [
+            k,
+            origin(v) || k === 'JWT_ISSUER' ? placeholderFor(k) : String(v),
+          ]),
+        );
+        expect(loadSettings(concrete).customerAuth).toMatchObject({ mode: 'jwt', subjectClaim: 'oid' });
+        const custom = appSettingsOf(
+          deploy({ customerAuth: 'jwt', jwtIssuer: 'https://issuer.example/', jwtAudience: 'api://x' }),
+        );
+        expect([custom.JWT_ISSUER, custom.JWT_AUDIENCE]).toEqual(['https://issuer.example/', 'api://x']);
+      });
+    });
+
     it('runs Node 22 on Flex Consumption, https only, FTPS off, no basic-auth publishing', () => {
       const app = deploy().module('functionapp');
       const site = app.props('Microsoft.Web/sites');
@@ -451,6 +504,8 @@ function placeholderFor(name: string): string {
     return 'postgres://id-valerix@psql-valerix.postgres.database.azure.com:5432/valerix?sslmode=require';
   if (name.endsWith('Uri') || name.endsWith('_URL')) return 'https://stvalerix.blob.core.windows.net/backups';
   if (name.endsWith('clientId') || name === 'AZURE_CLIENT_ID') return '00000000-0000-0000-0000-000000000000';
+  if (name === 'JWT_ISSUER')
+    return 'https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0';
   if (name === 'APPLICATIONINSIGHTS_CONNECTION_STRING') {
     return 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/';
   }

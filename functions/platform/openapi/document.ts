@@ -3,7 +3,13 @@ import type { FunctionSpec, HttpFunctionSpec } from '../../definitions.js';
 import { INVENTORY_ROUTE_DOCS } from '../../inventory/inventory-openapi.js';
 import { ORDERS_ROUTE_DOCS } from '../../orders/orders-openapi.js';
 import { PLATFORM_ROUTE_DOCS } from './platform-openapi.js';
-import { COMMON_RESPONSES, type RouteDocs } from './route-doc.js';
+import {
+  COMMON_RESPONSES,
+  OPERATOR_RESPONSES,
+  type RouteDoc,
+  type RouteDocs,
+  SIGNED_IN_RESPONSES,
+} from './route-doc.js';
 
 /** Every route's description, by function name: one entry per HTTP function of the table. */
 const ROUTE_DOCS: RouteDocs = {
@@ -18,6 +24,15 @@ export function openApiPaths(route: string): string[] {
   if (!optional) return [`/api/${route}`];
   const base = route.slice(0, optional.index);
   return [`/api/${base}`, `/api/${base}/{${optional[1]}}`];
+}
+
+/**
+ * Who may call: an operator route a function key (or an operator token in jwt mode); a customer route anyone when
+ * CUSTOMER_AUTH=none (`{}`), else a signed-in customer; other routes anyone.
+ */
+function securityOf(spec: HttpFunctionSpec, signedIn: RouteDoc['signedIn']) {
+  if (spec.authLevel === 'function') return [{ functionKey: [] }, { functionKeyQuery: [] }, { bearer: [] }];
+  return signedIn ? [{}, { bearer: [] }, { appServicePrincipal: [] }] : [];
 }
 
 class UndocumentedRouteError extends Error {}
@@ -42,9 +57,25 @@ export function buildOpenApiDocument(
     in: 'query',
     name: 'code',
   });
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description:
+      'CUSTOMER_AUTH=jwt: an access token of JWT_ISSUER for JWT_AUDIENCE (RS256/ES256…). Customer routes take any signed-in customer; operator routes a token with the Valerix.Operator app role.',
+  });
+  registry.registerComponent('securitySchemes', 'appServicePrincipal', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-MS-CLIENT-PRINCIPAL',
+    description:
+      'CUSTOMER_AUTH=appservice: set by App Service authentication after a sign-in at /.auth/login/aad (never by a client).',
+  });
   for (const spec of specs.filter((s): s is HttpFunctionSpec => s.kind === 'http')) {
-    const doc = ROUTE_DOCS[spec.name];
-    if (!doc) throw new UndocumentedRouteError(`HTTP function "${spec.name}" has no entry in ROUTE_DOCS`);
+    const routeDoc = ROUTE_DOCS[spec.name];
+    if (!routeDoc)
+      throw new UndocumentedRouteError(`HTTP function "${spec.name}" has no entry in ROUTE_DOCS`);
+    const { signedIn, ...doc } = routeDoc;
     const paths = openApiPaths(spec.route);
     for (const [n, path] of paths.entries()) {
       // The optional segment's parameter belongs to the longer path only.
@@ -56,8 +87,13 @@ export function buildOpenApiDocument(
           operationId: paths.length > 1 ? `${spec.name}${n === 0 ? '' : 'ByService'}` : spec.name,
           method: method.toLowerCase() as 'get',
           path,
-          security: spec.authLevel === 'function' ? [{ functionKey: [] }, { functionKeyQuery: [] }] : [],
-          responses: { ...COMMON_RESPONSES, ...doc.responses },
+          security: securityOf(spec, signedIn),
+          responses: {
+            ...COMMON_RESPONSES,
+            ...(spec.authLevel === 'function' ? OPERATOR_RESPONSES : {}),
+            ...(signedIn ? SIGNED_IN_RESPONSES : {}),
+            ...doc.responses,
+          },
         });
       }
     }

@@ -33,6 +33,25 @@ const latencyWindow = z.object({
 });
 
 export const PLATFORM_ROUTE_DOCS: RouteDocs = {
+  me: {
+    signedIn: true,
+    summary: 'How customers sign in here, and who is signed in',
+    description:
+      '`customerAuth` is CUSTOMER_AUTH. Without credentials 200 with `signedIn: false` (and, for appservice, where to sign in); with credentials that are not good the same 401 as any customer route.',
+    responses: {
+      200: jsonResponse(
+        'The sign-in mode and the caller.',
+        z.object({
+          customerAuth: z.enum(['none', 'appservice', 'jwt']),
+          signedIn: z.boolean(),
+          customerId: z.string().optional(),
+          roles: z.array(z.string()).optional(),
+          signInUrl: z.string().optional(),
+          signOutUrl: z.string().optional(),
+        }),
+      ),
+    },
+  },
   health: { summary: 'Is the service up (generic reasons)', request: serviceParam, responses: healthAnswers },
   healthDetails: {
     summary: 'Health with reasons, backlogs and counters',

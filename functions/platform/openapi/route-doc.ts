@@ -6,7 +6,10 @@ import { z } from 'zod';
  * and security come from the table itself (functions/function-table.ts), so only this is written per route: its summary,
  * the zod schemas its handler validates with, and its answers. Every route answers problem documents for the rest.
  */
-export type RouteDoc = Omit<RouteConfig, 'method' | 'path' | 'security'>;
+export type RouteDoc = Omit<RouteConfig, 'method' | 'path' | 'security'> & {
+  /** A customer route: with CUSTOMER_AUTH other than none it needs a signed-in customer (bearer or App Service). */
+  signedIn?: boolean;
+};
 export type RouteDocs = Record<string, RouteDoc>;
 
 /** RFC 9457 problem document, as shared/http/problem.ts writes it. */
@@ -44,6 +47,27 @@ export function jsonResponse(
 ) {
   return { description, content: { 'application/json': { schema } }, ...(headers ? { headers } : {}) };
 }
+
+const CHALLENGE = header(
+  'RFC 6750 challenge: `Bearer realm="valerix"`, with `error="invalid_token"` (and a description) for a bad token.',
+);
+
+/** Answered by a customer route when customers sign in (CUSTOMER_AUTH appservice or jwt). */
+export const SIGNED_IN_RESPONSES = {
+  401: problemResponse('No sign-in, or a token that is not good (expired, another audience or issuer, …).', {
+    'WWW-Authenticate': CHALLENGE,
+  }),
+};
+
+/** Answered by an operator route: no key (and no operator token), or a token without the operator role. */
+export const OPERATOR_RESPONSES = {
+  401: problemResponse('No function key (and, with CUSTOMER_AUTH=jwt, no good bearer token).', {
+    'WWW-Authenticate': CHALLENGE,
+  }),
+  403: problemResponse('CUSTOMER_AUTH=jwt: the bearer token lacks the Valerix.Operator app role.', {
+    'WWW-Authenticate': CHALLENGE,
+  }),
+};
 
 /** Answered by every route: a body the schema refuses, the database down or load shed (with Retry-After). */
 export const COMMON_RESPONSES = {

@@ -3,6 +3,7 @@
 // are cards the page loads on their own.
 import { showActivations, startChaos } from './chaos.js';
 import { refresh } from './common.js';
+import { startCustomerSignIn } from './customer-sign-in.js';
 import { startHealth } from './health.js';
 import { onKeyChange, startOperatorKey } from './operator-key.js';
 import { showProducts, startOrderForm } from './order-form.js';
@@ -11,6 +12,8 @@ import { startStats } from './stats.js';
 import { startStock } from './stock.js';
 
 startOrderForm({ onPlaced: addMine });
+// After the form: signed in, the form's customer is the signed-in one.
+startCustomerSignIn();
 // Before the key bar first shows its state: the chaos card enables or disables its controls with it.
 startChaos();
 startOperatorKey();

@@ -70,12 +70,23 @@ export function setOperatorKey(value) {
   else sessionStorage.removeItem(KEY_STORAGE);
 }
 
+// ---- Customer sign-in (CUSTOMER_AUTH=jwt): a pasted access token, sent as Bearer on customer routes ----
+// Also sessionStorage only. With CUSTOMER_AUTH=appservice the platform's session cookie does this instead.
+const TOKEN_STORAGE = 'valerix.customerToken';
+export const customerToken = () => sessionStorage.getItem(TOKEN_STORAGE) || '';
+export function setCustomerToken(value) {
+  if (value) sessionStorage.setItem(TOKEN_STORAGE, value);
+  else sessionStorage.removeItem(TOKEN_STORAGE);
+}
+
 // ---- HTTP: never throws for HTTP errors; throws only on network failure / timeout ----
-// `operator: true` sends the operator key (x-functions-key), as the Functions host expects on function-level routes.
+// `operator: true` sends the operator key (x-functions-key), as the Functions host expects on function-level routes;
+// other calls carry the customer's token when one was pasted (customer-sign-in.js).
 export async function api(path, opts = {}, timeoutMs = 10000) {
   const { operator, ...init } = opts;
   const headers = { ...init.headers };
   if (operator && operatorKey()) headers['x-functions-key'] = operatorKey();
+  if (!operator && customerToken()) headers.authorization = `Bearer ${customerToken()}`;
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
