@@ -9,7 +9,8 @@ export { type BenchOptions, type BenchResult, runBench } from './bench/run-bench
 
 const USAGE = `npm run bench -- [options]      (needs DATABASE_URL to a real PostgreSQL server)
 
-  --suites intake,finished,gremlin,cold-start   which parts run (default: all)
+  --suites intake,finished,gremlin,cold-start,restart   which parts run (default: all; restart needs the
+                               PostgreSQL server binaries, initdb and pg_ctl, to start a cluster of its own)
   --connections 1,16,64        concurrency levels of the intake runs (HTTP connections)
   --finished-connections 16,64 concurrency levels of the finished-order runs (Prefer: wait=10, closed loop)
   --duration-s 10              seconds per timed run

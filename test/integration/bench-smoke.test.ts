@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../shared/db/project-root.js';
+import { RESTART_CASES } from '../../tools/bench/database-restart.js';
 import { runBench } from '../../tools/bench/run-bench.js';
+import { throwawayClusterUnavailable } from '../../tools/bench/throwaway-cluster.js';
 import { realPostgres } from '../support/test-database.js';
 
 // `npm run bench` end to end, shrunk to about a second per scenario. No timing assertions: timings belong in the
@@ -200,6 +202,17 @@ describe.runIf(realPostgres)('npm run bench: smoke run against real PostgreSQL',
       http: { requests: number };
     };
     expect(closed.finished.finishedOrders).toBeGreaterThan(0);
+  });
+
+  it('restarted a cluster of its own and timed the first accepted order of each case (or says why not)', async () => {
+    const { restart } = json as { restart: { skipped?: string; recoveryMs?: Record<string, number> } };
+    const unavailable = await throwawayClusterUnavailable();
+    if (unavailable) {
+      expect(restart.skipped).toBe(unavailable);
+      return;
+    }
+    expect(Object.keys(restart.recoveryMs ?? {})).toEqual([...RESTART_CASES]);
+    for (const ms of Object.values(restart.recoveryMs ?? {})) expect(ms).toBeGreaterThanOrEqual(0);
   });
 
   it('dropped the database it created', async () => {

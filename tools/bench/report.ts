@@ -178,6 +178,7 @@ export function formatReport(result: BenchResult): string {
     cs.skipped
       ? `Cold start: skipped (${cs.skipped})`
       : `Cold start (median of ${cs.runs} fresh processes): entry ${fmt(cs.entryMedianMs)} ms vs bare @azure/functions app ${fmt(cs.bareMedianMs)} ms, ratio ${fmt(cs.ratio, 2)} (import alone: ${fmt(cs.entryImportMedianMs)} vs ${fmt(cs.bareImportMedianMs)} ms); deferred to the first createOrder invocation: ${fmt(cs.entryFirstUseMedianMs)} ms`,
+    restartLine(result.restart),
     '',
     'Targets:',
     ...Object.values(result.targets).map(
@@ -186,4 +187,13 @@ export function formatReport(result: BenchResult): string {
   );
   if (result.outputFile) lines.push('', `JSON: ${result.outputFile}`);
   return lines.join('\n');
+}
+
+/** The database restart suite: how long after the server is back the first order is accepted (issue 29's ≤ 1 s). */
+function restartLine(r: BenchResult['restart']): string {
+  if (r.skipped || !r.recoveryMs) return `Database restart: skipped (${r.skipped ?? 'no result'})`;
+  const cases = Object.entries(r.recoveryMs)
+    .map(([name, ms]) => `${name} ${fmt(ms, 0)} ms`)
+    .join(', ');
+  return `Database restart, first order accepted after the server accepts connections again (target ≤ 1000 ms): ${cases}; ${r.acceptedOrders} orders accepted by 4 retrying clients, answers ${JSON.stringify(r.answers)}`;
 }

@@ -9,6 +9,7 @@ import { PROJECT_ROOT } from '../../shared/db/project-root.js';
 import { FUNCTION_KEY_HEADER } from '../../shared/http/function-key.js';
 import { round, slope } from '../stats.js';
 import { type ColdStartResult, measureColdStart } from './cold-start.js';
+import { measureRestartRecovery, type RestartRecoveryResult } from './database-restart.js';
 import { cpuSeconds, type HostProcess, startHostProcess } from './host-process.js';
 import { type LoadResult, postOrders } from './load.js';
 import {
@@ -44,7 +45,10 @@ export interface BenchOptions {
   outputFile?: string | null;
   /** Concurrency levels of the closed-loop finished-order runs (`Prefer: wait=10`, only shipped answers count). */
   finishedConnections?: number[];
-  /** Which parts run: intake (with the sustained run), finished (closed loop + its 80 % open loop), gremlin, cold-start. */
+  /**
+   * Which parts run: intake (with the sustained run), finished (closed loop + its 80 % open loop), gremlin,
+   * cold-start, restart (a throwaway cluster of its own restarted under a retrying load: time to the first order).
+   */
   suites?: Suite[];
   /** Write a V8 CPU profile of the local host here (`node --cpu-prof`), for the whole time the host runs. */
   hostCpuProfileDir?: string;
@@ -55,7 +59,7 @@ export interface BenchOptions {
   signal?: AbortSignal;
 }
 
-export const SUITES = ['intake', 'finished', 'gremlin', 'cold-start'] as const;
+export const SUITES = ['intake', 'finished', 'gremlin', 'cold-start', 'restart'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** What one finished order (a `Prefer: wait` answer that came back shipped) cost, split by process. */
@@ -207,6 +211,8 @@ export interface BenchResult {
     p99Ratio: number;
   };
   coldStart: ColdStartResult;
+  /** Database restarts: ms from the server accepting connections again to the first accepted order. */
+  restart: RestartRecoveryResult;
   targets: {
     finishedKeepsUpAt80Percent: Target;
     drainKeepsUpAt80Percent: Target;
@@ -450,6 +456,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ...(opts.suites.includes('cold-start') ? {} : { skip: 'not in --suites' }),
     });
 
+    if (opts.suites.includes('restart')) progress('database restart: fast, immediate, sessions terminated');
+    const restart = await measureRestartRecovery(
+      opts.suites.includes('restart') ? {} : { skip: 'not in --suites' },
+    );
+
     const finished = new Date();
     const result: BenchResult = {
       schemaVersion: 1,
@@ -471,6 +482,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       finished: finishedRuns,
       gremlin,
       coldStart,
+      restart,
       targets: {
         finishedKeepsUpAt80Percent: keepsUpTarget(
           `finished orders keep up at ${opts.sustainedFraction * 100} % of the best closed-loop rate (finished / asked)`,
