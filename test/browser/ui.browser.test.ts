@@ -290,6 +290,27 @@ describe.skipIf(!hasChromium)(title, () => {
     }
   });
 
+  it('keeps keyboard focus on an order while the table redraws around it', async () => {
+    if (!host) throw new Error('host did not start');
+    const place = async (customerId: string) => {
+      const res = await postOrder(host!.url, { customerId, productId: 'PROD-001', quantity: 1 });
+      return ((await res.json()) as { order: { id: string } }).order.id;
+    };
+    await useKey(page, host.functionKey);
+    const first = await place('focus-a');
+    const button = `${sel('order-row', { 'order-id': first })} ${sel('open-order')}`;
+    await page.waitForSelector(button);
+    await page.focus(button);
+    // Another customer's order arrives: the table is rebuilt with a new row on top.
+    const second = await place('focus-b');
+    await page.waitForSelector(sel('order-row', { 'order-id': second }));
+    const focused = () =>
+      page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.openOrder);
+    expect(await focused()).toBe(first);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(sel('order-detail', { 'order-id': first }), { state: 'visible' });
+  });
+
   it('shows both services up and a green latency tile', async () => {
     // An order of its own, so the tile has a latency to show whichever tests ran before.
     expect(

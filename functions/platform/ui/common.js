@@ -47,6 +47,19 @@ export function renderKv(dl, obj) {
       : [el('dt', { text: 'none yet' }), el('dd', { text: '' })]),
   );
 }
+/**
+ * `parent.replaceChildren(...kids)` for a table the page redraws while someone uses it: a focused control inside
+ * it that has `attr` is focused again in its redrawn twin (same `attr` value), so a keyboard user is not sent back
+ * to the top of the page by every poll.
+ */
+export function replaceKeepingFocus(parent, attr, ...kids) {
+  const active = document.activeElement;
+  const key = parent.contains(active) ? active.getAttribute(attr) : null;
+  parent.replaceChildren(...kids);
+  if (key == null) return;
+  const twin = [...parent.querySelectorAll(`[${attr}]`)].find((n) => n.getAttribute(attr) === key);
+  twin?.focus({ preventScroll: true });
+}
 /** An Idempotency-Key: crypto.randomUUID exists only in secure contexts, so a plain-http page builds a v4 UUID. */
 export function newUuid() {
   if (crypto.randomUUID) return crypto.randomUUID();

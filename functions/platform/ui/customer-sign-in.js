@@ -2,7 +2,18 @@
 // says the mode; with `none` both stay hidden and the page is as it always was. appservice: App Service's own
 // sign-in page (/.auth/login/aad) and its session cookie; jwt: a pasted access token in this tab's sessionStorage,
 // sent as Bearer by common.js. Signed in, the order form's customer is the signed-in one.
-import { $, api, badge, customerToken, el, fmtTime, poll, problemText, setCustomerToken } from './common.js';
+import {
+  $,
+  api,
+  badge,
+  customerToken,
+  el,
+  fmtTime,
+  poll,
+  problemText,
+  replaceKeepingFocus,
+  setCustomerToken,
+} from './common.js';
 
 let signedIn = false;
 
@@ -57,7 +68,9 @@ function renderMyOrders(r) {
     tbody.replaceChildren(el('tr', {}, el('td', { colspan: 4, class: 'note', text: 'No orders yet.' })));
     return;
   }
-  tbody.replaceChildren(
+  replaceKeepingFocus(
+    tbody,
+    'data-open-order',
     ...orders.map((o) =>
       el(
         'tr',

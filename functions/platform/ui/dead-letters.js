@@ -1,7 +1,7 @@
 // Dead letters per service (its table and the broker's dead-letter sub-queue), with reason, attempts and a
 // redrive button; a dead letter that holds a cancel back (its order still cancel_requested, from
 // /api/health/details) says so. Operator routes: sent with the operator key common.js keeps in this tab's sessionStorage.
-import { api, el, operatorKey } from './common.js';
+import { api, el, operatorKey, replaceKeepingFocus } from './common.js';
 
 const SERVICES = ['orders', 'inventory'];
 const call = (path, method = 'GET') => api(`/${path}`, { method, operator: true });
@@ -73,7 +73,9 @@ async function refresh() {
       count.dataset.open = String(counts.open + counts.broker);
       rows.push(...(p.body?.deadLetters ?? []).map((d) => row(d, waiting.get(d.id))));
     });
-    body.replaceChildren(
+    replaceKeepingFocus(
+      body,
+      'data-testid',
       ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'note' }, 'No dead letters.'))]),
     );
   } catch {

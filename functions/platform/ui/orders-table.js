@@ -1,6 +1,17 @@
 // The "Recent orders" card: every customer's orders with the operator key, else the orders placed in this tab;
 // a row whose status just changed is highlighted for 3 s.
-import { $, api, badge, el, fmtTime, fmtVal, operatorKey, poll, problemText } from './common.js';
+import {
+  $,
+  api,
+  badge,
+  el,
+  fmtTime,
+  fmtVal,
+  operatorKey,
+  poll,
+  problemText,
+  replaceKeepingFocus,
+} from './common.js';
 import { REFUSED_TEXT, refused, showKeyState } from './operator-key.js';
 
 const myOrders = new Set();
@@ -72,7 +83,9 @@ function renderOrders(orders) {
     tbody.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'note', text: 'No orders yet.' })));
     return;
   }
-  tbody.replaceChildren(
+  replaceKeepingFocus(
+    tbody,
+    'data-open-order',
     ...orders.map((o) =>
       el(
         'tr',
