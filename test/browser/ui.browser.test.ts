@@ -305,7 +305,7 @@ describe.skipIf(!hasChromium)(title, () => {
     const second = await place('focus-b');
     await page.waitForSelector(sel('order-row', { 'order-id': second }));
     const focused = () =>
-      page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.openOrder);
+      page.evaluate<string | null>("document.activeElement?.getAttribute('data-open-order') ?? null");
     expect(await focused()).toBe(first);
     await page.keyboard.press('Enter');
     await page.waitForSelector(sel('order-detail', { 'order-id': first }), { state: 'visible' });
