@@ -245,6 +245,11 @@ describe.runIf(realPostgres)('recovery (real PostgreSQL)', () => {
     const load = orderLoad(() => host.url, 400, 8);
     for (let outage = 0; outage < 2; outage++) {
       await expect.poll(() => load.acknowledged.length, POLL).toBeGreaterThanOrEqual(60 * (outage + 1));
+      // Cut while Inventory holds deliveries (the gremlin sleeps in every second one), so the outage costs some of
+      // them their attempts: cut between two deliveries, it would only hold intake up.
+      await expect
+        .poll(() => host.transport?.inFlight ?? 0, { timeout: 10_000, interval: 5 })
+        .toBeGreaterThan(0);
       await proxy.stop(); // refused connections, open ones cut: a restarting server
       await sleep(5000); // longer than all the delivery attempts of a message take
       await proxy.start(proxy.port);
