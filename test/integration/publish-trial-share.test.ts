@@ -30,6 +30,9 @@ async function place(i: number): Promise<number> {
 }
 
 const publishState = () => host.runtime.policies.breakerStates().publish;
+/** The relay's next pass takes every unpublished row now, without waiting out its grace. */
+const makeRowsDue = () =>
+  host.runtime.db.query('UPDATE orders.outbox SET next_attempt_at = now() WHERE published_at IS NULL');
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the publish breaker’s half-open trial', () => {
@@ -53,18 +56,14 @@ describe('the publish breaker’s half-open trial', () => {
     expect(publishState()).toBe('open');
 
     // The relay's pass finds the rows left to it (made due now: no waiting out its grace) and takes the trial.
-    await host.runtime.db.query(
-      'UPDATE orders.outbox SET next_attempt_at = now() WHERE published_at IS NULL',
-    );
+    await makeRowsDue();
     await host.runtime.outbox('orders').relay();
     expect(broker.hungCalls).toBeGreaterThan(before);
 
     // When the broker answers, the relay's next trial closes the breaker and drains what intake left.
     broker.answer();
     await pause(HALF_OPEN_MS + 100);
-    await host.runtime.db.query(
-      'UPDATE orders.outbox SET next_attempt_at = now() WHERE published_at IS NULL',
-    );
+    await makeRowsDue();
     await expect
       .poll(
         async () => {

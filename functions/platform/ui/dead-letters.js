@@ -17,7 +17,7 @@ async function redrive(id) {
 function row(d, waiting) {
   const button = el(
     'button',
-    { type: 'button', class: 'secondary', 'data-testid': `redrive-${d.id}` },
+    { type: 'button', class: 'secondary', 'data-redrive': d.id, 'data-testid': `redrive-${d.id}` },
     'Redrive',
   );
   if (d.redrivenAt) button.disabled = true;
@@ -75,7 +75,7 @@ async function refresh() {
     });
     replaceKeepingFocus(
       body,
-      'data-testid',
+      'data-redrive',
       ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 5, class: 'note' }, 'No dead letters.'))]),
     );
   } catch {
